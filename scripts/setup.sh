@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Idempotent installation of everything the tests and the local run need.
+# Installs only into the project's ignored folders (.venv, .tools, node_modules) plus rustup targets.
+#   scripts/setup.sh            test + run prerequisites (moto in a venv, wasm target, node packages)
+#   scripts/setup.sh --deploy   also cargo-lambda, aws-sam-cli, cfn-lint (deploy/bench tooling)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+VENV=$ROOT/.venv
+PY=${PYTHON:-python3}
+
+log() { printf '[setup] %s\n' "$*" >&2; }
+
+# Python venv with moto (DynamoDB + Cognito stand-ins). Versions pinned in scripts/requirements.txt.
+if [ ! -x "$VENV/bin/python" ]; then
+  log "creating venv $VENV"
+  "$PY" -m venv "$VENV"
+fi
+stamp=$VENV/.requirements.sha
+want=$(sha256sum scripts/requirements.txt | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  log "installing scripts/requirements.txt into the venv"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check -r scripts/requirements.txt
+  echo "$want" > "$stamp"
+fi
+
+# WebAssembly target for the Lambda@Edge build of edge/.
+if command -v rustup >/dev/null 2>&1; then
+  rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown \
+    || { log "adding rustup target wasm32-unknown-unknown"; rustup target add wasm32-unknown-unknown; }
+fi
+
+if [ "${1:-}" = "--deploy" ]; then
+  stamp=$VENV/.deploy.sha
+  want=$(sha256sum scripts/requirements-deploy.txt | cut -d' ' -f1)
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    log "installing scripts/requirements-deploy.txt (cargo-lambda, aws-sam-cli, cfn-lint)"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check -r scripts/requirements-deploy.txt
+    echo "$want" > "$stamp"
+  fi
+fi
+log "ok"

@@ -1,0 +1,9 @@
+//! Test harness shared by the workspace's end-to-end suites.
+//!
+//! Everything here drives real things: the real function binaries (through [`runtime_api`], a
+//! small Lambda Runtime API emulator), moto in server mode ([`moto`]), and real HTTP servers on
+//! 127.0.0.1. Nothing here mocks our own code.
+
+pub mod moto;
+pub mod paths;
+pub mod runtime_api;
