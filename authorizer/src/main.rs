@@ -1,1 +1,65 @@
-fn main() {}
+//! `authorizer`: reads the environment once, builds the authorizer (JWKS hydrated), then serves
+//! the Lambda Runtime API. A bad setting fails the init phase with a message naming it.
+
+use std::io::Write;
+use std::time::SystemTime;
+
+use authorizer::{Config, Unauthorized};
+use lambda_runtime::{service_fn, LambdaEvent};
+use serde_json::value::RawValue;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_target(false)
+        .with_current_span(false)
+        .with_span_list(false)
+        .without_time()
+        .with_max_level(tracing::Level::INFO)
+        .with_writer(std::io::stdout)
+        .init();
+
+    let cfg = match Config::from_lookup(|k| std::env::var(k).ok()) {
+        Ok(c) => c,
+        Err(e) => init_failure("ConfigError", &e.to_string()),
+    };
+    let auth = match authorizer::init(cfg).await {
+        Ok(a) => a,
+        Err(e) => init_failure("InitError", &format!("JWKS client: {e}")),
+    };
+    let auth = &auth;
+    let result = lambda_runtime::run(service_fn(
+        move |ev: LambdaEvent<Box<RawValue>>| async move {
+            let out = auth.handle(ev.payload.get(), SystemTime::now()).await?;
+            RawValue::from_string(out).map_err(|_| Unauthorized)
+        },
+    ))
+    .await;
+    if let Err(e) = result {
+        tracing::error!(event = "runtime_error", error = %e);
+        std::process::exit(1);
+    }
+}
+
+/// Report an init-phase failure to the Runtime API (so Lambda shows the message) and exit.
+fn init_failure(kind: &str, msg: &str) -> ! {
+    tracing::error!(event = "init_failed", error_type = kind, error = msg);
+    if let Ok(api) = std::env::var("AWS_LAMBDA_RUNTIME_API") {
+        let body = serde_json::json!({ "errorType": kind, "errorMessage": msg }).to_string();
+        if let Ok(mut s) = std::net::TcpStream::connect(&api) {
+            let _ = s.set_write_timeout(Some(std::time::Duration::from_secs(2)));
+            let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(2)));
+            let req = format!(
+                "POST /2018-06-01/runtime/init/error HTTP/1.1\r\nHost: {api}\r\nContent-Type: application/json\r\nLambda-Runtime-Function-Error-Type: Runtime.{kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            if s.write_all(req.as_bytes()).is_ok() {
+                let mut buf = [0u8; 256];
+                let _ = std::io::Read::read(&mut s, &mut buf);
+            }
+        }
+    }
+    std::process::exit(1);
+}

@@ -30,14 +30,19 @@ pub enum Outcome {
     /// `POST /response`: the body as JSON (or `Value::String` of the raw text if not JSON).
     Response(Value),
     /// `POST /error`: the error document Lambda would surface (`errorType`, `errorMessage`).
-    Error { error_type: String, error_message: String },
+    Error {
+        error_type: String,
+        error_message: String,
+    },
 }
 
 impl Outcome {
     pub fn response(&self) -> &Value {
         match self {
             Outcome::Response(v) => v,
-            Outcome::Error { error_message, .. } => panic!("expected a response, got error {error_message:?}"),
+            Outcome::Error { error_message, .. } => {
+                panic!("expected a response, got error {error_message:?}")
+            }
         }
     }
     pub fn error_message(&self) -> Option<&str> {
@@ -75,7 +80,9 @@ pub struct Function {
 impl Function {
     /// Start `bin` with `env` (plus the standard Lambda variables) under a fresh emulator.
     pub async fn start(bin: &Path, env: &[(String, String)]) -> Function {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind runtime api");
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind runtime api");
         let addr = listener.local_addr().expect("addr");
         let (tx, rx) = mpsc::unbounded_channel::<Pending>();
         let rx = Arc::new(AsyncMutex::new(rx));
@@ -88,7 +95,9 @@ impl Function {
             let init_time = init_time.clone();
             tokio::spawn(async move {
                 loop {
-                    let Ok((stream, _)) = listener.accept().await else { break };
+                    let Ok((stream, _)) = listener.accept().await else {
+                        break;
+                    };
                     let rx = rx.clone();
                     let shared = shared.clone();
                     let init_time = init_time.clone();
@@ -121,11 +130,19 @@ impl Function {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {}: {e}", bin.display()));
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {}: {e}", bin.display()));
         let logs = Arc::new(Mutex::new(Vec::new()));
         for stream in [
-            child.stdout.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
-            child.stderr.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
+            child
+                .stdout
+                .take()
+                .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
+            child
+                .stderr
+                .take()
+                .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
         ]
         .into_iter()
         .flatten()
@@ -151,14 +168,17 @@ impl Function {
 
     /// Send one event and wait (up to 30 s) for the function's answer.
     pub async fn invoke(&self, event: &Value) -> Outcome {
-        self.invoke_bytes(Bytes::from(serde_json::to_vec(event).expect("event json"))).await
+        self.invoke_bytes(Bytes::from(serde_json::to_vec(event).expect("event json")))
+            .await
     }
 
     pub async fn invoke_bytes(&self, body: Bytes) -> Outcome {
         let n = self.seq.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let id = format!("req-{n:08}");
         let (reply, rx) = oneshot::channel();
-        self.queue.send(Pending { id, body, reply }).expect("emulator alive");
+        self.queue
+            .send(Pending { id, body, reply })
+            .expect("emulator alive");
         match tokio::time::timeout(Duration::from_secs(30), rx).await {
             Ok(Ok(o)) => o,
             Ok(Err(_)) => panic!("invocation dropped; logs:\n{}", self.logs().join("\n")),
@@ -184,7 +204,10 @@ impl Function {
             if let Ok(Some(status)) = self.child.lock().await.try_wait() {
                 // Give the log readers a moment, then report the exit.
                 tokio::time::sleep(Duration::from_millis(50)).await;
-                return Some(self.init_error().unwrap_or_else(|| format!("process exited: {status}")));
+                return Some(
+                    self.init_error()
+                        .unwrap_or_else(|| format!("process exited: {status}")),
+                );
             }
             assert!(Instant::now() < deadline, "init did not finish within 30 s");
             tokio::time::sleep(Duration::from_millis(5)).await;
@@ -251,12 +274,20 @@ async fn handle(
                 "lambda-runtime-invoked-function-arn",
                 "arn:aws:lambda:us-east-1:123456789012:function:test-function",
             )
-            .header("lambda-runtime-trace-id", "Root=1-00000000-000000000000000000000000;Sampled=0")
+            .header(
+                "lambda-runtime-trace-id",
+                "Root=1-00000000-000000000000000000000000;Sampled=0",
+            )
             .body(Full::new(p.body))
             .expect("response");
         return Ok(resp);
     }
-    let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let body = req
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
     if method == Method::POST && path == format!("{BASE}/init/error") {
         let msg = error_message(&body);
         *shared.init_error.lock().unwrap() = Some(msg);
@@ -267,13 +298,17 @@ async fn handle(
             let (id, kind) = rest.split_once('/').unwrap_or((rest, ""));
             let waiter = shared.waiting.lock().unwrap().remove(id);
             let Some(waiter) = waiter else {
-                return Ok(reply(StatusCode::BAD_REQUEST, "{\"errorMessage\":\"unknown request id\"}"));
+                return Ok(reply(
+                    StatusCode::BAD_REQUEST,
+                    "{\"errorMessage\":\"unknown request id\"}",
+                ));
             };
             let outcome = match kind {
-                "response" => Outcome::Response(
-                    serde_json::from_slice(&body)
-                        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned())),
-                ),
+                "response" => {
+                    Outcome::Response(serde_json::from_slice(&body).unwrap_or_else(|_| {
+                        Value::String(String::from_utf8_lossy(&body).into_owned())
+                    }))
+                }
                 "error" => {
                     let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
                     Outcome::Error {

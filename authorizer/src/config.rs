@@ -1,0 +1,660 @@
+//! Configuration, read once at init from a key → value lookup (the process environment in
+//! `main.rs`, a map in tests). Every setting is validated here; a bad value fails the init phase
+//! with a message that names the setting and the fix. Nothing starts permissive.
+
+use std::time::Duration;
+
+use crate::policy::{RouteDefault, RouteRule};
+
+/// Which Cognito token kind is accepted (`TOKEN_USE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenUse {
+    /// Access tokens (`token_use: access`, client checked via `client_id`). Default.
+    Access,
+    /// Id tokens (`token_use: id`, client checked via `aud`).
+    Id,
+    /// No `token_use` check, client checked via `aud` (other OIDC issuers). Must be chosen
+    /// explicitly: it is never a fallback.
+    None,
+}
+
+/// How HTTP API (payload 2.0) requests are answered (`HTTP_API_RESPONSE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpApiResponse {
+    /// `{"isAuthorized": bool, "context": {...}}` (the authorizer must have
+    /// `EnableSimpleResponses: true`). Default when no route rules are set.
+    Simple,
+    /// An IAM policy document (`EnableSimpleResponses: false`). Required with route rules.
+    Iam,
+}
+
+/// Asymmetric JWS algorithms the verifier can accept. Symmetric (`HS*`) and `none` do not exist
+/// here, so no setting can enable them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Alg {
+    RS256,
+    RS384,
+    RS512,
+    PS256,
+    PS384,
+    PS512,
+    ES256,
+    ES384,
+    EdDSA,
+}
+
+impl Alg {
+    pub const ALL: [Alg; 9] = [
+        Alg::RS256,
+        Alg::RS384,
+        Alg::RS512,
+        Alg::PS256,
+        Alg::PS384,
+        Alg::PS512,
+        Alg::ES256,
+        Alg::ES384,
+        Alg::EdDSA,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Alg::RS256 => "RS256",
+            Alg::RS384 => "RS384",
+            Alg::RS512 => "RS512",
+            Alg::PS256 => "PS256",
+            Alg::PS384 => "PS384",
+            Alg::PS512 => "PS512",
+            Alg::ES256 => "ES256",
+            Alg::ES384 => "ES384",
+            Alg::EdDSA => "EdDSA",
+        }
+    }
+
+    /// Exact, case-sensitive match of a JOSE `alg` value.
+    pub fn from_name(s: &str) -> Option<Alg> {
+        Alg::ALL.into_iter().find(|a| a.name() == s)
+    }
+}
+
+/// Largest `LEEWAY_SECONDS` accepted.
+pub const MAX_LEEWAY_SECONDS: u64 = 300;
+
+/// Validated authorizer configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Accepted `iss` values (exact string match).
+    pub issuers: Vec<String>,
+    /// Where keys come from; never from the token.
+    pub jwks_uri: String,
+    /// Accepted app client ids.
+    pub client_ids: Vec<String>,
+    pub token_use: TokenUse,
+    /// Clock-skew allowance for `exp`/`nbf` (and added to the fixed `iat` skew).
+    pub leeway_seconds: u64,
+    /// Accepted values of the `x-origin-verify` header (several during a rotation); empty = check off.
+    pub origin_verify_secrets: Vec<String>,
+    /// Accepted algorithms (`ALGORITHMS`, default `RS256`, Cognito's only algorithm).
+    pub algorithms: Vec<Alg>,
+    /// Raw token size cap in bytes (`MAX_TOKEN_BYTES`, default 8192).
+    pub max_token_bytes: usize,
+    pub http_api_response: HttpApiResponse,
+    pub route_rules: Vec<RouteRule>,
+    pub route_default: RouteDefault,
+    pub jwks: JwksTimings,
+    /// Verified-token memo capacity (`MEMO_CAPACITY`, default 4096; 0 disables).
+    pub memo_capacity: usize,
+}
+
+/// JWKS cache timings (all documented in the README).
+#[derive(Debug, Clone, Copy)]
+pub struct JwksTimings {
+    /// Per-fetch timeout, connect to last body byte (`JWKS_TIMEOUT_MS`, default 3000, min 3000).
+    pub timeout: Duration,
+    /// Background freshness: a successful fetch older than this is refreshed on the next request
+    /// (`JWKS_REFRESH_SECONDS`, default 3600).
+    pub refresh_after: Duration,
+    /// Maximum staleness: keys from a fetch older than this are no longer trusted when the
+    /// endpoint cannot be reached; the authorizer fails closed (`JWKS_MAX_STALE_SECONDS`,
+    /// default 86400).
+    pub max_stale: Duration,
+    /// Minimum interval between two refreshes triggered by unknown kids, enforced by `governor`
+    /// (`JWKS_COOLDOWN_SECONDS`, default 10).
+    pub cooldown: Duration,
+    /// First back-off after a failed fetch; doubles per failure up to `backoff_max`.
+    pub backoff_min: Duration,
+    pub backoff_max: Duration,
+    /// Largest JWKS document accepted (bytes).
+    pub max_bytes: usize,
+}
+
+impl Default for JwksTimings {
+    fn default() -> Self {
+        JwksTimings {
+            timeout: Duration::from_millis(3000),
+            refresh_after: Duration::from_secs(3600),
+            max_stale: Duration::from_secs(86_400),
+            cooldown: Duration::from_secs(10),
+            backoff_min: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(300),
+            max_bytes: 256 * 1024,
+        }
+    }
+}
+
+/// A configuration error: which setting, and what is wrong with it.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("invalid configuration: {setting}: {problem}")]
+pub struct ConfigError {
+    pub setting: &'static str,
+    pub problem: String,
+}
+
+fn err(setting: &'static str, problem: impl Into<String>) -> ConfigError {
+    ConfigError {
+        setting,
+        problem: problem.into(),
+    }
+}
+
+fn list(v: &str) -> Vec<String> {
+    v.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+fn parse_u64(setting: &'static str, v: &str) -> Result<u64, ConfigError> {
+    v.trim().parse::<u64>().map_err(|_| {
+        err(
+            setting,
+            format!("expected a non-negative integer, got {v:?}"),
+        )
+    })
+}
+
+/// Derive the Cognito issuer from a pool id `<region>_<id>`.
+pub fn cognito_issuer(pool_id: &str) -> Result<String, ConfigError> {
+    let (region, id) = pool_id.split_once('_').ok_or_else(|| {
+        err(
+            "USER_POOL_ID",
+            format!("expected <region>_<id>, got {pool_id:?}"),
+        )
+    })?;
+    let region_ok = !region.is_empty()
+        && region
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && region.contains('-');
+    let id_ok = !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric());
+    if !region_ok || !id_ok {
+        return Err(err(
+            "USER_POOL_ID",
+            format!("expected <region>_<id> like eu-west-1_AbC123, got {pool_id:?}"),
+        ));
+    }
+    Ok(format!(
+        "https://cognito-idp.{region}.amazonaws.com/{pool_id}"
+    ))
+}
+
+/// Host part of an http(s) URL, or `None` when the URL is not one.
+fn url_scheme_host(url: &str) -> Option<(&str, &str)> {
+    let (scheme, rest) = url.split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    if authority.contains('@') {
+        return None; // userinfo is never needed and hides the real host
+    }
+    let host = if let Some(v6) = authority.strip_prefix('[') {
+        v6.split(']').next()?
+    } else {
+        authority.split(':').next()?
+    };
+    if host.is_empty() {
+        return None;
+    }
+    Some((scheme, host))
+}
+
+fn is_loopback(host: &str) -> bool {
+    host == "localhost"
+        || host == "::1"
+        || host
+            .parse::<std::net::Ipv4Addr>()
+            .map(|ip| ip.is_loopback())
+            .unwrap_or(false)
+}
+
+fn check_jwks_uri(uri: &str) -> Result<(), ConfigError> {
+    let (scheme, host) = url_scheme_host(uri)
+        .ok_or_else(|| err("JWKS_URI", format!("not an http(s) URL: {uri:?}")))?;
+    match scheme {
+        "https" => Ok(()),
+        "http" if is_loopback(host) => Ok(()),
+        "http" => Err(err(
+            "JWKS_URI",
+            "plain http is only allowed for loopback hosts (127.0.0.1, ::1, localhost); use https",
+        )),
+        _ => Err(err(
+            "JWKS_URI",
+            format!("unsupported scheme {scheme:?}; use https"),
+        )),
+    }
+}
+
+impl Config {
+    /// Build the configuration from a lookup function (`std::env::var` in `main.rs`).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let nonempty = |k: &str| get(k).filter(|v| !v.trim().is_empty());
+
+        let issuers = match (nonempty("ISSUER"), nonempty("USER_POOL_ID")) {
+            (Some(iss), _) => {
+                let l = list(&iss);
+                for i in &l {
+                    if url_scheme_host(i).is_none() {
+                        return Err(err("ISSUER", format!("not an http(s) URL: {i:?}")));
+                    }
+                }
+                l
+            }
+            (None, Some(pool)) => vec![cognito_issuer(pool.trim())?],
+            (None, None) => {
+                return Err(err(
+                    "USER_POOL_ID",
+                    "set USER_POOL_ID (<region>_<id>) or ISSUER (explicit issuer URL(s))",
+                ))
+            }
+        };
+        if issuers.is_empty() {
+            return Err(err("ISSUER", "no issuer given"));
+        }
+
+        let jwks_uri = match nonempty("JWKS_URI") {
+            Some(u) => u.trim().to_string(),
+            None => {
+                if issuers.len() > 1 {
+                    return Err(err(
+                        "JWKS_URI",
+                        "several issuers are configured: set JWKS_URI explicitly",
+                    ));
+                }
+                format!("{}/.well-known/jwks.json", issuers[0].trim_end_matches('/'))
+            }
+        };
+        check_jwks_uri(&jwks_uri)?;
+
+        let client_ids = nonempty("CLIENT_IDS").map(|v| list(&v)).unwrap_or_default();
+        if client_ids.is_empty() {
+            return Err(err(
+                "CLIENT_IDS",
+                "required: the comma-separated app client id(s) whose tokens are accepted",
+            ));
+        }
+
+        let token_use = match nonempty("TOKEN_USE").as_deref().map(str::trim) {
+            None | Some("access") => TokenUse::Access,
+            Some("id") => TokenUse::Id,
+            Some("none") => TokenUse::None,
+            Some(other) => {
+                return Err(err(
+                    "TOKEN_USE",
+                    format!("expected access, id or none, got {other:?}"),
+                ))
+            }
+        };
+
+        let leeway_seconds = match nonempty("LEEWAY_SECONDS") {
+            Some(v) => parse_u64("LEEWAY_SECONDS", &v)?,
+            None => 0,
+        };
+        if leeway_seconds > MAX_LEEWAY_SECONDS {
+            return Err(err(
+                "LEEWAY_SECONDS",
+                format!("{leeway_seconds} is more than the maximum {MAX_LEEWAY_SECONDS}"),
+            ));
+        }
+
+        let origin_verify_secrets = nonempty("ORIGIN_VERIFY_SECRET")
+            .map(|v| list(&v))
+            .unwrap_or_default();
+        for s in &origin_verify_secrets {
+            if s.len() < 16 {
+                return Err(err(
+                    "ORIGIN_VERIFY_SECRET",
+                    "each secret must be at least 16 characters (use a random value)",
+                ));
+            }
+        }
+
+        let algorithms = match nonempty("ALGORITHMS") {
+            None => vec![Alg::RS256],
+            Some(v) => {
+                let mut out = Vec::new();
+                for name in list(&v) {
+                    let a = Alg::from_name(&name).ok_or_else(|| {
+                        err(
+                            "ALGORITHMS",
+                            format!(
+                                "{name:?} is not an accepted asymmetric algorithm (RS256 RS384 RS512 PS256 PS384 PS512 ES256 ES384 EdDSA)"
+                            ),
+                        )
+                    })?;
+                    if !out.contains(&a) {
+                        out.push(a);
+                    }
+                }
+                if out.is_empty() {
+                    return Err(err("ALGORITHMS", "empty list"));
+                }
+                out
+            }
+        };
+
+        let max_token_bytes = match nonempty("MAX_TOKEN_BYTES") {
+            Some(v) => parse_u64("MAX_TOKEN_BYTES", &v)? as usize,
+            None => 8192,
+        };
+        if !(512..=65_536).contains(&max_token_bytes) {
+            return Err(err("MAX_TOKEN_BYTES", "must be between 512 and 65536"));
+        }
+
+        let route_rules = match nonempty("ROUTE_RULES") {
+            Some(v) => crate::policy::parse_rules(&v).map_err(|p| err("ROUTE_RULES", p))?,
+            None => Vec::new(),
+        };
+        let route_default = match nonempty("ROUTE_DEFAULT").as_deref().map(str::trim) {
+            None if route_rules.is_empty() => RouteDefault::Allow,
+            None => RouteDefault::Deny,
+            Some("allow") => RouteDefault::Allow,
+            Some("deny") => RouteDefault::Deny,
+            Some(o) => {
+                return Err(err(
+                    "ROUTE_DEFAULT",
+                    format!("expected allow or deny, got {o:?}"),
+                ))
+            }
+        };
+
+        let http_api_response = match nonempty("HTTP_API_RESPONSE").as_deref().map(str::trim) {
+            None if route_rules.is_empty() => HttpApiResponse::Simple,
+            None => HttpApiResponse::Iam,
+            Some("simple") if !route_rules.is_empty() => {
+                return Err(err(
+                    "HTTP_API_RESPONSE",
+                    "simple responses are all-or-nothing per cached identity and cannot express ROUTE_RULES; use iam (EnableSimpleResponses: false)",
+                ))
+            }
+            Some("simple") => HttpApiResponse::Simple,
+            Some("iam") => HttpApiResponse::Iam,
+            Some(o) => {
+                return Err(err(
+                    "HTTP_API_RESPONSE",
+                    format!("expected simple or iam, got {o:?}"),
+                ))
+            }
+        };
+
+        let mut jwks = JwksTimings::default();
+        if let Some(v) = nonempty("JWKS_TIMEOUT_MS") {
+            let ms = parse_u64("JWKS_TIMEOUT_MS", &v)?;
+            if !(3000..=30_000).contains(&ms) {
+                return Err(err("JWKS_TIMEOUT_MS", "must be between 3000 and 30000"));
+            }
+            jwks.timeout = Duration::from_millis(ms);
+        }
+        if let Some(v) = nonempty("JWKS_REFRESH_SECONDS") {
+            let s = parse_u64("JWKS_REFRESH_SECONDS", &v)?;
+            if !(1..=86_400).contains(&s) {
+                return Err(err("JWKS_REFRESH_SECONDS", "must be between 1 and 86400"));
+            }
+            jwks.refresh_after = Duration::from_secs(s);
+        }
+        if let Some(v) = nonempty("JWKS_MAX_STALE_SECONDS") {
+            let s = parse_u64("JWKS_MAX_STALE_SECONDS", &v)?;
+            if !(1..=7 * 86_400).contains(&s) {
+                return Err(err(
+                    "JWKS_MAX_STALE_SECONDS",
+                    "must be between 1 and 604800",
+                ));
+            }
+            jwks.max_stale = Duration::from_secs(s);
+        }
+        if jwks.max_stale < jwks.refresh_after {
+            return Err(err(
+                "JWKS_MAX_STALE_SECONDS",
+                "must not be shorter than JWKS_REFRESH_SECONDS",
+            ));
+        }
+        if let Some(v) = nonempty("JWKS_COOLDOWN_SECONDS") {
+            let s = parse_u64("JWKS_COOLDOWN_SECONDS", &v)?;
+            if !(1..=3600).contains(&s) {
+                return Err(err("JWKS_COOLDOWN_SECONDS", "must be between 1 and 3600"));
+            }
+            jwks.cooldown = Duration::from_secs(s);
+        }
+
+        let memo_capacity = match nonempty("MEMO_CAPACITY") {
+            Some(v) => parse_u64("MEMO_CAPACITY", &v)? as usize,
+            None => 4096,
+        };
+        if memo_capacity > 1_000_000 {
+            return Err(err("MEMO_CAPACITY", "must be at most 1000000"));
+        }
+
+        Ok(Config {
+            issuers,
+            jwks_uri,
+            client_ids,
+            token_use,
+            leeway_seconds,
+            origin_verify_secrets,
+            algorithms,
+            max_token_bytes,
+            http_api_response,
+            route_rules,
+            route_default,
+            jwks,
+            memo_capacity,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn cfg(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let m: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|k| m.get(k).cloned())
+    }
+
+    #[test]
+    fn derives_cognito_issuer_and_jwks() {
+        let c = cfg(&[
+            ("USER_POOL_ID", "eu-west-1_AbC123xyz9"),
+            ("CLIENT_IDS", "a, b"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.issuers,
+            vec!["https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC123xyz9"]
+        );
+        assert_eq!(
+            c.jwks_uri,
+            "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC123xyz9/.well-known/jwks.json"
+        );
+        assert_eq!(c.client_ids, vec!["a", "b"]);
+        assert_eq!(c.token_use, TokenUse::Access);
+        assert_eq!(c.leeway_seconds, 0);
+        assert_eq!(c.algorithms, vec![Alg::RS256]);
+        assert_eq!(c.http_api_response, HttpApiResponse::Simple);
+    }
+
+    #[test]
+    fn refuses_bad_settings_with_the_setting_named() {
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (&[("CLIENT_IDS", "a")], "USER_POOL_ID"),
+            (
+                &[("USER_POOL_ID", "nounderscore"), ("CLIENT_IDS", "a")],
+                "USER_POOL_ID",
+            ),
+            (
+                &[("USER_POOL_ID", "us-east-1_x/../y"), ("CLIENT_IDS", "a")],
+                "USER_POOL_ID",
+            ),
+            (&[("USER_POOL_ID", "us-east-1_abc")], "CLIENT_IDS"),
+            (
+                &[("USER_POOL_ID", "us-east-1_abc"), ("CLIENT_IDS", " , ")],
+                "CLIENT_IDS",
+            ),
+            (
+                &[
+                    ("USER_POOL_ID", "us-east-1_abc"),
+                    ("CLIENT_IDS", "a"),
+                    ("TOKEN_USE", "both"),
+                ],
+                "TOKEN_USE",
+            ),
+            (
+                &[
+                    ("USER_POOL_ID", "us-east-1_abc"),
+                    ("CLIENT_IDS", "a"),
+                    ("LEEWAY_SECONDS", "301"),
+                ],
+                "LEEWAY_SECONDS",
+            ),
+            (
+                &[
+                    ("USER_POOL_ID", "us-east-1_abc"),
+                    ("CLIENT_IDS", "a"),
+                    ("LEEWAY_SECONDS", "-1"),
+                ],
+                "LEEWAY_SECONDS",
+            ),
+            (
+                &[
+                    ("USER_POOL_ID", "us-east-1_abc"),
+                    ("CLIENT_IDS", "a"),
+                    ("JWKS_URI", "http://example.com/jwks"),
+                ],
+                "JWKS_URI",
+            ),
+            (
+                &[
+                    ("USER_POOL_ID", "us-east-1_abc"),
+                    ("CLIENT_IDS", "a"),
+                    ("JWKS_URI", "http://127.0.0.1@evil.com/jwks"),
+                ],
+                "JWKS_URI",
+            ),
+            (
+                &[
+                    ("USER_POOL_ID", "us-east-1_abc"),
+                    ("CLIENT_IDS", "a"),
+                    ("JWKS_URI", "file:///etc/passwd"),
+                ],
+                "JWKS_URI",
+            ),
+            (
+                &[
+                    ("USER_POOL_ID", "us-east-1_abc"),
+                    ("CLIENT_IDS", "a"),
+                    ("ALGORITHMS", "HS256"),
+                ],
+                "ALGORITHMS",
+            ),
+            (
+                &[
+                    ("USER_POOL_ID", "us-east-1_abc"),
+                    ("CLIENT_IDS", "a"),
+                    ("ALGORITHMS", "none"),
+                ],
+                "ALGORITHMS",
+            ),
+            (
+                &[
+                    ("USER_POOL_ID", "us-east-1_abc"),
+                    ("CLIENT_IDS", "a"),
+                    ("ORIGIN_VERIFY_SECRET", "short"),
+                ],
+                "ORIGIN_VERIFY_SECRET",
+            ),
+            (
+                &[
+                    ("USER_POOL_ID", "us-east-1_abc"),
+                    ("CLIENT_IDS", "a"),
+                    ("JWKS_TIMEOUT_MS", "100"),
+                ],
+                "JWKS_TIMEOUT_MS",
+            ),
+            (
+                &[("ISSUER", "https://a,https://b"), ("CLIENT_IDS", "a")],
+                "JWKS_URI",
+            ),
+            (
+                &[
+                    ("USER_POOL_ID", "us-east-1_abc"),
+                    ("CLIENT_IDS", "a"),
+                    (
+                        "ROUTE_RULES",
+                        r#"[{"route":"GET /admin/*","groups_any":["admin"]}]"#,
+                    ),
+                    ("HTTP_API_RESPONSE", "simple"),
+                ],
+                "HTTP_API_RESPONSE",
+            ),
+            (
+                &[
+                    ("USER_POOL_ID", "us-east-1_abc"),
+                    ("CLIENT_IDS", "a"),
+                    ("ROUTE_RULES", "not json"),
+                ],
+                "ROUTE_RULES",
+            ),
+        ];
+        for (pairs, setting) in cases {
+            let e = cfg(pairs).expect_err(&format!("{pairs:?} must be refused"));
+            assert_eq!(e.setting, *setting, "{pairs:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn explicit_issuers_and_loopback_http() {
+        let c = cfg(&[
+            ("ISSUER", "http://127.0.0.1:5000/us-east-1_abc"),
+            (
+                "JWKS_URI",
+                "http://127.0.0.1:5000/us-east-1_abc/.well-known/jwks.json",
+            ),
+            ("CLIENT_IDS", "c1"),
+            ("TOKEN_USE", "none"),
+            ("LEEWAY_SECONDS", "300"),
+            ("ALGORITHMS", "RS256,ES256,EdDSA"),
+        ])
+        .unwrap();
+        assert_eq!(c.token_use, TokenUse::None);
+        assert_eq!(c.leeway_seconds, 300);
+        assert_eq!(c.algorithms, vec![Alg::RS256, Alg::ES256, Alg::EdDSA]);
+        let c = cfg(&[("ISSUER", "http://localhost:1/x"), ("CLIENT_IDS", "c1")]).unwrap();
+        assert_eq!(c.jwks_uri, "http://localhost:1/x/.well-known/jwks.json");
+    }
+
+    #[test]
+    fn route_rules_switch_defaults_to_deny_and_iam() {
+        let c = cfg(&[
+            ("USER_POOL_ID", "us-east-1_abc"),
+            ("CLIENT_IDS", "a"),
+            (
+                "ROUTE_RULES",
+                r#"[{"route":"GET /admin/*","groups_any":["admin"]}]"#,
+            ),
+        ])
+        .unwrap();
+        assert_eq!(c.route_default, RouteDefault::Deny);
+        assert_eq!(c.http_api_response, HttpApiResponse::Iam);
+    }
+}

@@ -1,0 +1,338 @@
+//! The Lambda-facing part: event shapes in, authorizer responses out.
+//!
+//! The event kind is read from its shape: REST `TOKEN` (`authorizationToken`), REST `REQUEST`
+//! (`headers`/`multiValueHeaders`), HTTP API payload 2.0 (`version: "2.0"`). Refusals follow what
+//! API Gateway understands: REST → the error `Unauthorized` (401); HTTP API → `isAuthorized: false`
+//! or a Deny policy (403). A valid principal denied by route rules gets an explicit Deny (403).
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::HttpApiResponse;
+use crate::memo::{self, Entry, Memo};
+use crate::policy::{Access, ApiPrefix, PolicyDocument};
+use crate::reason::Reason;
+use crate::token;
+use crate::verify::{Principal, Verifier};
+
+/// The error API Gateway turns into a 401 (REST APIs). Its message is exactly `Unauthorized`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unauthorized;
+
+impl std::fmt::Display for Unauthorized {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Unauthorized")
+    }
+}
+
+impl std::error::Error for Unauthorized {}
+
+impl From<Unauthorized> for lambda_runtime::Diagnostic {
+    fn from(_: Unauthorized) -> Self {
+        lambda_runtime::Diagnostic {
+            error_type: "Unauthorized".into(),
+            error_message: "Unauthorized".into(),
+        }
+    }
+}
+
+type MultiHeaders<'a> = HashMap<Cow<'a, str>, Option<Vec<Cow<'a, str>>>>;
+
+/// The subset of the three authorizer event shapes that is read. Strings borrow from the event
+/// where they carry no escapes.
+#[derive(Deserialize)]
+struct Event<'a> {
+    #[serde(default, borrow)]
+    version: Option<Cow<'a, str>>,
+    #[serde(default, rename = "type", borrow)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(default, rename = "authorizationToken", borrow)]
+    authorization_token: Option<Cow<'a, str>>,
+    #[serde(default, rename = "methodArn", borrow)]
+    method_arn: Option<Cow<'a, str>>,
+    #[serde(default, rename = "routeArn", borrow)]
+    route_arn: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    headers: Option<HashMap<Cow<'a, str>, Option<Cow<'a, str>>>>,
+    #[serde(default, rename = "multiValueHeaders", borrow)]
+    multi_value_headers: Option<MultiHeaders<'a>>,
+    #[serde(default, rename = "requestContext")]
+    request_context: Option<RequestContext<'a>>,
+}
+
+#[derive(Deserialize)]
+struct RequestContext<'a> {
+    #[serde(default, rename = "requestId", borrow)]
+    request_id: Option<Cow<'a, str>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    RestToken,
+    RestRequest,
+    HttpV2,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::RestToken => "rest_token",
+            Kind::RestRequest => "rest_request",
+            Kind::HttpV2 => "http_v2",
+        }
+    }
+}
+
+/// Context passed to the integration: flat strings only, empty when a claim is absent.
+#[derive(Serialize)]
+struct Context<'a> {
+    sub: &'a str,
+    username: &'a str,
+    client_id: &'a str,
+    token_use: &'a str,
+    scope: &'a str,
+    groups: String,
+}
+
+impl<'a> Context<'a> {
+    fn of(p: &'a Principal) -> Context<'a> {
+        Context {
+            sub: &p.sub,
+            username: &p.username,
+            client_id: &p.client_id,
+            token_use: &p.token_use,
+            scope: &p.scope,
+            groups: p.groups.join(","),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct IamResponse<'a> {
+    #[serde(rename = "principalId")]
+    principal_id: &'a str,
+    #[serde(rename = "policyDocument")]
+    policy_document: PolicyDocument,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    context: Option<Context<'a>>,
+}
+
+#[derive(Serialize)]
+struct SimpleResponse<'a> {
+    #[serde(rename = "isAuthorized")]
+    is_authorized: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    context: Option<Context<'a>>,
+}
+
+/// The authorizer: verifier, memo and response settings, built once at init.
+pub struct Authorizer {
+    verifier: Verifier,
+    memo: Memo,
+}
+
+fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    aws_lc_rs::constant_time::verify_slices_are_equal(a, b).is_ok()
+}
+
+fn epoch_seconds(now: SystemTime) -> f64 {
+    now.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+impl Authorizer {
+    pub fn new(verifier: Verifier) -> Authorizer {
+        let cap = verifier.config().memo_capacity;
+        Authorizer {
+            verifier,
+            memo: Memo::new(cap),
+        }
+    }
+
+    pub fn verifier(&self) -> &Verifier {
+        &self.verifier
+    }
+
+    pub fn memo_len(&self) -> usize {
+        self.memo.len()
+    }
+
+    /// Handle one raw event. `Ok` is the response JSON; `Err` is the REST refusal.
+    pub async fn handle(&self, event: &str, now: SystemTime) -> Result<String, Unauthorized> {
+        let started = Instant::now();
+        let Ok(ev) = serde_json::from_str::<Event>(event) else {
+            log_refusal(None, Reason::UnsupportedEvent, None, started);
+            return Err(Unauthorized);
+        };
+        let kind = if ev.version.as_deref() == Some("2.0") {
+            Kind::HttpV2
+        } else if ev.kind.as_deref() == Some("TOKEN") {
+            Kind::RestToken
+        } else if ev.kind.as_deref() == Some("REQUEST") {
+            Kind::RestRequest
+        } else {
+            log_refusal(None, Reason::UnsupportedEvent, None, started);
+            return Err(Unauthorized);
+        };
+        let request_id = ev
+            .request_context
+            .as_ref()
+            .and_then(|c| c.request_id.as_deref());
+        let arn = match kind {
+            Kind::HttpV2 => ev.route_arn.as_deref(),
+            _ => ev.method_arn.as_deref(),
+        };
+        let prefix = arn.and_then(ApiPrefix::parse);
+
+        match self.decide(&ev, kind, epoch_seconds(now)).await {
+            Ok((entry, memo_hit)) => {
+                let p = &entry.principal;
+                let Some(prefix) = prefix else {
+                    log_refusal(Some(kind), Reason::UnsupportedEvent, request_id, started);
+                    return self.refuse(kind, None);
+                };
+                let denied_all = entry.access.denies_all();
+                tracing::info!(
+                    decision = if denied_all { "deny" } else { "allow" },
+                    reason = if denied_all { Reason::RouteDenied.code() } else { "ok" },
+                    kind = kind.name(),
+                    sub = %p.sub,
+                    client_id = %p.client_id,
+                    memo = memo_hit,
+                    request_id = request_id.unwrap_or(""),
+                    elapsed_us = started.elapsed().as_micros() as u64,
+                );
+                let out = if kind == Kind::HttpV2
+                    && self.verifier.config().http_api_response == HttpApiResponse::Simple
+                {
+                    serde_json::to_string(&SimpleResponse {
+                        is_authorized: !denied_all,
+                        context: Some(Context::of(p)),
+                    })
+                } else {
+                    serde_json::to_string(&IamResponse {
+                        principal_id: &p.sub,
+                        policy_document: PolicyDocument::new(&prefix, &entry.access),
+                        context: Some(Context::of(p)),
+                    })
+                };
+                out.map_err(|_| Unauthorized)
+            }
+            Err(reason) => {
+                log_refusal(Some(kind), reason, request_id, started);
+                self.refuse(kind, prefix.as_ref())
+            }
+        }
+    }
+
+    fn refuse(&self, kind: Kind, prefix: Option<&ApiPrefix>) -> Result<String, Unauthorized> {
+        match kind {
+            Kind::RestToken | Kind::RestRequest => Err(Unauthorized),
+            Kind::HttpV2 => match (self.verifier.config().http_api_response, prefix) {
+                (HttpApiResponse::Iam, Some(prefix)) => serde_json::to_string(&IamResponse {
+                    principal_id: "unauthorized",
+                    policy_document: PolicyDocument::deny_all(prefix),
+                    context: None,
+                })
+                .map_err(|_| Unauthorized),
+                _ => Ok(r#"{"isAuthorized":false}"#.to_string()),
+            },
+        }
+    }
+
+    async fn decide(
+        &self,
+        ev: &Event<'_>,
+        kind: Kind,
+        now: f64,
+    ) -> Result<(std::sync::Arc<Entry>, bool), Reason> {
+        let cfg = self.verifier.config();
+        let raw = match kind {
+            Kind::RestToken => ev.authorization_token.as_deref().ok_or(Reason::NoToken)?,
+            Kind::RestRequest | Kind::HttpV2 => single_header(ev, "authorization")?,
+        };
+        if !cfg.origin_verify_secrets.is_empty() {
+            let got = match kind {
+                Kind::RestToken => None,
+                _ => single_header(ev, "x-origin-verify").ok(),
+            };
+            let ok = got.is_some_and(|g| {
+                cfg.origin_verify_secrets
+                    .iter()
+                    .fold(false, |acc, s| ct_eq(g.as_bytes(), s.as_bytes()) | acc)
+            });
+            if !ok {
+                return Err(Reason::OriginVerifyFailed);
+            }
+        }
+        let token = token::extract(raw, cfg.max_token_bytes)?;
+        let h = memo::hash(token);
+        let instant = Instant::now();
+        if let Some(e) = self.memo.get(&h, now, |e| {
+            self.verifier
+                .jwks
+                .trusted(&e.key.kid, instant)
+                .is_some_and(|k| memo::same_key(&k, &e.key))
+        }) {
+            return Ok((e, true));
+        }
+        let v = self.verifier.verify(token, now).await?;
+        let access = Access::compute(&cfg.route_rules, cfg.route_default, &v.principal);
+        let valid_until = v.principal.exp as f64 + cfg.leeway_seconds as f64;
+        let entry = Entry {
+            principal: v.principal,
+            access,
+            key: v.key,
+            valid_until,
+        };
+        Ok((self.memo.insert(h, entry, now), false))
+    }
+}
+
+/// The one value of header `name` (any case). Several values — repeated keys differing in case,
+/// or several entries in `multiValueHeaders` — are refused, never "first wins".
+fn single_header<'e>(ev: &'e Event<'_>, name: &str) -> Result<&'e str, Reason> {
+    let mut found: Option<&str> = None;
+    if let Some(h) = &ev.headers {
+        for (k, v) in h {
+            if k.eq_ignore_ascii_case(name) {
+                let Some(v) = v.as_deref() else { continue };
+                if found.is_some_and(|f| f != v) {
+                    return Err(Reason::MultipleTokens);
+                }
+                found = Some(v);
+            }
+        }
+    }
+    if let Some(h) = &ev.multi_value_headers {
+        for (k, vs) in h {
+            if k.eq_ignore_ascii_case(name) {
+                let Some(vs) = vs else { continue };
+                if vs.len() > 1 {
+                    return Err(Reason::MultipleTokens);
+                }
+                if let Some(v) = vs.first() {
+                    if found.is_some_and(|f| f != v.as_ref()) {
+                        return Err(Reason::MultipleTokens);
+                    }
+                    found = Some(v.as_ref());
+                }
+            }
+        }
+    }
+    found.ok_or(Reason::NoToken)
+}
+
+fn log_refusal(kind: Option<Kind>, reason: Reason, request_id: Option<&str>, started: Instant) {
+    tracing::info!(
+        decision = "unauthorized",
+        reason = reason.code(),
+        kind = kind.map(Kind::name).unwrap_or("unknown"),
+        request_id = request_id.unwrap_or(""),
+        elapsed_us = started.elapsed().as_micros() as u64,
+    );
+}

@@ -1,0 +1,191 @@
+//! Raw token handling: pulling the JWT out of an `Authorization` value and splitting it into its
+//! strictly-decoded parts. No claim is trusted here; nothing is verified yet.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde::Deserialize;
+
+use crate::reason::Reason;
+
+/// Extract the JWT from an `Authorization` value: `Bearer <jwt>` (scheme case-insensitive, one
+/// or more spaces) or a bare JWT, as Cognito's own authorizer accepts.
+///
+/// Refuses values that are not exactly one token: other schemes (`Basic ...`), several tokens
+/// (`Bearer a,Bearer b`, as HTTP APIs join repeated headers), control characters, and values
+/// over `max` bytes (checked before anything else is done with the value).
+pub fn extract(value: &str, max: usize) -> Result<&str, Reason> {
+    // Generous for the scheme and spaces; the token itself is checked against `max` below.
+    if value.len() > max + 64 {
+        return Err(Reason::TokenTooLarge);
+    }
+    let v = value.trim_matches(|c| c == ' ' || c == '\t');
+    if v.eq_ignore_ascii_case("bearer") {
+        return Err(Reason::NoToken);
+    }
+    let token = match v.split_once([' ', '\t']) {
+        Some((scheme, rest)) => {
+            if !scheme.eq_ignore_ascii_case("bearer") {
+                return Err(Reason::MalformedAuthorization);
+            }
+            rest.trim_start_matches([' ', '\t'])
+        }
+        None => v,
+    };
+    if token.is_empty() {
+        return Err(Reason::NoToken);
+    }
+    if token.len() > max {
+        return Err(Reason::TokenTooLarge);
+    }
+    if token.contains(',') {
+        return Err(Reason::MultipleTokens);
+    }
+    if !token
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+    {
+        return Err(Reason::MalformedToken);
+    }
+    Ok(token)
+}
+
+/// The JOSE header fields the verifier looks at. Unknown members are ignored, except that the
+/// presence of `crit` is recorded (and refused: no extension is understood here). Key-pointing
+/// members (`jku`, `x5u`, `jwk`, `x5c`) are never read: keys come only from the configured JWKS.
+#[derive(Debug, Deserialize)]
+pub struct Header {
+    pub alg: String,
+    #[serde(default)]
+    pub kid: Option<String>,
+    #[serde(default)]
+    pub crit: Option<serde::de::IgnoredAny>,
+}
+
+/// A token split into its parts, with header decoded and the payload still raw JSON bytes.
+pub struct Parts<'a> {
+    /// `base64url(header) "." base64url(payload)`: the bytes the signature covers.
+    pub signing_input: &'a [u8],
+    pub header: Header,
+    pub payload: Vec<u8>,
+    pub signature: Vec<u8>,
+}
+
+/// Strict base64url without padding; non-canonical trailing bits are refused.
+fn b64(s: &str) -> Result<Vec<u8>, Reason> {
+    URL_SAFE_NO_PAD
+        .decode(s)
+        .map_err(|_| Reason::MalformedToken)
+}
+
+/// Split and decode a compact JWS. Exactly three non-empty parts; JWE (five parts) and unsigned
+/// tokens (empty signature) are refused.
+pub fn split(token: &str) -> Result<Parts<'_>, Reason> {
+    let mut it = token.split('.');
+    let (Some(h), Some(p), Some(s), None) = (it.next(), it.next(), it.next(), it.next()) else {
+        return Err(Reason::MalformedToken);
+    };
+    if h.is_empty() || p.is_empty() {
+        return Err(Reason::MalformedToken);
+    }
+    if s.is_empty() {
+        return Err(Reason::BadSignature);
+    }
+    let header_bytes = b64(h)?;
+    let header: Header =
+        serde_json::from_slice(&header_bytes).map_err(|_| Reason::MalformedToken)?;
+    let payload = b64(p)?;
+    let signature = b64(s)?;
+    Ok(Parts {
+        signing_input: &token.as_bytes()[..h.len() + 1 + p.len()],
+        header,
+        payload,
+        signature,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extract_forms() {
+        assert_eq!(extract("Bearer a.b.c", 100), Ok("a.b.c"));
+        assert_eq!(extract("bearer   a.b.c", 100), Ok("a.b.c"));
+        assert_eq!(extract("BEARER\ta.b.c", 100), Ok("a.b.c"));
+        assert_eq!(extract("a.b.c", 100), Ok("a.b.c"));
+        assert_eq!(extract("  a.b.c ", 100), Ok("a.b.c"));
+        assert_eq!(extract("", 100), Err(Reason::NoToken));
+        assert_eq!(extract("Bearer ", 100), Err(Reason::NoToken));
+        assert_eq!(
+            extract("Basic dXNlcjpwYXNz", 100),
+            Err(Reason::MalformedAuthorization)
+        );
+        assert_eq!(
+            extract("Bearer a.b.c,Bearer d.e.f", 100),
+            Err(Reason::MultipleTokens)
+        );
+        assert_eq!(extract("a.b.c,d.e.f", 100), Err(Reason::MultipleTokens));
+        assert_eq!(
+            extract("Bearer a.b.c\r\nX: y", 100),
+            Err(Reason::MalformedToken)
+        );
+        assert_eq!(extract("a.b.c\u{0}", 100), Err(Reason::MalformedToken));
+        assert_eq!(extract("a.b.c=", 100), Err(Reason::MalformedToken));
+        assert_eq!(extract(&"a".repeat(101), 100), Err(Reason::TokenTooLarge));
+        assert_eq!(
+            extract(&"a".repeat(10_000), 100),
+            Err(Reason::TokenTooLarge)
+        );
+    }
+
+    #[test]
+    fn split_is_strict() {
+        let h = URL_SAFE_NO_PAD.encode(br#"{"alg":"RS256","kid":"k"}"#);
+        let p = URL_SAFE_NO_PAD.encode(br#"{"sub":"x"}"#);
+        let s = URL_SAFE_NO_PAD.encode([1u8, 2, 3]);
+        let ok = format!("{h}.{p}.{s}");
+        let parts = split(&ok).unwrap();
+        assert_eq!(parts.header.alg, "RS256");
+        assert_eq!(parts.header.kid.as_deref(), Some("k"));
+        assert_eq!(parts.signing_input, format!("{h}.{p}").as_bytes());
+        assert_eq!(
+            split(&format!("{h}.{p}")).err(),
+            Some(Reason::MalformedToken)
+        );
+        assert_eq!(
+            split(&format!("{h}.{p}.")).err(),
+            Some(Reason::BadSignature)
+        );
+        assert_eq!(
+            split(&format!("{h}.{p}.{s}.x.y")).err(),
+            Some(Reason::MalformedToken)
+        );
+        assert_eq!(
+            split(&format!(".{p}.{s}")).err(),
+            Some(Reason::MalformedToken)
+        );
+        // padding is not base64url-without-padding
+        assert_eq!(
+            split(&format!("{h}=.{p}.{s}")).err(),
+            Some(Reason::MalformedToken)
+        );
+        // header that is not a JSON object with alg
+        let bad = URL_SAFE_NO_PAD.encode(b"[1,2]");
+        assert_eq!(
+            split(&format!("{bad}.{p}.{s}")).err(),
+            Some(Reason::MalformedToken)
+        );
+        // duplicate alg members are refused, never "last one wins"
+        let dup = URL_SAFE_NO_PAD.encode(br#"{"alg":"RS256","alg":"none","kid":"k"}"#);
+        assert_eq!(
+            split(&format!("{dup}.{p}.{s}")).err(),
+            Some(Reason::MalformedToken)
+        );
+        let crit = URL_SAFE_NO_PAD.encode(br#"{"alg":"RS256","kid":"k","crit":["exp"]}"#);
+        assert!(split(&format!("{crit}.{p}.{s}"))
+            .unwrap()
+            .header
+            .crit
+            .is_some());
+    }
+}

@@ -1,0 +1,179 @@
+//! Real keys and real signatures for tests: RSA-2048, P-256, Ed25519 key pairs generated with
+//! aws-lc-rs, their JWKs, and tokens signed with any header and claims (including the forged
+//! ones the hostile suites need: HS256 with a public key as secret, `alg: none`, ...).
+
+use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::rsa::KeySize;
+use aws_lc_rs::signature::{
+    self, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, RsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING,
+};
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine;
+use serde_json::{json, Value};
+
+pub fn b64(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+pub fn b64_json(v: &Value) -> String {
+    b64(serde_json::to_string(v).expect("json").as_bytes())
+}
+
+/// Seconds since the epoch, now.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64
+}
+
+pub enum Signer {
+    Rsa(RsaKeyPair),
+    Ec(EcdsaKeyPair),
+    Ed(Ed25519KeyPair),
+}
+
+/// A key pair with a kid, able to publish its JWK and sign tokens.
+pub struct TestKey {
+    pub kid: String,
+    pub signer: Signer,
+}
+
+impl TestKey {
+    pub fn rsa(kid: &str) -> TestKey {
+        TestKey {
+            kid: kid.into(),
+            signer: Signer::Rsa(RsaKeyPair::generate(KeySize::Rsa2048).expect("rsa keygen")),
+        }
+    }
+    pub fn ec(kid: &str) -> TestKey {
+        TestKey {
+            kid: kid.into(),
+            signer: Signer::Ec(
+                EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).expect("ec keygen"),
+            ),
+        }
+    }
+    pub fn ed(kid: &str) -> TestKey {
+        TestKey {
+            kid: kid.into(),
+            signer: Signer::Ed(Ed25519KeyPair::generate().expect("ed keygen")),
+        }
+    }
+
+    /// The public JWK, with `alg` and `use: sig` as Cognito publishes them.
+    pub fn jwk(&self) -> Value {
+        match &self.signer {
+            Signer::Rsa(k) => {
+                let pk = k.public_key();
+                json!({
+                    "kty": "RSA", "kid": self.kid, "alg": "RS256", "use": "sig",
+                    "n": b64(pk.modulus().big_endian_without_leading_zero()),
+                    "e": b64(pk.exponent().big_endian_without_leading_zero()),
+                })
+            }
+            Signer::Ec(k) => {
+                let p = k.public_key().as_ref();
+                json!({"kty": "EC", "kid": self.kid, "alg": "ES256", "use": "sig", "crv": "P-256",
+                       "x": b64(&p[1..33]), "y": b64(&p[33..65])})
+            }
+            Signer::Ed(k) => json!({"kty": "OKP", "kid": self.kid, "alg": "EdDSA", "use": "sig",
+                                    "crv": "Ed25519", "x": b64(k.public_key().as_ref())}),
+        }
+    }
+
+    /// PEM of the public key (SubjectPublicKeyInfo): what RS→HS confusion attacks use as secret.
+    pub fn public_pem(&self) -> String {
+        let der: Vec<u8> = match &self.signer {
+            Signer::Rsa(k) => k.public_key().as_der().expect("der").as_ref().to_vec(),
+            Signer::Ec(k) => k.public_key().as_der().expect("der").as_ref().to_vec(),
+            Signer::Ed(k) => k.public_key().as_der().expect("der").as_ref().to_vec(),
+        };
+        let b = STANDARD.encode(der);
+        let mut pem = String::from("-----BEGIN PUBLIC KEY-----\n");
+        for chunk in b.as_bytes().chunks(64) {
+            pem.push_str(std::str::from_utf8(chunk).expect("ascii"));
+            pem.push('\n');
+        }
+        pem.push_str("-----END PUBLIC KEY-----\n");
+        pem
+    }
+
+    pub fn default_alg(&self) -> &'static str {
+        match self.signer {
+            Signer::Rsa(_) => "RS256",
+            Signer::Ec(_) => "ES256",
+            Signer::Ed(_) => "EdDSA",
+        }
+    }
+
+    /// Raw signature over `input` with this key's own algorithm.
+    pub fn sign_raw(&self, input: &[u8]) -> Vec<u8> {
+        let rng = SystemRandom::new();
+        match &self.signer {
+            Signer::Rsa(k) => {
+                let mut sig = vec![0u8; k.public_modulus_len()];
+                k.sign(&signature::RSA_PKCS1_SHA256, &rng, input, &mut sig)
+                    .expect("sign");
+                sig
+            }
+            Signer::Ec(k) => k.sign(&rng, input).expect("sign").as_ref().to_vec(),
+            Signer::Ed(k) => k.sign(input).as_ref().to_vec(),
+        }
+    }
+
+    /// Sign `claims` with header `{alg, kid, typ}` merged with `extra_header`.
+    pub fn sign(&self, claims: &Value, extra_header: &Value) -> String {
+        let mut header = json!({"alg": self.default_alg(), "kid": self.kid, "typ": "JWT"});
+        if let (Some(h), Some(x)) = (header.as_object_mut(), extra_header.as_object()) {
+            for (k, v) in x {
+                if v.is_null() {
+                    h.remove(k);
+                } else {
+                    h.insert(k.clone(), v.clone());
+                }
+            }
+        }
+        self.sign_with_header(&header, claims)
+    }
+
+    /// Sign exactly this header and these claims.
+    pub fn sign_with_header(&self, header: &Value, claims: &Value) -> String {
+        let input = format!("{}.{}", b64_json(header), b64_json(claims));
+        let sig = self.sign_raw(input.as_bytes());
+        format!("{input}.{}", b64(&sig))
+    }
+}
+
+/// HS256 over `header.claims` with `secret` (forgeries: the verifier must never accept these).
+pub fn sign_hs256(header: &Value, claims: &Value, secret: &[u8]) -> String {
+    let input = format!("{}.{}", b64_json(header), b64_json(claims));
+    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret);
+    let tag = aws_lc_rs::hmac::sign(&key, input.as_bytes());
+    format!("{input}.{}", b64(tag.as_ref()))
+}
+
+/// A JWKS document holding these keys' public JWKs.
+pub fn jwks(keys: &[&TestKey]) -> Value {
+    json!({"keys": keys.iter().map(|k| k.jwk()).collect::<Vec<_>>()})
+}
+
+/// Cognito-shaped access-token claims, valid for an hour from now.
+pub fn access_claims(iss: &str, client_id: &str, sub: &str) -> Value {
+    let now = now();
+    json!({
+        "sub": sub, "iss": iss, "client_id": client_id, "origin_jti": "o-1",
+        "event_id": "e-1", "token_use": "access", "scope": "aws.cognito.signin.user.admin",
+        "auth_time": now, "exp": now + 3600, "iat": now, "jti": "j-1", "username": "alice",
+    })
+}
+
+/// Cognito-shaped id-token claims, valid for an hour from now.
+pub fn id_claims(iss: &str, client_id: &str, sub: &str) -> Value {
+    let now = now();
+    json!({
+        "sub": sub, "iss": iss, "aud": client_id, "token_use": "id", "auth_time": now,
+        "exp": now + 3600, "iat": now, "cognito:username": "alice", "email": "alice@example.com",
+    })
+}
