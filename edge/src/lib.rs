@@ -1,1 +1,337 @@
-//! placeholder: see issue
+//! The edge function: CloudFront Lambda@Edge logic for an API, as a pure library.
+//!
+//! [`Edge::handle`] takes a CloudFront event ([`event::Event`]), the current time and 16 random
+//! bytes, and returns what CloudFront expects back ([`event::Output`]). It reads no clock, no
+//! randomness and no environment of its own, so the same code runs in the native `edge` binary
+//! (under the Lambda Runtime API), in the local gateway (in process) and, compiled to
+//! `wasm32-unknown-unknown`, inside the small Node.js handler deployed to Lambda@Edge.
+//!
+//! Per event type:
+//! - **viewer-request**: rate limit per client IP (429), size and character checks (414, 431,
+//!   400), several `Origin` values (403), CORS preflights answered here (204 / 403), client-sent
+//!   internal headers removed, canary variant chosen (`x-canary-variant`), origin-verify header.
+//! - **origin-request**: canary variant applied to the origin (domain and/or path), origin-verify
+//!   header.
+//! - **origin-response**: security headers and CORS (cached with the object, every status).
+//! - **viewer-response**: security headers and CORS again (per viewer), sticky canary cookie.
+//!
+//! Every generated response carries the security headers (CloudFront runs no response trigger
+//! for them).
+
+pub mod canary;
+pub mod config;
+pub mod cors;
+pub mod event;
+pub mod headers;
+pub mod hygiene;
+pub mod ratelimit;
+pub mod security;
+
+#[cfg(feature = "lambda")]
+pub mod handler;
+
+#[cfg(target_arch = "wasm32")]
+mod wasm;
+
+use canary::{Canary, Forced, Variant};
+pub use config::{Config, ConfigError};
+use cors::{Cors, RequestOrigin};
+use event::{Event, EventType, Headers, Output, Request, Response};
+use hygiene::{Hygiene, Refusal};
+use ratelimit::RateLimit;
+use security::SecurityHeaders;
+
+/// The per-invocation inputs the edge cannot get itself on every target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Context {
+    /// Current time, Unix epoch milliseconds.
+    pub now_ms: u64,
+    /// 16 fresh random bytes.
+    pub random: [u8; 16],
+}
+
+/// An event the edge cannot handle (CloudFront then answers 502: fail closed).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EdgeError {
+    #[error("event is not a CloudFront Lambda@Edge event: {0}")]
+    InvalidEvent(String),
+    #[error("event has no Records[0].cf")]
+    NoRecord,
+    #[error("{0} event without a response object")]
+    MissingResponse(&'static str),
+}
+
+/// Why the edge did what it did (a stable code for the logs; no header values).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    Forwarded,
+    RateLimited,
+    Refused(Refusal),
+    SeveralOrigins,
+    PreflightAllowed,
+    PreflightRefused(cors::PreflightRefusal),
+    Response,
+}
+
+impl Decision {
+    pub fn code(self) -> &'static str {
+        match self {
+            Decision::Forwarded => "forwarded",
+            Decision::RateLimited => "rate_limited",
+            Decision::Refused(r) => r.code(),
+            Decision::SeveralOrigins => "several_origins",
+            Decision::PreflightAllowed => "preflight_allowed",
+            Decision::PreflightRefused(r) => r.code(),
+            Decision::Response => "response",
+        }
+    }
+}
+
+/// The result of one event, with what the logs need.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Handled {
+    pub event_type: EventType,
+    pub output: Output,
+    pub decision: Decision,
+    /// The canary variant chosen (viewer-request) or applied (origin-request).
+    pub variant: Option<Variant>,
+    /// A tester asked to force a variant without a valid credential.
+    pub tester_refused: bool,
+}
+
+impl Handled {
+    fn new(event_type: EventType, output: Output, decision: Decision) -> Handled {
+        Handled {
+            event_type,
+            output,
+            decision,
+            variant: None,
+            tester_refused: false,
+        }
+    }
+}
+
+/// The configured edge. Build once (at init), share for every event.
+#[derive(Debug)]
+pub struct Edge {
+    cors: Cors,
+    security: SecurityHeaders,
+    rate_limit: RateLimit,
+    hygiene: Hygiene,
+    canary: Canary,
+    warnings: Vec<String>,
+}
+
+impl Edge {
+    pub fn new(config: &Config) -> Result<Edge, ConfigError> {
+        let canary = Canary::new(&config.canary)?;
+        let mut warnings = Vec::new();
+        if canary.weight() > 0 && !canary.signs() {
+            warnings.push(format!(
+                "canary.weight_percent is {} but canary.cookie_keys is empty: no visitor can be \
+                 assigned a signed cookie, so every request goes to the stable variant",
+                canary.weight()
+            ));
+        }
+        if config.origin_verify.is_none() {
+            warnings.push(
+                "origin_verify is not configured: no x-origin-verify header is added, so an origin \
+                 that requires it refuses every request"
+                    .to_string(),
+            );
+        }
+        Ok(Edge {
+            cors: Cors::new(&config.cors)?,
+            security: SecurityHeaders::new(&config.security_headers)?,
+            rate_limit: RateLimit::new(&config.rate_limit)?,
+            hygiene: Hygiene::new(
+                &config.limits,
+                &config.hygiene,
+                config.origin_verify.as_ref(),
+            )?,
+            canary,
+            warnings,
+        })
+    }
+
+    /// Build from the JSON configuration document.
+    pub fn from_json(bytes: &[u8]) -> Result<Edge, ConfigError> {
+        Edge::new(&Config::from_json(bytes)?)
+    }
+
+    /// Configuration that works but deserves a line in the init log.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    /// Handle one event: the request to forward or the response to send.
+    pub fn handle(&self, event: Event, ctx: &Context) -> Result<Output, EdgeError> {
+        self.handle_detailed(event, ctx).map(|h| h.output)
+    }
+
+    /// JSON event in, JSON result out (the WebAssembly and benchmark entry point).
+    pub fn handle_json(&self, event: &[u8], ctx: &Context) -> Result<Vec<u8>, EdgeError> {
+        let event: Event =
+            serde_json::from_slice(event).map_err(|e| EdgeError::InvalidEvent(e.to_string()))?;
+        let out = self.handle(event, ctx)?;
+        serde_json::to_vec(&out).map_err(|e| EdgeError::InvalidEvent(e.to_string()))
+    }
+
+    pub fn handle_detailed(&self, event: Event, ctx: &Context) -> Result<Handled, EdgeError> {
+        let record = event
+            .records
+            .into_iter()
+            .next()
+            .ok_or(EdgeError::NoRecord)?;
+        let cf = record.cf;
+        let event_type = cf.config.event_type;
+        let mut request = cf.request;
+        headers::normalize_names(&mut request.headers);
+        let handled = match event_type {
+            EventType::ViewerRequest => self.viewer_request(request, &cf.config.request_id, ctx),
+            EventType::OriginRequest => {
+                self.hygiene.add_origin_verify(&mut request.headers);
+                let variant = self.canary.route(&mut request);
+                let mut h = Handled::new(event_type, Output::Request(request), Decision::Forwarded);
+                h.variant = Some(variant);
+                h
+            }
+            EventType::OriginResponse => {
+                let mut response = cf
+                    .response
+                    .ok_or(EdgeError::MissingResponse("origin-response"))?;
+                headers::normalize_names(&mut response.headers);
+                self.security.apply(&mut response.headers);
+                self.cors.apply(&request.headers, &mut response.headers);
+                Handled::new(event_type, Output::Response(response), Decision::Response)
+            }
+            EventType::ViewerResponse => {
+                let mut response = cf
+                    .response
+                    .ok_or(EdgeError::MissingResponse("viewer-response"))?;
+                headers::normalize_names(&mut response.headers);
+                self.security.apply(&mut response.headers);
+                self.cors.apply(&request.headers, &mut response.headers);
+                let a = self
+                    .canary
+                    .assign(&request.headers, &cf.config.request_id, &ctx.random);
+                if let Some(cookie) = a.cookie {
+                    headers::append(
+                        &mut response.headers,
+                        "set-cookie",
+                        "Set-Cookie",
+                        self.canary.set_cookie(&cookie),
+                    );
+                }
+                Handled::new(event_type, Output::Response(response), Decision::Response)
+            }
+        };
+        Ok(handled)
+    }
+
+    fn viewer_request(&self, mut request: Request, request_id: &str, ctx: &Context) -> Handled {
+        let generated = |r: Response, d: Decision| {
+            Handled::new(EventType::ViewerRequest, Output::Response(r), d)
+        };
+        if let Err(wait) = self.rate_limit.check(&request.client_ip, ctx.now_ms) {
+            let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            let mut r = self.problem(429, "Too Many Requests", "rate_limited", &request.headers);
+            headers::set(
+                &mut r.headers,
+                "retry-after",
+                "Retry-After",
+                secs.max(1).to_string(),
+            );
+            return generated(r, Decision::RateLimited);
+        }
+        if let Err(refusal) = self.hygiene.check(&request) {
+            let title = match refusal {
+                Refusal::UriTooLong => "URI Too Long",
+                Refusal::HeadersTooLarge => "Request Header Fields Too Large",
+                Refusal::InvalidHeader | Refusal::InvalidUri => "Bad Request",
+            };
+            let r = self.problem(refusal.status(), title, refusal.code(), &request.headers);
+            return generated(r, Decision::Refused(refusal));
+        }
+        if cors::request_origin(&request.headers) == RequestOrigin::Several {
+            return generated(self.forbidden("several_origins"), Decision::SeveralOrigins);
+        }
+        if Cors::is_preflight(&request.method, &request.headers) {
+            return match self.cors.preflight(&request.headers) {
+                Ok(cors_headers) => {
+                    let mut r = Response {
+                        status: "204".into(),
+                        status_description: Some("No Content".into()),
+                        headers: cors_headers,
+                        body: None,
+                        body_encoding: None,
+                    };
+                    self.security.apply(&mut r.headers);
+                    headers::set(&mut r.headers, "cache-control", "Cache-Control", "no-store");
+                    generated(r, Decision::PreflightAllowed)
+                }
+                Err(why) => generated(self.forbidden(why.code()), Decision::PreflightRefused(why)),
+            };
+        }
+        let forced = self.canary.forced(&request.headers);
+        let variant = match forced {
+            Forced::Yes(v) => v,
+            Forced::No | Forced::Refused => {
+                self.canary
+                    .assign(&request.headers, request_id, &ctx.random)
+                    .variant
+            }
+        };
+        self.hygiene.strip(&mut request.headers);
+        headers::set(
+            &mut request.headers,
+            canary::VARIANT_HEADER,
+            "X-Canary-Variant",
+            variant.as_str(),
+        );
+        self.hygiene.add_origin_verify(&mut request.headers);
+        let mut h = Handled::new(
+            EventType::ViewerRequest,
+            Output::Request(request),
+            Decision::Forwarded,
+        );
+        h.variant = Some(variant);
+        h.tester_refused = forced == Forced::Refused;
+        h
+    }
+
+    /// A generated error: problem+json, security headers, CORS for an allowed origin.
+    fn problem(&self, status: u16, title: &str, code: &str, request: &Headers) -> Response {
+        let mut r = self.bare_problem(status, title, code);
+        self.cors.apply(request, &mut r.headers);
+        r
+    }
+
+    /// A 403 that carries no CORS headers at all (refused preflights, several origins).
+    fn forbidden(&self, code: &str) -> Response {
+        let mut r = self.bare_problem(403, "Forbidden", code);
+        headers::vary_append(&mut r.headers, "Origin");
+        r
+    }
+
+    fn bare_problem(&self, status: u16, title: &str, code: &str) -> Response {
+        let mut h = Headers::new();
+        headers::set(
+            &mut h,
+            "content-type",
+            "Content-Type",
+            "application/problem+json",
+        );
+        headers::set(&mut h, "cache-control", "Cache-Control", "no-store");
+        self.security.apply(&mut h);
+        Response {
+            status: status.to_string(),
+            status_description: Some(title.to_string()),
+            headers: h,
+            body: Some(format!(
+                r#"{{"type":"about:blank","title":"{title}","status":{status},"code":"{code}"}}"#
+            )),
+            body_encoding: Some("text".into()),
+        }
+    }
+}

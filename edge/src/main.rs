@@ -1,1 +1,41 @@
-fn main() {}
+//! `edge`: the edge function as a native Lambda (Runtime API). Reads its JSON configuration from
+//! `EDGE_CONFIG` (unset: every key takes its default), builds the [`edge::Edge`] once and serves
+//! CloudFront events. A configuration that cannot be used fails the init phase with the fix in
+//! the message.
+
+use edge::handler::handler;
+use edge::Edge;
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Error> {
+    tracing_subscriber::fmt()
+        .json()
+        .with_max_level(tracing::Level::INFO)
+        .with_current_span(false)
+        .without_time()
+        .init();
+    let config = match std::env::var("EDGE_CONFIG") {
+        Ok(s) => s,
+        Err(std::env::VarError::NotPresent) => "{}".to_string(),
+        Err(std::env::VarError::NotUnicode(_)) => {
+            tracing::error!(code = "config_invalid", "EDGE_CONFIG is not valid UTF-8");
+            return Err("EDGE_CONFIG is not valid UTF-8".into());
+        }
+    };
+    let edge = match Edge::from_json(config.as_bytes()) {
+        Ok(e) => e,
+        Err(e) => {
+            tracing::error!(code = "config_invalid", error = %e, "invalid EDGE_CONFIG");
+            return Err(e.into());
+        }
+    };
+    for w in edge.warnings() {
+        tracing::warn!(code = "config_warning", "{w}");
+    }
+    let edge = &edge;
+    lambda_runtime::run(service_fn(move |ev: LambdaEvent<edge::event::Event>| {
+        handler(ev, edge)
+    }))
+    .await
+}
