@@ -1,7 +1,6 @@
 //! A real HTTP JWKS endpoint on 127.0.0.1 whose document can be swapped (key rotation) and which
 //! can be told to fail (HTTP 500, garbage, a hang past the client's timeout, connection close).
 
-use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -62,7 +61,15 @@ impl JwksServer {
                     }
                     let svc = service_fn(move |req: Request<Incoming>| {
                         let (st, h) = (st.clone(), h.clone());
-                        async move { Ok::<_, Infallible>(answer(req, &st, &h).await) }
+                        async move {
+                            let close = matches!(st.lock().unwrap().mode, Mode::Close);
+                            if close {
+                                // Abort the (possibly pooled, keep-alive) connection mid-request.
+                                h.fetch_add(1, Ordering::SeqCst);
+                                return Err(std::io::Error::other("connection dropped"));
+                            }
+                            Ok::<_, std::io::Error>(answer(req, &st, &h).await)
+                        }
                     });
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), svc)

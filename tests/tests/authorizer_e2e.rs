@@ -1,0 +1,1033 @@
+//! End-to-end and hostile-token suites for the `authorizer` binary, driven through the Lambda
+//! Runtime API emulator against a real JWKS server on 127.0.0.1 with real keys.
+
+use std::time::Duration;
+
+use harness::jwks_server::{JwksServer, Mode};
+use harness::jwt::{self, access_claims, b64, b64_json, id_claims, now, sign_hs256, TestKey};
+use harness::paths;
+use harness::runtime_api::{Function, Outcome};
+use serde_json::{json, Value};
+
+const CLIENT: &str = "client-abc123";
+const ISS: &str = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_TestPool1";
+const SUB: &str = "6f1c2d9e-1111-4a2b-9c3d-222233334444";
+
+const REST_TOKEN: &str = include_str!("../../authorizer/tests/fixtures/rest_token.json");
+const REST_REQUEST: &str = include_str!("../../authorizer/tests/fixtures/rest_request.json");
+const HTTP_V2: &str = include_str!("../../authorizer/tests/fixtures/http_v2.json");
+
+struct Setup {
+    jwks: JwksServer,
+    key: TestKey,
+    f: Function,
+}
+
+fn base_env(jwks: &JwksServer) -> Vec<(String, String)> {
+    vec![
+        ("ISSUER".into(), ISS.into()),
+        ("JWKS_URI".into(), jwks.uri()),
+        ("CLIENT_IDS".into(), format!("other-client,{CLIENT}")),
+    ]
+}
+
+async fn start(env: Vec<(String, String)>) -> Function {
+    let f = Function::start(&paths::bin("authorizer"), &env).await;
+    if let Some(e) = f.wait_init().await {
+        panic!("init failed: {e}\n{}", f.logs().join("\n"));
+    }
+    f
+}
+
+async fn setup(extra: &[(&str, &str)]) -> Setup {
+    let key = TestKey::rsa("key-1");
+    let jwks = JwksServer::start(jwt::jwks(&[&key])).await;
+    let mut env = base_env(&jwks);
+    for (k, v) in extra {
+        env.retain(|(ek, _)| ek != k);
+        env.push((k.to_string(), v.to_string()));
+    }
+    let f = start(env).await;
+    Setup { jwks, key, f }
+}
+
+fn token_event(auth: &str) -> Value {
+    let mut e: Value = serde_json::from_str(REST_TOKEN).unwrap();
+    e["authorizationToken"] = json!(auth);
+    e
+}
+
+fn request_event(auth: &str) -> Value {
+    let mut e: Value = serde_json::from_str(REST_REQUEST).unwrap();
+    e["headers"]["Authorization"] = json!(auth);
+    e["multiValueHeaders"]["Authorization"] = json!([auth]);
+    e
+}
+
+fn http_event(auth: &str) -> Value {
+    let mut e: Value = serde_json::from_str(HTTP_V2).unwrap();
+    e["headers"]["authorization"] = json!(auth);
+    e["identitySource"] = json!([auth]);
+    e
+}
+
+fn good(s: &Setup) -> String {
+    s.key.sign(&access_claims(ISS, CLIENT, SUB), &json!({}))
+}
+
+/// REST refusal: the Lambda error whose message is exactly `Unauthorized`.
+fn assert_rest_refused(o: &Outcome, what: &str) {
+    assert_eq!(
+        o.error_message(),
+        Some("Unauthorized"),
+        "{what}: expected Unauthorized, got {o:?}"
+    );
+}
+
+fn assert_http_refused(o: &Outcome, what: &str) {
+    assert_eq!(o.response(), &json!({"isAuthorized": false}), "{what}");
+}
+
+fn assert_allowed(o: &Outcome, what: &str) -> Value {
+    let r = o.response().clone();
+    assert_eq!(r["principalId"], SUB, "{what}: {r}");
+    assert_eq!(r["policyDocument"]["Version"], "2012-10-17");
+    assert_eq!(
+        r["policyDocument"]["Statement"][0]["Effect"], "Allow",
+        "{what}: {r}"
+    );
+    assert_eq!(
+        r["policyDocument"]["Statement"][0]["Action"],
+        "execute-api:Invoke"
+    );
+    r
+}
+
+/// Every refusal through all three event kinds; the good token through all three is allowed.
+async fn assert_refused_everywhere(f: &Function, token: &str, what: &str) {
+    for auth in [format!("Bearer {token}"), token.to_string()] {
+        assert_rest_refused(&f.invoke(&token_event(&auth)).await, what);
+        assert_rest_refused(&f.invoke(&request_event(&auth)).await, what);
+        assert_http_refused(&f.invoke(&http_event(&auth)).await, what);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn valid_access_token_allowed_in_every_event_kind() {
+    let s = setup(&[]).await;
+    let t = good(&s);
+    assert_eq!(
+        s.jwks.hits(),
+        1,
+        "JWKS must be fetched once during init (hydrate)"
+    );
+
+    let r = assert_allowed(
+        &s.f.invoke(&token_event(&format!("Bearer {t}"))).await,
+        "token",
+    );
+    assert_eq!(
+        r["policyDocument"]["Statement"][0]["Resource"],
+        json!(["arn:aws:execute-api:us-west-2:123456789012:ymy8tbxw7b/prod/*"])
+    );
+    assert_eq!(
+        r["context"],
+        json!({"sub": SUB, "username": "alice", "client_id": CLIENT, "token_use": "access",
+               "scope": "aws.cognito.signin.user.admin", "groups": ""})
+    );
+    // bare JWT and odd scheme case
+    assert_allowed(&s.f.invoke(&token_event(&t)).await, "bare");
+    assert_allowed(
+        &s.f.invoke(&request_event(&format!("bEaReR {t}"))).await,
+        "request",
+    );
+    let r = s.f.invoke(&http_event(&format!("Bearer {t}"))).await;
+    let r = r.response();
+    assert_eq!(r["isAuthorized"], true);
+    assert_eq!(r["context"]["sub"], SUB);
+    assert_eq!(s.jwks.hits(), 1, "known kid needs no further fetch");
+
+    // The decision does not depend on the incoming route: same policy for another method/path.
+    let mut other = request_event(&format!("Bearer {t}"));
+    other["methodArn"] =
+        json!("arn:aws:execute-api:us-east-1:123456789012:abcdef123/test/DELETE/items/zzz");
+    let a =
+        s.f.invoke(&request_event(&format!("Bearer {t}")))
+            .await
+            .response()
+            .clone();
+    let b = s.f.invoke(&other).await.response().clone();
+    assert_eq!(a, b);
+    assert_eq!(
+        a["policyDocument"]["Statement"][0]["Resource"],
+        json!(["arn:aws:execute-api:us-east-1:123456789012:abcdef123/test/*"])
+    );
+
+    // Logs: JSON lines, one decision per invocation, never the token or its signature.
+    let logs = s.f.logs();
+    let sig = t.rsplit('.').next().unwrap();
+    assert!(
+        logs.iter().all(|l| !l.contains(sig) && !l.contains(&t)),
+        "token leaked into logs"
+    );
+    let decisions: Vec<Value> = logs
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v.get("decision").is_some())
+        .collect();
+    assert_eq!(decisions.len(), 6, "{logs:?}");
+    assert!(decisions
+        .iter()
+        .all(|d| d["decision"] == "allow" && d["reason"] == "ok"));
+    assert!(
+        decisions[1..].iter().any(|d| d["memo"] == true),
+        "repeats are served from the memo"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn arn_partition_is_kept() {
+    let s = setup(&[]).await;
+    let t = good(&s);
+    for (arn, want) in [
+        (
+            "arn:aws-cn:execute-api:cn-north-1:123456789012:abc/prod/GET/x",
+            "arn:aws-cn:execute-api:cn-north-1:123456789012:abc/prod/*",
+        ),
+        (
+            "arn:aws-us-gov:execute-api:us-gov-west-1:123456789012:abc/v1/POST/items",
+            "arn:aws-us-gov:execute-api:us-gov-west-1:123456789012:abc/v1/*",
+        ),
+    ] {
+        let mut e = token_event(&t);
+        e["methodArn"] = json!(arn);
+        let r = assert_allowed(&s.f.invoke(&e).await, arn);
+        assert_eq!(
+            r["policyDocument"]["Statement"][0]["Resource"],
+            json!([want])
+        );
+    }
+    // A methodArn that is not an execute-api ARN is refused, never echoed into a policy.
+    let mut e = token_event(&t);
+    e["methodArn"] = json!("*");
+    assert_rest_refused(&s.f.invoke(&e).await, "bad methodArn");
+}
+
+/// The hostile-token suite: jwt_tool's playbook and every claim confusion.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_tokens_are_refused_in_every_event_kind() {
+    let s = setup(&[]).await;
+    let k = &s.key;
+    let attacker = TestKey::rsa("key-1"); // same kid, different key
+    let claims = access_claims(ISS, CLIENT, SUB);
+    let t = good(&s);
+    let (h, p, sig) = {
+        let v: Vec<&str> = t.split('.').collect();
+        (v[0].to_string(), v[1].to_string(), v[2].to_string())
+    };
+    let pem = k.public_pem();
+    let n = now();
+
+    let with = |f: &dyn Fn(&mut Value)| {
+        let mut c = claims.clone();
+        f(&mut c);
+        k.sign(&c, &json!({}))
+    };
+
+    let mut cases: Vec<(&str, String)> = vec![
+        // alg none and its spellings, with and without a signature
+        (
+            "alg none",
+            format!("{}.{p}.", b64_json(&json!({"alg":"none","kid":"key-1"}))),
+        ),
+        (
+            "alg None",
+            format!("{}.{p}.", b64_json(&json!({"alg":"None","kid":"key-1"}))),
+        ),
+        (
+            "alg NONE",
+            format!("{}.{p}.", b64_json(&json!({"alg":"NONE","kid":"key-1"}))),
+        ),
+        (
+            "alg nOnE",
+            format!("{}.{p}.", b64_json(&json!({"alg":"nOnE","kid":"key-1"}))),
+        ),
+        (
+            "alg none + sig",
+            format!(
+                "{}.{p}.{sig}",
+                b64_json(&json!({"alg":"none","kid":"key-1"}))
+            ),
+        ),
+        (
+            "alg none no dot",
+            format!("{}.{p}", b64_json(&json!({"alg":"none"}))),
+        ),
+        // null and broken signatures
+        ("null signature", format!("{h}.{p}.")),
+        ("broken signature", {
+            let mut raw =
+                base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, &sig)
+                    .unwrap();
+            raw[10] ^= 1;
+            format!("{h}.{p}.{}", b64(&raw))
+        }),
+        (
+            "truncated signature",
+            format!("{h}.{p}.{}", &sig[..sig.len() - 4]),
+        ),
+        ("signature of other payload", {
+            let other = k.sign(&access_claims(ISS, CLIENT, "someone-else"), &json!({}));
+            format!("{h}.{p}.{}", other.rsplit('.').next().unwrap())
+        }),
+        ("payload swapped", {
+            let evil = b64_json(&access_claims(ISS, CLIENT, "admin"));
+            format!("{h}.{evil}.{sig}")
+        }),
+        // RS256 -> HS256 key confusion with the public key as HMAC secret
+        (
+            "HS256 with public PEM",
+            sign_hs256(
+                &json!({"alg":"HS256","kid":"key-1","typ":"JWT"}),
+                &claims,
+                pem.as_bytes(),
+            ),
+        ),
+        (
+            "HS256 with PEM no newline",
+            sign_hs256(
+                &json!({"alg":"HS256","kid":"key-1"}),
+                &claims,
+                pem.trim_end().as_bytes(),
+            ),
+        ),
+        (
+            "HS256 with JWK json",
+            sign_hs256(
+                &json!({"alg":"HS256","kid":"key-1"}),
+                &claims,
+                k.jwk().to_string().as_bytes(),
+            ),
+        ),
+        ("HS384 with public PEM", {
+            let input = format!(
+                "{}.{}",
+                b64_json(&json!({"alg":"HS384","kid":"key-1"})),
+                b64_json(&claims)
+            );
+            let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA384, pem.as_bytes());
+            format!(
+                "{input}.{}",
+                b64(aws_lc_rs::hmac::sign(&key, input.as_bytes()).as_ref())
+            )
+        }),
+        // empty HMAC key
+        (
+            "HS256 empty key",
+            sign_hs256(&json!({"alg":"HS256","kid":"key-1"}), &claims, b""),
+        ),
+        // embedded jwk (CVE-2018-0114): attacker's key in the header
+        (
+            "embedded jwk",
+            attacker.sign(&claims, &json!({"jwk": attacker.jwk()})),
+        ),
+        (
+            "embedded jwk other kid",
+            TestKey::rsa("evil").sign(&claims, &json!({"jwk": TestKey::rsa("evil").jwk()})),
+        ),
+        (
+            "x5c header",
+            attacker.sign(&claims, &json!({"x5c": ["MIIB"]})),
+        ),
+        // kid injection
+        (
+            "kid path traversal",
+            sign_hs256(
+                &json!({"alg":"HS256","kid":"../../../../../../dev/null"}),
+                &claims,
+                b"",
+            ),
+        ),
+        (
+            "kid sql injection",
+            sign_hs256(
+                &json!({"alg":"HS256","kid":"x' UNION SELECT 'key';--"}),
+                &claims,
+                b"key",
+            ),
+        ),
+        (
+            "kid command injection",
+            k.sign(&claims, &json!({"kid":"key-1|/usr/bin/touch /tmp/pwned"})),
+        ),
+        ("kid empty", k.sign(&claims, &json!({"kid":""}))),
+        ("kid missing", k.sign(&claims, &json!({"kid": null}))),
+        ("kid number", k.sign(&claims, &json!({"kid": 1}))),
+        (
+            "kid huge",
+            k.sign(&claims, &json!({"kid": "k".repeat(4000)})),
+        ),
+        ("unknown kid", k.sign(&claims, &json!({"kid":"key-2"}))),
+        // a different key claiming our kid
+        ("attacker key same kid", attacker.sign(&claims, &json!({}))),
+        // algorithms outside the configured set, or mismatched with the key
+        ("alg RS512 header", k.sign(&claims, &json!({"alg":"RS512"}))),
+        ("alg PS256 header", k.sign(&claims, &json!({"alg":"PS256"}))),
+        ("alg ES256 header", k.sign(&claims, &json!({"alg":"ES256"}))),
+        (
+            "alg rs256 lowercase",
+            k.sign(&claims, &json!({"alg":"rs256"})),
+        ),
+        ("alg missing", k.sign(&claims, &json!({"alg": null}))),
+        ("alg array", k.sign(&claims, &json!({"alg": ["RS256"]}))),
+        // crit
+        (
+            "crit header",
+            k.sign(&claims, &json!({"crit": ["exp"], "exp": 1})),
+        ),
+        ("crit empty", k.sign(&claims, &json!({"crit": []}))),
+        // claim confusion
+        ("expired", with(&|c| c["exp"] = json!(n - 5))),
+        ("exp now", with(&|c| c["exp"] = json!(n))),
+        (
+            "missing exp",
+            with(&|c| {
+                c.as_object_mut().unwrap().remove("exp");
+            }),
+        ),
+        (
+            "exp as string",
+            with(&|c| c["exp"] = json!((n + 3600).to_string())),
+        ),
+        ("exp null", with(&|c| c["exp"] = Value::Null)),
+        ("exp bool", with(&|c| c["exp"] = json!(true))),
+        ("exp 1e400", {
+            let body = serde_json::to_string(&claims)
+                .unwrap()
+                .replace(&format!("\"exp\":{}", n + 3600), "\"exp\":1e400");
+            let input = format!(
+                "{}.{}",
+                b64_json(&json!({"alg":"RS256","kid":"key-1"})),
+                b64(body.as_bytes())
+            );
+            format!("{input}.{}", b64(&k.sign_raw(input.as_bytes())))
+        }),
+        ("nbf in future", with(&|c| c["nbf"] = json!(n + 600))),
+        ("nbf as string", with(&|c| c["nbf"] = json!("0"))),
+        ("iat in future", with(&|c| c["iat"] = json!(n + 3600))),
+        ("iat as string", with(&|c| c["iat"] = json!("now"))),
+        (
+            "missing iss",
+            with(&|c| {
+                c.as_object_mut().unwrap().remove("iss");
+            }),
+        ),
+        (
+            "wrong iss",
+            with(&|c| {
+                c["iss"] = json!("https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Other")
+            }),
+        ),
+        (
+            "iss trailing slash",
+            with(&|c| c["iss"] = json!(format!("{ISS}/"))),
+        ),
+        ("iss prefix", with(&|c| c["iss"] = json!(format!("{ISS}0")))),
+        ("iss case", with(&|c| c["iss"] = json!(ISS.to_uppercase()))),
+        ("iss array", with(&|c| c["iss"] = json!([ISS]))),
+        ("iss null", with(&|c| c["iss"] = Value::Null)),
+        (
+            "id token to access authorizer",
+            k.sign(&id_claims(ISS, CLIENT, SUB), &json!({})),
+        ),
+        (
+            "token_use missing",
+            with(&|c| {
+                c.as_object_mut().unwrap().remove("token_use");
+            }),
+        ),
+        (
+            "token_use wrong case",
+            with(&|c| c["token_use"] = json!("Access")),
+        ),
+        (
+            "wrong client",
+            with(&|c| c["client_id"] = json!("evil-client")),
+        ),
+        (
+            "client prefix",
+            with(&|c| c["client_id"] = json!(&CLIENT[..5])),
+        ),
+        ("client array", with(&|c| c["client_id"] = json!([CLIENT]))),
+        (
+            "aud-only client",
+            with(&|c| {
+                c.as_object_mut().unwrap().remove("client_id");
+                c["aud"] = json!(CLIENT);
+            }),
+        ),
+        (
+            "missing sub",
+            with(&|c| {
+                c.as_object_mut().unwrap().remove("sub");
+            }),
+        ),
+        ("empty sub", with(&|c| c["sub"] = json!(""))),
+        ("sub number", with(&|c| c["sub"] = json!(42))),
+        (
+            "groups not array",
+            with(&|c| c["cognito:groups"] = json!("admin")),
+        ),
+        (
+            "claims array",
+            k.sign_with_header(
+                &json!({"alg":"RS256","kid":"key-1"}),
+                &json!([claims.clone()]),
+            ),
+        ),
+        ("duplicate sub claim", {
+            let body =
+                serde_json::to_string(&claims)
+                    .unwrap()
+                    .replacen('{', "{\"sub\":\"admin\",", 1);
+            let input = format!(
+                "{}.{}",
+                b64_json(&json!({"alg":"RS256","kid":"key-1"})),
+                b64(body.as_bytes())
+            );
+            format!("{input}.{}", b64(&k.sign_raw(input.as_bytes())))
+        }),
+        ("duplicate alg header", {
+            let hdr = b64(br#"{"alg":"RS256","kid":"key-1","alg":"none"}"#);
+            let input = format!("{hdr}.{p}");
+            format!("{input}.{}", b64(&k.sign_raw(input.as_bytes())))
+        }),
+        // oversized and malformed
+        ("oversized", with(&|c| c["pad"] = json!("x".repeat(20_000)))),
+        ("not a jwt", "not-a-jwt".to_string()),
+        ("two parts", format!("{h}.{p}")),
+        ("JWE five parts", format!("{h}.{p}.{sig}.a.b")),
+        ("padded base64", format!("{h}=.{p}.{sig}")),
+        (
+            "std base64 chars",
+            format!("{h}.{p}.{}", sig.replace('-', "+").replace('_', "/")),
+        ),
+        ("header not json", format!("{}.{p}.{sig}", b64(b"not json"))),
+        ("header json array", format!("{}.{p}.{sig}", b64(b"[]"))),
+        ("payload not json", {
+            let input = format!("{h}.{}", b64(b"\xff\xfe garbage"));
+            format!("{input}.{}", b64(&k.sign_raw(input.as_bytes())))
+        }),
+        ("empty", String::new()),
+        ("dots", "..".to_string()),
+        ("unicode", "тест.тест.тест".to_string()),
+        ("nul byte", format!("{h}.{p}.{sig}\u{0}")),
+        ("two tokens", format!("{t},{t}")),
+    ];
+    // Signed, well-formed, but not-yet-valid by 1 s more than the iat skew
+    cases.push(("iat 90s ahead", with(&|c| c["iat"] = json!(n + 90))));
+
+    for (what, tok) in &cases {
+        assert_refused_everywhere(&s.f, tok, what).await;
+    }
+    // Positive control with the same process: the genuine token still passes.
+    assert_allowed(&s.f.invoke(&token_event(&t)).await, "control");
+    assert!(!s.f.exited().await, "no panic on any input");
+
+    // Nothing a stranger sent appears in the logs.
+    let logs = s.f.logs().join("\n");
+    for (what, tok) in &cases {
+        if let Some(sg) = tok.rsplit('.').next().filter(|x| x.len() > 20) {
+            assert!(!logs.contains(sg), "{what}: token material in logs");
+        }
+    }
+    assert!(!logs.contains(&sig));
+    // Every refusal carries a reason code.
+    let reasons: Vec<String> =
+        s.f.logs()
+            .iter()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|v| v["decision"] == "unauthorized")
+            .map(|v| v["reason"].as_str().unwrap_or("").to_string())
+            .collect();
+    assert_eq!(reasons.len(), cases.len() * 6);
+    for code in [
+        "alg_not_allowed",
+        "bad_signature",
+        "unknown_kid",
+        "missing_kid",
+        "crit_header",
+        "expired",
+        "missing_exp",
+        "malformed_claims",
+        "not_yet_valid",
+        "iat_in_future",
+        "wrong_issuer",
+        "wrong_token_use",
+        "wrong_client",
+        "missing_sub",
+        "token_too_large",
+        "malformed_token",
+        "multiple_tokens",
+        "no_token",
+    ] {
+        assert!(
+            reasons.iter().any(|r| r == code),
+            "no refusal logged with reason {code}: {reasons:?}"
+        );
+    }
+    // The unknown-kid storm above caused at most one refresh (cooldown).
+    assert!(s.jwks.hits() <= 2, "JWKS hits: {}", s.jwks.hits());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jku_and_x5u_are_never_followed() {
+    let s = setup(&[]).await;
+    let evil = TestKey::rsa("evil-kid");
+    let evil_srv = JwksServer::start(jwt::jwks(&[&evil])).await;
+    let claims = access_claims(ISS, CLIENT, SUB);
+    for hdr in [
+        json!({"jku": evil_srv.uri()}),
+        json!({"x5u": evil_srv.uri()}),
+    ] {
+        let t = evil.sign(&claims, &hdr);
+        assert_refused_everywhere(&s.f, &t, "jku/x5u").await;
+    }
+    assert_eq!(
+        evil_srv.hits(),
+        0,
+        "the authorizer fetched an attacker-supplied URL"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn psychic_signature_and_symmetric_or_enc_keys() {
+    // JWKS with an EC key, an `oct` key and an RSA key marked `use: enc`.
+    let ec = TestKey::ec("ec-1");
+    let rsa_enc = TestKey::rsa("enc-1");
+    let mut enc_jwk = rsa_enc.jwk();
+    enc_jwk["use"] = json!("enc");
+    let secret = b"0123456789abcdef0123456789abcdef";
+    let doc = json!({"keys": [ec.jwk(), enc_jwk, {"kty":"oct","kid":"hs-1","alg":"HS256","k": b64(secret)}]});
+    let jwks = JwksServer::start(doc).await;
+    let mut env = base_env(&jwks);
+    env.push(("ALGORITHMS".into(), "RS256,ES256".into()));
+    let f = start(env).await;
+    let claims = access_claims(ISS, CLIENT, SUB);
+
+    // Control: a real ES256 token verifies.
+    let t = ec.sign(&claims, &json!({}));
+    assert_eq!(
+        f.invoke(&token_event(&t)).await.response()["principalId"],
+        SUB
+    );
+
+    // CVE-2022-21449 "psychic signature": r = s = 0.
+    let input = format!(
+        "{}.{}",
+        b64_json(&json!({"alg":"ES256","kid":"ec-1"})),
+        b64_json(&claims)
+    );
+    assert_refused_everywhere(&f, &format!("{input}.{}", b64(&[0u8; 64])), "psychic").await;
+    // DER-encoded zero signature, and the order n as r and s.
+    assert_refused_everywhere(
+        &f,
+        &format!("{input}.{}", b64(&[0x30, 6, 2, 1, 0, 2, 1, 0])),
+        "psychic der",
+    )
+    .await;
+    // The oct key is never used, even for an HS256 token signed with it.
+    let hs = sign_hs256(&json!({"alg":"HS256","kid":"hs-1"}), &claims, secret);
+    assert_refused_everywhere(&f, &hs, "oct key").await;
+    // An encryption key is never used for signatures.
+    assert_refused_everywhere(&f, &rsa_enc.sign(&claims, &json!({})), "enc key").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_and_ambiguous_authorization_headers_are_refused() {
+    let s = setup(&[]).await;
+    let t = good(&s);
+    let auth = format!("Bearer {t}");
+    let mut e = request_event(&auth);
+    e["multiValueHeaders"]["Authorization"] = json!([auth.clone(), auth.clone()]);
+    assert_rest_refused(&s.f.invoke(&e).await, "two values");
+    let mut e = request_event(&auth);
+    e["multiValueHeaders"] = Value::Null;
+    // two keys differing in case with different values
+    let other = s
+        .key
+        .sign(&access_claims(ISS, CLIENT, "other-sub"), &json!({}));
+    e["headers"]["authorization"] = json!(format!("Bearer {other}"));
+    assert_rest_refused(&s.f.invoke(&e).await, "case-variant duplicate");
+    // HTTP APIs join repeated headers with a comma
+    assert_http_refused(
+        &s.f.invoke(&http_event(&format!("{auth},{auth}"))).await,
+        "joined",
+    );
+    // No header at all
+    let mut e = request_event(&auth);
+    e["headers"]
+        .as_object_mut()
+        .unwrap()
+        .remove("Authorization");
+    e["multiValueHeaders"]
+        .as_object_mut()
+        .unwrap()
+        .remove("Authorization");
+    assert_rest_refused(&s.f.invoke(&e).await, "missing header");
+    // Unknown event shapes fail closed
+    for ev in [
+        json!({}),
+        json!({"type": "SOMETHING"}),
+        json!([1, 2]),
+        json!("x"),
+        json!({"type": "TOKEN"}),
+    ] {
+        assert_rest_refused(&s.f.invoke(&ev).await, "unknown shape");
+    }
+    assert!(!s.f.exited().await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn origin_verify_header_is_required_when_configured() {
+    let secret = "s3cret-origin-verify-value-0001";
+    let s = setup(&[(
+        "ORIGIN_VERIFY_SECRET",
+        &format!("old-secret-rotating-out-01,{secret}"),
+    )])
+    .await;
+    let t = good(&s);
+    let auth = format!("Bearer {t}");
+    // missing
+    assert_rest_refused(&s.f.invoke(&request_event(&auth)).await, "missing");
+    assert_http_refused(&s.f.invoke(&http_event(&auth)).await, "missing");
+    // wrong, prefix, case
+    for bad in [
+        "nope",
+        &secret[..10],
+        &secret.to_uppercase(),
+        &format!("{secret} "),
+    ] {
+        let mut e = request_event(&auth);
+        e["headers"]["X-Origin-Verify"] = json!(bad);
+        assert_rest_refused(&s.f.invoke(&e).await, bad);
+    }
+    // TOKEN events cannot carry it
+    assert_rest_refused(&s.f.invoke(&token_event(&auth)).await, "token event");
+    // right (either secret during rotation)
+    for good_secret in [secret, "old-secret-rotating-out-01"] {
+        let mut e = request_event(&auth);
+        e["headers"]["x-origin-verify"] = json!(good_secret);
+        assert_allowed(&s.f.invoke(&e).await, "right secret");
+        let mut e = http_event(&auth);
+        e["headers"]["x-origin-verify"] = json!(good_secret);
+        assert_eq!(s.f.invoke(&e).await.response()["isAuthorized"], true);
+    }
+    assert!(!s.f.logs().join("\n").contains(secret), "secret logged");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn route_rules_give_explicit_denies() {
+    let rules = r#"[{"route":"DELETE /items/{id}","groups_any":["admin"]},
+                    {"route":"ANY /reports/*","scopes_all":["reports/read"]}]"#;
+    let s = setup(&[("ROUTE_RULES", rules), ("ROUTE_DEFAULT", "allow")]).await;
+    let plain = good(&s);
+    let mut c = access_claims(ISS, CLIENT, SUB);
+    c["cognito:groups"] = json!(["admin", "ops"]);
+    c["scope"] = json!("reports/read openid");
+    let admin = s.key.sign(&c, &json!({}));
+
+    let r = assert_allowed(
+        &s.f.invoke(&request_event(&format!("Bearer {plain}"))).await,
+        "plain",
+    );
+    let st = &r["policyDocument"]["Statement"];
+    assert_eq!(
+        st[0]["Resource"],
+        json!(["arn:aws:execute-api:us-east-1:123456789012:abcdef123/test/*"])
+    );
+    assert_eq!(st[1]["Effect"], "Deny");
+    assert_eq!(
+        st[1]["Resource"],
+        json!([
+            "arn:aws:execute-api:us-east-1:123456789012:abcdef123/test/DELETE/items/*",
+            "arn:aws:execute-api:us-east-1:123456789012:abcdef123/test/*/reports/*"
+        ])
+    );
+    let r = assert_allowed(
+        &s.f.invoke(&request_event(&format!("Bearer {admin}"))).await,
+        "admin",
+    );
+    assert_eq!(
+        r["policyDocument"]["Statement"].as_array().unwrap().len(),
+        1,
+        "{r}"
+    );
+    assert_eq!(r["context"]["groups"], "admin,ops");
+
+    // HTTP API with rules answers in IAM form
+    let r = s.f.invoke(&http_event(&format!("Bearer {plain}"))).await;
+    let r = r.response();
+    assert_eq!(r["policyDocument"]["Statement"][1]["Effect"], "Deny", "{r}");
+    assert_eq!(
+        r["policyDocument"]["Statement"][0]["Resource"],
+        json!(["arn:aws:execute-api:us-east-1:123456789012:abcdef123/$default/*"])
+    );
+    // ... and refuses bad tokens with a Deny policy (403), not isAuthorized
+    let r = s.f.invoke(&http_event("Bearer x.y.z")).await;
+    let r = r.response();
+    assert_eq!(r["policyDocument"]["Statement"][0]["Effect"], "Deny");
+    assert_eq!(
+        r["policyDocument"]["Statement"][0]["Resource"],
+        json!(["arn:aws:execute-api:us-east-1:123456789012:abcdef123/$default/*"])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deny_by_default_rules_deny_everything_for_unprivileged() {
+    let rules = r#"[{"route":"GET /items","groups_any":["readers"]}]"#;
+    let s = setup(&[("ROUTE_RULES", rules)]).await;
+    let plain = good(&s);
+    // valid token, no route permitted: explicit Deny (403), not Unauthorized (401)
+    let r = s.f.invoke(&token_event(&plain)).await;
+    let r = r.response();
+    assert_eq!(r["principalId"], SUB);
+    assert_eq!(
+        r["policyDocument"]["Statement"].as_array().unwrap().len(),
+        1
+    );
+    assert_eq!(r["policyDocument"]["Statement"][0]["Effect"], "Deny");
+    assert_eq!(
+        r["policyDocument"]["Statement"][0]["Resource"],
+        json!(["arn:aws:execute-api:us-west-2:123456789012:ymy8tbxw7b/prod/*"])
+    );
+    let mut c = access_claims(ISS, CLIENT, SUB);
+    c["cognito:groups"] = json!(["readers"]);
+    let reader = s.key.sign(&c, &json!({}));
+    let r = assert_allowed(&s.f.invoke(&token_event(&reader)).await, "reader");
+    assert_eq!(
+        r["policyDocument"]["Statement"][0]["Resource"],
+        json!(["arn:aws:execute-api:us-west-2:123456789012:ymy8tbxw7b/prod/GET/items"])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn id_tokens_and_leeway() {
+    let s = setup(&[("TOKEN_USE", "id"), ("LEEWAY_SECONDS", "120")]).await;
+    let n = now();
+    let id = s.key.sign(&id_claims(ISS, CLIENT, SUB), &json!({}));
+    let r = assert_allowed(&s.f.invoke(&token_event(&id)).await, "id token");
+    assert_eq!(r["context"]["token_use"], "id");
+    assert_eq!(r["context"]["client_id"], CLIENT);
+    // access token refused by an id authorizer
+    assert_refused_everywhere(&s.f, &good(&s), "access to id").await;
+    // aud array containing the client is accepted; wrong aud refused
+    let mut c = id_claims(ISS, CLIENT, SUB);
+    c["aud"] = json!(["x", CLIENT]);
+    assert_allowed(
+        &s.f.invoke(&token_event(&s.key.sign(&c, &json!({})))).await,
+        "aud array",
+    );
+    c["aud"] = json!("evil");
+    assert_refused_everywhere(&s.f, &s.key.sign(&c, &json!({})), "wrong aud").await;
+    // leeway: expired 60 s ago is inside 120 s; 180 s ago is not
+    let mut c = id_claims(ISS, CLIENT, SUB);
+    c["exp"] = json!(n - 60);
+    assert_allowed(
+        &s.f.invoke(&token_event(&s.key.sign(&c, &json!({})))).await,
+        "in leeway",
+    );
+    c["exp"] = json!(n - 180);
+    assert_refused_everywhere(&s.f, &s.key.sign(&c, &json!({})), "past leeway").await;
+    let mut c = id_claims(ISS, CLIENT, SUB);
+    c["nbf"] = json!(n + 60);
+    assert_allowed(
+        &s.f.invoke(&token_event(&s.key.sign(&c, &json!({})))).await,
+        "nbf in leeway",
+    );
+    c["nbf"] = json!(n + 300);
+    assert_refused_everywhere(&s.f, &s.key.sign(&c, &json!({})), "nbf past leeway").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_configuration_fails_init_with_a_clear_message() {
+    let jwks = JwksServer::start(json!({"keys": []})).await;
+    let cases: Vec<(Vec<(&str, String)>, &str)> = vec![
+        (
+            vec![("ISSUER", ISS.into()), ("JWKS_URI", jwks.uri())],
+            "CLIENT_IDS",
+        ),
+        (vec![("CLIENT_IDS", CLIENT.into())], "USER_POOL_ID"),
+        (
+            vec![
+                ("USER_POOL_ID", "garbage".into()),
+                ("CLIENT_IDS", CLIENT.into()),
+            ],
+            "USER_POOL_ID",
+        ),
+        (
+            vec![
+                ("ISSUER", ISS.into()),
+                ("CLIENT_IDS", CLIENT.into()),
+                ("LEEWAY_SECONDS", "3600".into()),
+            ],
+            "LEEWAY_SECONDS",
+        ),
+        (
+            vec![
+                ("ISSUER", ISS.into()),
+                ("CLIENT_IDS", CLIENT.into()),
+                ("TOKEN_USE", "any".into()),
+            ],
+            "TOKEN_USE",
+        ),
+        (
+            vec![
+                ("ISSUER", ISS.into()),
+                ("CLIENT_IDS", CLIENT.into()),
+                ("JWKS_URI", "http://jwks.example.com/k".into()),
+            ],
+            "JWKS_URI",
+        ),
+    ];
+    for (env, setting) in cases {
+        let env: Vec<(String, String)> = env.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        let f = Function::start(&paths::bin("authorizer"), &env).await;
+        let err = f
+            .wait_init()
+            .await
+            .unwrap_or_else(|| panic!("{setting}: init must fail"));
+        assert!(err.contains(setting), "{setting}: {err}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_rotation_and_removal() {
+    let s = setup(&[("JWKS_COOLDOWN_SECONDS", "1")]).await;
+    let t1 = good(&s);
+    assert_allowed(&s.f.invoke(&token_event(&t1)).await, "k1");
+    assert_allowed(&s.f.invoke(&token_event(&t1)).await, "k1 memo");
+
+    // Rotate: publish k2 next to k1. A k2 token triggers one refresh and is accepted.
+    let k2 = TestKey::rsa("key-2");
+    s.jwks.set_doc(jwt::jwks(&[&s.key, &k2]));
+    let t2 = k2.sign(&access_claims(ISS, CLIENT, SUB), &json!({}));
+    assert_allowed(&s.f.invoke(&token_event(&t2)).await, "k2 after rotation");
+    assert_eq!(s.jwks.hits(), 2);
+    assert_allowed(&s.f.invoke(&token_event(&t1)).await, "k1 still listed");
+
+    // Remove k1. The next refresh (triggered by a new kid after the cooldown) drops it at once,
+    // and the memoised k1 decision goes with it.
+    let k3 = TestKey::rsa("key-3");
+    s.jwks.set_doc(jwt::jwks(&[&k2, &k3]));
+    let t3 = k3.sign(&access_claims(ISS, CLIENT, SUB), &json!({}));
+    // within the cooldown the new kid is not fetched
+    assert_rest_refused(&s.f.invoke(&token_event(&t3)).await, "cooldown");
+    assert_eq!(s.jwks.hits(), 2);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_allowed(&s.f.invoke(&token_event(&t3)).await, "k3 after cooldown");
+    assert_eq!(s.jwks.hits(), 3);
+    assert_rest_refused(
+        &s.f.invoke(&token_event(&t1)).await,
+        "k1 removed (memo forgotten)",
+    );
+    assert_allowed(&s.f.invoke(&token_event(&t2)).await, "k2 kept");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refetch_storm_is_bounded() {
+    let s = setup(&[("JWKS_COOLDOWN_SECONDS", "30")]).await;
+    let claims = access_claims(ISS, CLIENT, SUB);
+    for i in 0..300 {
+        let t = s.key.sign(&claims, &json!({"kid": format!("random-{i}")}));
+        assert_rest_refused(&s.f.invoke(&token_event(&t)).await, "random kid");
+    }
+    assert!(
+        s.jwks.hits() <= 2,
+        "300 random kids caused {} fetches",
+        s.jwks.hits()
+    );
+    assert_allowed(
+        &s.f.invoke(&token_event(&good(&s))).await,
+        "good token unaffected",
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jwks_outage_keeps_known_keys_until_max_staleness() {
+    for mode in [Mode::Status(500), Mode::Garbage, Mode::Close] {
+        let s = setup(&[
+            ("JWKS_COOLDOWN_SECONDS", "1"),
+            ("JWKS_REFRESH_SECONDS", "1"),
+            ("JWKS_MAX_STALE_SECONDS", "3"),
+        ])
+        .await;
+        s.jwks.set_mode(mode.clone());
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        // Copy is older than the refresh interval and every refresh fails: distinct, fresh tokens
+        // (no memo) still verify with the known key.
+        for i in 0..3 {
+            let t = s.key.sign(
+                &access_claims(ISS, CLIENT, &format!("user-{i}")),
+                &json!({}),
+            );
+            let r = s.f.invoke(&token_event(&t)).await;
+            assert_eq!(r.response()["principalId"], format!("user-{i}"), "{mode:?}");
+        }
+        let hits_during = s.jwks.hits();
+        assert!(
+            hits_during >= 2,
+            "{mode:?}: a refresh must have been attempted"
+        );
+        // Past the maximum staleness the authorizer fails closed, memo included.
+        let t = good(&s);
+        tokio::time::sleep(Duration::from_millis(2100)).await;
+        assert_rest_refused(&s.f.invoke(&token_event(&t)).await, "stale");
+        assert_http_refused(&s.f.invoke(&http_event(&t)).await, "stale");
+        // Recovery: the endpoint comes back; after the back-off the keys are trusted again.
+        s.jwks.set_mode(Mode::Serve);
+        let mut ok = false;
+        for _ in 0..40 {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            if let Outcome::Response(_) = s.f.invoke(&token_event(&t)).await {
+                ok = true;
+                break;
+            }
+        }
+        assert!(ok, "{mode:?}: did not recover after the endpoint came back");
+        let logs = s.f.logs().join("\n");
+        assert!(logs.contains("jwks_fetch_failed"), "{mode:?}");
+        assert!(logs.contains("\"reason\":\"jwks_stale\""), "{mode:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jwks_hang_times_out_and_init_survives_a_dead_endpoint() {
+    // Endpoint down during init: init still completes; tokens are refused until it is back.
+    let key = TestKey::rsa("key-1");
+    let jwks = JwksServer::start(jwt::jwks(&[&key])).await;
+    jwks.set_mode(Mode::Status(503));
+    let mut env = base_env(&jwks);
+    env.push(("JWKS_COOLDOWN_SECONDS".into(), "1".into()));
+    let f = start(env).await;
+    let t = key.sign(&access_claims(ISS, CLIENT, SUB), &json!({}));
+    assert_rest_refused(&f.invoke(&token_event(&t)).await, "no keys yet");
+    jwks.set_mode(Mode::Serve);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_allowed(&f.invoke(&token_event(&t)).await, "after recovery");
+
+    // A hanging endpoint costs at most the fetch timeout (3 s), then the request is refused.
+    let k2 = TestKey::rsa("key-2");
+    jwks.set_mode(Mode::Hang);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let started = std::time::Instant::now();
+    let t2 = k2.sign(&access_claims(ISS, CLIENT, SUB), &json!({}));
+    assert_rest_refused(&f.invoke(&token_event(&t2)).await, "hang");
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(2900) && took < Duration::from_secs(10),
+        "{took:?}"
+    );
+    // known key unaffected
+    assert_allowed(&f.invoke(&token_event(&t)).await, "known key during hang");
+}
