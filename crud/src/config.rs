@@ -1,0 +1,177 @@
+//! Settings, parsed from a lookup function (only `main.rs` reads the real environment).
+//!
+//! | name | default | meaning |
+//! |---|---|---|
+//! | `TABLE_NAME` | required | DynamoDB table (`userId` S hash, `itemId` S range, TTL on `expires_at`) |
+//! | `MAX_BODY_BYTES` | 65536 | largest body (and largest stored document) in bytes, 1..=300000 |
+//! | `MAX_JSON_DEPTH` | 32 | deepest container nesting in a body, 1..=64 |
+//! | `RATE_LIMIT_PER_MINUTE` | 100 | requests per caller per minute per instance; `0` disables (explicitly) |
+//! | `IDEMPOTENCY_TTL_SECONDS` | 86400 | how long an `Idempotency-Key` is remembered, 60..=2592000 |
+//! | `CURSOR_SECRET` | unset | comma-separated base64 keys (≥ 32 bytes) for cursor tags; unset: random per instance |
+//!
+//! A missing or invalid setting fails init with a message naming it; nothing starts permissive.
+
+use crate::document::Limits;
+
+pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
+/// Leaves room under DynamoDB's 400 KB item limit for the idempotency record's copy.
+pub const MAX_MAX_BODY_BYTES: usize = 300_000;
+pub const DEFAULT_MAX_DEPTH: usize = 32;
+pub const DEFAULT_RATE_LIMIT_PER_MINUTE: u32 = 100;
+pub const DEFAULT_IDEMPOTENCY_TTL_SECONDS: u64 = 86_400;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    pub table_name: String,
+    pub limits: Limits,
+    /// 0 = disabled.
+    pub rate_limit_per_minute: u32,
+    pub idempotency_ttl_seconds: u64,
+    pub cursor_secret: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("TABLE_NAME is required (the DynamoDB table holding the items)")]
+    MissingTable,
+    #[error("TABLE_NAME {0:?} is not a DynamoDB table name or ARN")]
+    BadTable(String),
+    #[error("{name} must be an integer in {min}..={max} (got {got:?})")]
+    OutOfRange {
+        name: &'static str,
+        min: u64,
+        max: u64,
+        got: String,
+    },
+}
+
+fn number(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: u64,
+    min: u64,
+    max: u64,
+) -> Result<u64, ConfigError> {
+    match get(name) {
+        None => Ok(default),
+        Some(raw) => match raw.trim().parse::<u64>() {
+            Ok(v) if (min..=max).contains(&v) => Ok(v),
+            _ => Err(ConfigError::OutOfRange {
+                name,
+                min,
+                max,
+                got: raw,
+            }),
+        },
+    }
+}
+
+fn valid_table(t: &str) -> bool {
+    if let Some(rest) = t.strip_prefix("arn:") {
+        return rest.contains(":table/") && !t.chars().any(|c| c.is_whitespace() || c.is_control());
+    }
+    (3..=255).contains(&t.len())
+        && t.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.'))
+}
+
+impl Settings {
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Settings, ConfigError> {
+        let table_name = get("TABLE_NAME")
+            .filter(|t| !t.is_empty())
+            .ok_or(ConfigError::MissingTable)?;
+        if !valid_table(&table_name) {
+            return Err(ConfigError::BadTable(table_name));
+        }
+        let max_bytes = number(
+            &get,
+            "MAX_BODY_BYTES",
+            DEFAULT_MAX_BODY_BYTES as u64,
+            1,
+            MAX_MAX_BODY_BYTES as u64,
+        )?;
+        let max_depth = number(&get, "MAX_JSON_DEPTH", DEFAULT_MAX_DEPTH as u64, 1, 64)?;
+        let rate = number(
+            &get,
+            "RATE_LIMIT_PER_MINUTE",
+            DEFAULT_RATE_LIMIT_PER_MINUTE.into(),
+            0,
+            1_000_000,
+        )?;
+        let ttl = number(
+            &get,
+            "IDEMPOTENCY_TTL_SECONDS",
+            DEFAULT_IDEMPOTENCY_TTL_SECONDS,
+            60,
+            2_592_000,
+        )?;
+        Ok(Settings {
+            table_name,
+            limits: Limits {
+                max_bytes: max_bytes as usize,
+                max_depth: max_depth as usize,
+            },
+            rate_limit_per_minute: rate as u32,
+            idempotency_ttl_seconds: ttl,
+            cursor_secret: get("CURSOR_SECRET"),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn parse(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let m: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::from_lookup(|k| m.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_and_errors() {
+        let s = parse(&[("TABLE_NAME", "items")]).unwrap();
+        assert_eq!(
+            s.limits,
+            Limits {
+                max_bytes: 65536,
+                max_depth: 32
+            }
+        );
+        assert_eq!(s.rate_limit_per_minute, 100);
+        assert_eq!(s.idempotency_ttl_seconds, 86400);
+        assert_eq!(s.cursor_secret, None);
+        assert_eq!(parse(&[]), Err(ConfigError::MissingTable));
+        assert_eq!(parse(&[("TABLE_NAME", "")]), Err(ConfigError::MissingTable));
+        assert!(matches!(
+            parse(&[("TABLE_NAME", "a b")]),
+            Err(ConfigError::BadTable(_))
+        ));
+        assert!(parse(&[(
+            "TABLE_NAME",
+            "arn:aws:dynamodb:us-east-1:123456789012:table/items"
+        )])
+        .is_ok());
+        assert!(parse(&[("TABLE_NAME", "t1"), ("MAX_BODY_BYTES", "10")]).is_err());
+        for (k, v) in [
+            ("MAX_BODY_BYTES", "0"),
+            ("MAX_BODY_BYTES", "400000"),
+            ("MAX_BODY_BYTES", "lots"),
+            ("MAX_JSON_DEPTH", "65"),
+            ("RATE_LIMIT_PER_MINUTE", "-1"),
+            ("IDEMPOTENCY_TTL_SECONDS", "5"),
+        ] {
+            let e = parse(&[("TABLE_NAME", "items"), (k, v)]).unwrap_err();
+            assert!(e.to_string().starts_with(k), "{e}");
+        }
+        assert_eq!(
+            parse(&[("TABLE_NAME", "items"), ("RATE_LIMIT_PER_MINUTE", "0")])
+                .unwrap()
+                .rate_limit_per_minute,
+            0
+        );
+    }
+}

@@ -1,0 +1,215 @@
+//! The Lambda adapter: API Gateway REST proxy (payload 1.0) and HTTP API (payload 2.0) events in,
+//! the matching proxy response out. The only module that sees Lambda event types.
+//!
+//! Events are decoded here rather than through `lambda_http`, so a bad `isBase64Encoded` body is
+//! a 400 `invalid_body_encoding` instead of a panic inside the adapter.
+
+use aws_lambda_events::apigw::{
+    ApiGatewayProxyRequest, ApiGatewayProxyResponse, ApiGatewayV2httpRequest,
+    ApiGatewayV2httpResponse,
+};
+use aws_lambda_events::encodings::Body;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::value::RawValue;
+
+use crate::api::{self, ApiRequest, ApiResponse, Deps};
+use crate::document::BodyError;
+
+/// An API Gateway proxy event of either payload version.
+#[derive(Debug, Clone)]
+pub enum CrudEvent {
+    Rest(Box<ApiGatewayProxyRequest>),
+    Http(Box<ApiGatewayV2httpRequest>),
+}
+
+impl<'de> Deserialize<'de> for CrudEvent {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct Probe {
+            #[serde(default)]
+            version: Option<String>,
+        }
+        let raw = Box::<RawValue>::deserialize(d)?;
+        let probe: Probe = serde_json::from_str(raw.get()).map_err(serde::de::Error::custom)?;
+        if probe.version.as_deref() == Some("2.0") {
+            serde_json::from_str(raw.get()).map(|e| CrudEvent::Http(Box::new(e)))
+        } else {
+            serde_json::from_str(raw.get()).map(|e| CrudEvent::Rest(Box::new(e)))
+        }
+        .map_err(serde::de::Error::custom)
+    }
+}
+
+/// The proxy response matching the event's payload version.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum CrudResponse {
+    Rest(ApiGatewayProxyResponse),
+    Http(ApiGatewayV2httpResponse),
+}
+
+fn decode_body(body: Option<&str>, base64: bool) -> Result<Vec<u8>, BodyError> {
+    match body {
+        None => Ok(Vec::new()),
+        Some(b) if base64 => STANDARD.decode(b).map_err(|_| BodyError::InvalidEncoding),
+        Some(b) => Ok(b.as_bytes().to_vec()),
+    }
+}
+
+fn sub_of(fields: &std::collections::HashMap<String, serde_json::Value>) -> Option<String> {
+    fields
+        .get("sub")
+        .and_then(|v| v.as_str())
+        .map(str::to_owned)
+}
+
+/// Percent-decoding of a query component (`+` is a space, as in HTML forms).
+fn decode_component(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < b.len() => {
+                let hex = std::str::from_utf8(&b[i + 1..i + 3])
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok());
+                match hex {
+                    Some(v) => {
+                        out.push(v);
+                        i += 2;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn parse_query(raw: &str) -> Vec<(String, String)> {
+    raw.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (decode_component(k), decode_component(v))
+        })
+        .collect()
+}
+
+/// Decode a Lambda event into the transport-neutral request.
+pub fn to_api_request(event: CrudEvent) -> ApiRequest {
+    match event {
+        CrudEvent::Rest(e) => {
+            let e = *e;
+            let query_map = if e.multi_value_query_string_parameters.is_empty() {
+                &e.query_string_parameters
+            } else {
+                &e.multi_value_query_string_parameters
+            };
+            let query = query_map
+                .iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect();
+            let headers = if e.multi_value_headers.is_empty() {
+                e.headers
+            } else {
+                e.multi_value_headers
+            };
+            ApiRequest {
+                method: e.http_method,
+                route: e.resource.or(e.request_context.resource_path),
+                path: e.path.unwrap_or_default(),
+                path_id: e.path_parameters.get("id").cloned(),
+                query,
+                headers,
+                body: decode_body(e.body.as_deref(), e.is_base64_encoded),
+                sub: sub_of(&e.request_context.authorizer.fields),
+            }
+        }
+        CrudEvent::Http(e) => {
+            let e = *e;
+            ApiRequest {
+                method: e.request_context.http.method,
+                route: e.route_key.or(e.request_context.route_key),
+                path: e.raw_path.unwrap_or_default(),
+                path_id: e.path_parameters.get("id").cloned(),
+                query: parse_query(e.raw_query_string.as_deref().unwrap_or("")),
+                headers: e.headers,
+                body: decode_body(e.body.as_deref(), e.is_base64_encoded),
+                sub: e
+                    .request_context
+                    .authorizer
+                    .as_ref()
+                    .and_then(|a| sub_of(&a.fields)),
+            }
+        }
+    }
+}
+
+/// Encode a response in the shape the event's payload version expects.
+pub fn to_lambda_response(resp: ApiResponse, http_api: bool) -> CrudResponse {
+    let body = if resp.body.is_empty() {
+        None
+    } else {
+        Some(Body::Text(resp.body))
+    };
+    let status = i64::from(resp.status.as_u16());
+    if http_api {
+        let mut r = ApiGatewayV2httpResponse::default();
+        r.status_code = status;
+        r.headers = resp.headers;
+        r.body = body;
+        CrudResponse::Http(r)
+    } else {
+        let mut r = ApiGatewayProxyResponse::default();
+        r.status_code = status;
+        r.multi_value_headers = resp.headers.clone();
+        r.headers = resp.headers;
+        r.body = body;
+        CrudResponse::Rest(r)
+    }
+}
+
+/// Handle one Lambda event.
+pub async fn handle_event(event: CrudEvent, deps: &Deps) -> CrudResponse {
+    let http_api = matches!(event, CrudEvent::Http(_));
+    let resp = api::handle(to_api_request(event), deps).await;
+    to_lambda_response(resp, http_api)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_query_components() {
+        assert_eq!(decode_component("a%20b+c"), "a b c");
+        assert_eq!(decode_component("%zz%"), "%zz%");
+        assert_eq!(decode_component("%4"), "%4");
+        assert_eq!(decode_component("%41"), "A");
+        assert_eq!(
+            parse_query("limit=5&cursor=abc%2D&&x"),
+            vec![
+                ("limit".into(), "5".into()),
+                ("cursor".into(), "abc-".into()),
+                ("x".into(), "".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn invalid_base64_is_a_body_error_not_a_panic() {
+        assert_eq!(
+            decode_body(Some("!!!"), true),
+            Err(BodyError::InvalidEncoding)
+        );
+        assert_eq!(decode_body(Some("e30="), true), Ok(b"{}".to_vec()));
+        assert_eq!(decode_body(Some("e30="), false), Ok(b"e30=".to_vec()));
+    }
+}

@@ -1,0 +1,36 @@
+//! Who is calling. The only source is the authorizer context API Gateway adds after our
+//! authorizer allowed the request (REST: `requestContext.authorizer.sub`; HTTP API:
+//! `requestContext.authorizer.lambda.sub`) — never a path, query, header or body value.
+//! Missing, empty, over-long or control-character subs are refused (401): fail closed.
+
+use crate::error::ApiError;
+
+/// Longest accepted `sub` in bytes (Cognito's are 36; OIDC allows up to 255 ASCII characters).
+pub const MAX_SUB_BYTES: usize = 255;
+
+/// The caller's `sub`, validated.
+pub fn caller(sub: Option<&str>) -> Result<&str, ApiError> {
+    match sub {
+        Some(s)
+            if !s.is_empty() && s.len() <= MAX_SUB_BYTES && !s.chars().any(char::is_control) =>
+        {
+            Ok(s)
+        }
+        _ => Err(ApiError::Unauthenticated),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_missing_or_odd_subs() {
+        assert_eq!(caller(Some("3f1c-…")), Ok("3f1c-…"));
+        for bad in [None, Some(""), Some("a\0b"), Some("a\nb")] {
+            assert_eq!(caller(bad), Err(ApiError::Unauthenticated), "{bad:?}");
+        }
+        let long = "x".repeat(256);
+        assert_eq!(caller(Some(&long)), Err(ApiError::Unauthenticated));
+    }
+}

@@ -1,0 +1,103 @@
+//! `GET /profile` and `PUT /profile`: the caller's own profile document, one per user under the
+//! fixed sort key `profile`, with the same validation and versioning as items (no `id`).
+//! `PUT` creates (201) or replaces (200); `If-Match` makes it conditional, `If-None-Match: *`
+//! makes it create-only.
+
+use std::time::SystemTime;
+
+use http::header::{ETAG, LOCATION};
+use http::StatusCode;
+
+use crate::api::{self, ApiRequest, ApiResponse, Deps};
+use crate::document;
+use crate::error::ApiError;
+use crate::precondition::{self, Precondition};
+use crate::store::{CondFailure, Record, PROFILE_KEY};
+use crate::timefmt;
+
+/// Profile JSON: the document plus `version`, `created_at`, `updated_at`.
+pub fn render(r: &Record) -> Result<String, ApiError> {
+    let item = crate::items::render("", r)?;
+    // Drop the empty `"id":"",` the item renderer starts with.
+    item.strip_prefix("{\"id\":\"\",")
+        .map(|rest| format!("{{{rest}"))
+        .ok_or(ApiError::Internal)
+}
+
+pub async fn get(deps: &Deps, sub: &str) -> Result<ApiResponse, ApiError> {
+    let r = deps
+        .store
+        .get(sub, PROFILE_KEY)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok(ApiResponse::json(StatusCode::OK, render(&r)?).with(ETAG, &precondition::etag(r.version)))
+}
+
+pub async fn put(
+    req: &ApiRequest,
+    deps: &Deps,
+    sub: &str,
+    now: SystemTime,
+) -> Result<ApiResponse, ApiError> {
+    let limits = deps.settings.limits;
+    api::require_media_type(&req.headers, &["application/json"], "application/json")?;
+    let pre = crate::items::if_match(req)?;
+    let none_match = api::header_values(&req.headers, "if-none-match")
+        .map_err(|_| ApiError::InvalidPrecondition)?;
+    let create_only =
+        match precondition::parse(none_match).map_err(|_| ApiError::InvalidPrecondition)? {
+            None => false,
+            Some(Precondition::Any) => true,
+            // Only `If-None-Match: *` means something for a PUT here.
+            Some(Precondition::Versions(_)) => return Err(ApiError::InvalidPrecondition),
+        };
+    if create_only && pre.is_some() {
+        return Err(ApiError::InvalidPrecondition);
+    }
+    let doc = document::canonical(&document::parse_object(api::body(req)?, limits)?, limits)?;
+    let versions = match &pre {
+        None => None,
+        Some(Precondition::Any) => Some(None),
+        Some(Precondition::Versions(v)) if v.is_empty() => {
+            return Err(match deps.store.get(sub, PROFILE_KEY).await? {
+                None => ApiError::NotFound,
+                Some(_) => ApiError::PreconditionFailed,
+            })
+        }
+        Some(Precondition::Versions(v)) => Some(Some(v.as_slice())),
+    };
+    let ts = timefmt::rfc3339(timefmt::unix_millis(now));
+    // `If-Match: *` = must exist: expressed as an empty version list check on existence.
+    let res = match versions {
+        None => {
+            deps.store
+                .put_profile(sub, &doc, &ts, None, create_only)
+                .await?
+        }
+        Some(None) => {
+            deps.store
+                .put_profile(sub, &doc, &ts, Some(&[]), false)
+                .await?
+        }
+        Some(Some(v)) => {
+            deps.store
+                .put_profile(sub, &doc, &ts, Some(v), false)
+                .await?
+        }
+    };
+    let r = res.map_err(|f| match f {
+        CondFailure::Missing => ApiError::NotFound,
+        CondFailure::VersionMismatch => ApiError::PreconditionFailed,
+    })?;
+    let status = if r.version == 1 {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    let mut resp =
+        ApiResponse::json(status, render(&r)?).with(ETAG, &precondition::etag(r.version));
+    if status == StatusCode::CREATED {
+        resp = resp.with(LOCATION, "/profile");
+    }
+    Ok(resp)
+}

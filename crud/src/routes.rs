@@ -1,0 +1,125 @@
+//! Routing. Routes are matched on API Gateway's resource (REST: `/items/{id}`) or route key
+//! (HTTP API: `GET /items/{id}`), so a stage or base-path prefix in the raw path never matters.
+//! When the template is a catch-all (`/{proxy+}`, `$default`) or absent (in-process callers), the
+//! raw path is matched by its trailing segments: `…/items`, `…/items/{id}`, `…/profile`.
+
+use http::Method;
+
+/// Every route this service answers: (method, path template). The OpenAPI description must list
+/// exactly these (checked by a test).
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/items"),
+    ("POST", "/items"),
+    ("GET", "/items/{id}"),
+    ("PUT", "/items/{id}"),
+    ("PATCH", "/items/{id}"),
+    ("DELETE", "/items/{id}"),
+    ("GET", "/profile"),
+    ("PUT", "/profile"),
+];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resource {
+    Items,
+    Item(String),
+    Profile,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    ListItems,
+    CreateItem,
+    GetItem(String),
+    ReplaceItem(String),
+    PatchItem(String),
+    DeleteItem(String),
+    GetProfile,
+    PutProfile,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RouteError {
+    NotFound,
+    MethodNotAllowed(&'static str),
+}
+
+/// Where a request points. `template` is the resource / route key (method prefix allowed),
+/// `path_id` the `{id}` path parameter, `raw_path` the request path.
+pub fn resource(template: Option<&str>, path_id: Option<&str>, raw_path: &str) -> Option<Resource> {
+    let template = template.map(|t| t.split_once(' ').map_or(t, |(_, p)| p));
+    match template {
+        Some("/items") => return Some(Resource::Items),
+        Some("/profile") => return Some(Resource::Profile),
+        Some("/items/{id}") => {
+            if let Some(id) = path_id {
+                return Some(Resource::Item(id.to_owned()));
+            }
+        }
+        _ => {}
+    }
+    let segs: Vec<&str> = raw_path.split('/').filter(|s| !s.is_empty()).collect();
+    match segs.as_slice() {
+        [.., "items", id] => Some(Resource::Item((*id).to_owned())),
+        [.., "items"] => Some(Resource::Items),
+        [.., "profile"] => Some(Resource::Profile),
+        _ => None,
+    }
+}
+
+pub fn route(resource: Resource, method: &Method) -> Result<Route, RouteError> {
+    match (resource, method.as_str()) {
+        (Resource::Items, "GET") => Ok(Route::ListItems),
+        (Resource::Items, "POST") => Ok(Route::CreateItem),
+        (Resource::Items, _) => Err(RouteError::MethodNotAllowed("GET, POST")),
+        (Resource::Item(id), "GET") => Ok(Route::GetItem(id)),
+        (Resource::Item(id), "PUT") => Ok(Route::ReplaceItem(id)),
+        (Resource::Item(id), "PATCH") => Ok(Route::PatchItem(id)),
+        (Resource::Item(id), "DELETE") => Ok(Route::DeleteItem(id)),
+        (Resource::Item(_), _) => Err(RouteError::MethodNotAllowed("GET, PUT, PATCH, DELETE")),
+        (Resource::Profile, "GET") => Ok(Route::GetProfile),
+        (Resource::Profile, "PUT") => Ok(Route::PutProfile),
+        (Resource::Profile, _) => Err(RouteError::MethodNotAllowed("GET, PUT")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matches_templates_and_raw_paths() {
+        assert_eq!(
+            resource(Some("/items"), None, "/prod/items"),
+            Some(Resource::Items)
+        );
+        assert_eq!(
+            resource(Some("GET /items/{id}"), Some("X"), "/whatever"),
+            Some(Resource::Item("X".into()))
+        );
+        assert_eq!(
+            resource(Some("/{proxy+}"), None, "/prod/items/ABC"),
+            Some(Resource::Item("ABC".into()))
+        );
+        assert_eq!(
+            resource(Some("$default"), None, "/v1/profile/"),
+            Some(Resource::Profile)
+        );
+        assert_eq!(resource(None, None, "/items"), Some(Resource::Items));
+        assert_eq!(resource(None, None, "/"), None);
+        assert_eq!(resource(None, None, "/admin"), None);
+        assert_eq!(resource(None, None, "/items/a/b"), None);
+    }
+
+    #[test]
+    fn every_route_template_routes() {
+        for (m, t) in ROUTES {
+            let method = Method::from_bytes(m.as_bytes()).unwrap();
+            let r = resource(Some(t), Some("ID"), "").unwrap();
+            assert!(route(r, &method).is_ok(), "{m} {t}");
+        }
+        assert_eq!(
+            route(Resource::Items, &Method::DELETE),
+            Err(RouteError::MethodNotAllowed("GET, POST"))
+        );
+    }
+}

@@ -1,0 +1,629 @@
+//! DynamoDB: one table, partition key `userId` (the caller's `sub`), sort key `itemId`.
+//!
+//! Sort-key layout (prefixes cannot collide: item ids are ULIDs, which have no `#`):
+//!
+//! | sort key | what |
+//! |---|---|
+//! | `item#<ULID>` | an item; lists read `begins_with(itemId, "item#")` newest first |
+//! | `profile` | the caller's profile document |
+//! | `idem#<hex SHA-256 of the Idempotency-Key>` | an idempotency record, TTL on `expires_at` |
+//!
+//! Lists exclude the other kinds by the *key condition*, so pages are always full and cursors
+//! stay valid. Attributes: `doc` (S, canonical JSON of the client's document), `version` (N),
+//! `created_at` / `updated_at` (S, RFC 3339); idempotency records add `body_hash` (S), `response`
+//! (S, the JSON answered the first time) and `expires_at` (N, Unix seconds; the table's TTL
+//! attribute — expired records are also ignored before TTL deletes them).
+//!
+//! Every operation names the caller's partition in its key, and every write is conditional
+//! (`attribute_exists` / `attribute_not_exists` / `version`), so another user's item is
+//! indistinguishable from a missing one by construction, with no read-then-write. Expressions use
+//! fixed text with `#name` / `:value` placeholders only; user data is only ever a value.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+};
+use aws_sdk_dynamodb::Client;
+
+pub const ITEM_PREFIX: &str = "item#";
+pub const PROFILE_KEY: &str = "profile";
+pub const IDEMPOTENCY_PREFIX: &str = "idem#";
+
+pub const PK: &str = "userId";
+pub const SK: &str = "itemId";
+pub const DOC: &str = "doc";
+pub const VERSION: &str = "version";
+pub const CREATED: &str = "created_at";
+pub const UPDATED: &str = "updated_at";
+pub const EXPIRES: &str = "expires_at";
+pub const BODY_HASH: &str = "body_hash";
+pub const RESPONSE: &str = "response";
+
+pub type Attrs = HashMap<String, AttributeValue>;
+
+/// A stored item or profile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub sk: String,
+    pub doc: String,
+    pub version: u64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// A remembered idempotent POST.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdemRecord {
+    pub body_hash: String,
+    pub response: String,
+    pub expires_at: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// Throttling, timeouts, 5xx: worth retrying later (503).
+    #[error("dynamodb unavailable")]
+    Unavailable,
+    /// Anything else (misconfiguration, unexpected data): 500, details only in the log.
+    #[error("dynamodb internal error")]
+    Internal,
+}
+
+/// Why a conditional write did not happen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CondFailure {
+    /// No such item in the caller's partition.
+    Missing,
+    /// The item exists but its version did not match.
+    VersionMismatch,
+}
+
+/// Result of an idempotent create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdemOutcome {
+    Created,
+    /// The key was used before (and has not expired): the first request's record.
+    Existing(IdemRecord),
+    /// Another request with this key is being written right now.
+    InFlight,
+}
+
+fn s(v: &str) -> AttributeValue {
+    AttributeValue::S(v.to_owned())
+}
+fn n(v: u64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+pub fn key(sub: &str, sk: &str) -> Attrs {
+    HashMap::from([(PK.to_owned(), s(sub)), (SK.to_owned(), s(sk))])
+}
+
+/// The full attribute map of a new record.
+pub fn record_attrs(sub: &str, r: &Record) -> Attrs {
+    let mut m = key(sub, &r.sk);
+    m.insert(DOC.to_owned(), s(&r.doc));
+    m.insert(VERSION.to_owned(), n(r.version));
+    m.insert(CREATED.to_owned(), s(&r.created_at));
+    m.insert(UPDATED.to_owned(), s(&r.updated_at));
+    m
+}
+
+pub fn idem_attrs(sub: &str, sk: &str, r: &IdemRecord, created_at: &str) -> Attrs {
+    let mut m = key(sub, sk);
+    m.insert(BODY_HASH.to_owned(), s(&r.body_hash));
+    m.insert(RESPONSE.to_owned(), s(&r.response));
+    m.insert(EXPIRES.to_owned(), n(r.expires_at));
+    m.insert(CREATED.to_owned(), s(created_at));
+    m
+}
+
+fn get_s<'a>(m: &'a Attrs, k: &str) -> Option<&'a str> {
+    m.get(k).and_then(|v| v.as_s().ok()).map(String::as_str)
+}
+fn get_n(m: &Attrs, k: &str) -> Option<u64> {
+    m.get(k)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
+}
+
+/// A record from its attribute map (`None` if it is not one of ours).
+pub fn record_from(m: &Attrs) -> Option<Record> {
+    Some(Record {
+        sk: get_s(m, SK)?.to_owned(),
+        doc: get_s(m, DOC)?.to_owned(),
+        version: get_n(m, VERSION)?,
+        created_at: get_s(m, CREATED)?.to_owned(),
+        updated_at: get_s(m, UPDATED)?.to_owned(),
+    })
+}
+
+pub fn idem_from(m: &Attrs) -> Option<IdemRecord> {
+    Some(IdemRecord {
+        body_hash: get_s(m, BODY_HASH)?.to_owned(),
+        response: get_s(m, RESPONSE)?.to_owned(),
+        expires_at: get_n(m, EXPIRES)?,
+    })
+}
+
+const TRANSIENT_CODES: &[&str] = &[
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "InternalServerError",
+    "ServiceUnavailable",
+    "LimitExceededException",
+    "TransactionInProgressException",
+];
+
+fn classify<E: ProvideErrorMetadata>(
+    op: &'static str,
+    e: &SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>,
+) -> StoreError {
+    let code = e.code();
+    let transient = match e {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            true
+        }
+        SdkError::ServiceError(se) => {
+            code.is_some_and(|c| TRANSIENT_CODES.contains(&c)) || se.raw().status().as_u16() >= 500
+        }
+        _ => false,
+    };
+    // The code and kind only: SDK messages can echo request data.
+    tracing::warn!(
+        op,
+        code = code.unwrap_or("-"),
+        transient,
+        "dynamodb call failed"
+    );
+    if transient {
+        StoreError::Unavailable
+    } else {
+        StoreError::Internal
+    }
+}
+
+fn version_condition(base: &str, versions: Option<&[u64]>, values: &mut Attrs) -> String {
+    match versions {
+        None => base.to_owned(),
+        // An empty list: only existence is checked (`If-Match: *`).
+        Some([]) => base.to_owned(),
+        Some(vs) => {
+            let mut placeholders = Vec::with_capacity(vs.len());
+            for (i, v) in vs.iter().enumerate() {
+                let p = format!(":v{i}");
+                values.insert(p.clone(), n(*v));
+                placeholders.push(p);
+            }
+            format!("{base} AND #ver IN ({})", placeholders.join(", "))
+        }
+    }
+}
+
+/// The DynamoDB side. Cheap to clone (the SDK client is an `Arc`).
+#[derive(Clone, Debug)]
+pub struct Store {
+    client: Client,
+    table: String,
+}
+
+impl Store {
+    pub fn new(client: Client, table: String) -> Store {
+        Store { client, table }
+    }
+
+    async fn get_attrs(&self, sub: &str, sk: &str) -> Result<Option<Attrs>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(sub, sk)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| classify("GetItem", &e))?;
+        Ok(out.item)
+    }
+
+    pub async fn get(&self, sub: &str, sk: &str) -> Result<Option<Record>, StoreError> {
+        match self.get_attrs(sub, sk).await? {
+            None => Ok(None),
+            Some(m) => record_from(&m).map(Some).ok_or_else(|| {
+                tracing::error!("stored record has an unexpected shape");
+                StoreError::Internal
+            }),
+        }
+    }
+
+    /// Create a record that must not exist yet.
+    pub async fn create(&self, sub: &str, r: &Record) -> Result<(), StoreError> {
+        let res = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(record_attrs(sub, r)))
+            .condition_expression("attribute_not_exists(#sk)")
+            .expression_attribute_names("#sk", SK)
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(e) => Err(classify("PutItem", &e)),
+        }
+    }
+
+    /// Create `r` and remember it under the idempotency record `idem_sk` in one transaction, so a
+    /// crash can never leave an item without its record (or the reverse).
+    pub async fn create_idempotent(
+        &self,
+        sub: &str,
+        r: &Record,
+        idem_sk: &str,
+        idem: &IdemRecord,
+        now_secs: u64,
+    ) -> Result<IdemOutcome, StoreError> {
+        let idem_put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(idem_attrs(sub, idem_sk, idem, &r.created_at)))
+            .condition_expression("attribute_not_exists(#sk) OR #exp < :now")
+            .expression_attribute_names("#sk", SK)
+            .expression_attribute_names("#exp", EXPIRES)
+            .expression_attribute_values(":now", n(now_secs))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(|_| StoreError::Internal)?;
+        let item_put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(record_attrs(sub, r)))
+            .condition_expression("attribute_not_exists(#sk)")
+            .expression_attribute_names("#sk", SK)
+            .build()
+            .map_err(|_| StoreError::Internal)?;
+        let res = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(idem_put).build())
+            .transact_items(TransactWriteItem::builder().put(item_put).build())
+            .send()
+            .await;
+        let err = match res {
+            Ok(_) => return Ok(IdemOutcome::Created),
+            Err(e) => e,
+        };
+        let reasons = match err.as_service_error() {
+            Some(aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(tc)) => {
+                tc.cancellation_reasons().to_vec()
+            }
+            _ => return Err(classify("TransactWriteItems", &err)),
+        };
+        let code_of = |i: usize| reasons.get(i).and_then(|r| r.code()).unwrap_or("None");
+        if reasons
+            .iter()
+            .any(|r| r.code() == Some("TransactionConflict"))
+        {
+            return Ok(IdemOutcome::InFlight);
+        }
+        if code_of(0) == "ConditionalCheckFailed" {
+            let existing = match reasons.first().and_then(|r| r.item()) {
+                Some(m) => Some(m.clone()),
+                None => self.get_attrs(sub, idem_sk).await?,
+            };
+            return Ok(match existing.as_ref().and_then(idem_from) {
+                Some(rec) if rec.expires_at >= now_secs => IdemOutcome::Existing(rec),
+                // Expired between our write and our read, or half-visible: let the client retry.
+                _ => IdemOutcome::InFlight,
+            });
+        }
+        tracing::warn!(
+            idem = code_of(0),
+            item = code_of(1),
+            "idempotent create cancelled"
+        );
+        if reasons.iter().any(|r| {
+            matches!(
+                r.code(),
+                Some("ThrottlingError" | "ProvisionedThroughputExceeded")
+            )
+        }) {
+            return Err(StoreError::Unavailable);
+        }
+        Err(StoreError::Internal)
+    }
+
+    /// The remembered idempotent POST under `idem_sk`, unless expired.
+    pub async fn get_idem(
+        &self,
+        sub: &str,
+        idem_sk: &str,
+        now_secs: u64,
+    ) -> Result<Option<IdemRecord>, StoreError> {
+        Ok(self
+            .get_attrs(sub, idem_sk)
+            .await?
+            .as_ref()
+            .and_then(idem_from)
+            .filter(|r| r.expires_at >= now_secs))
+    }
+
+    /// Decide why a conditional write on `sk` failed (used only when DynamoDB did not return the
+    /// old item with the failure).
+    async fn why(
+        &self,
+        sub: &str,
+        sk: &str,
+        old: Option<&Attrs>,
+    ) -> Result<CondFailure, StoreError> {
+        let exists = match old {
+            Some(_) => true,
+            None => self.get_attrs(sub, sk).await?.is_some(),
+        };
+        Ok(if exists {
+            CondFailure::VersionMismatch
+        } else {
+            CondFailure::Missing
+        })
+    }
+
+    /// Replace the document of an existing record; `versions`: the versions `If-Match` allows
+    /// (`None`: any). Bumps the version.
+    pub async fn replace(
+        &self,
+        sub: &str,
+        sk: &str,
+        doc: &str,
+        updated_at: &str,
+        versions: Option<&[u64]>,
+    ) -> Result<Result<Record, CondFailure>, StoreError> {
+        let mut values: Attrs = HashMap::from([
+            (":doc".to_owned(), s(doc)),
+            (":upd".to_owned(), s(updated_at)),
+            (":one".to_owned(), n(1)),
+        ]);
+        let cond = version_condition("attribute_exists(#sk)", versions, &mut values);
+        self.update(
+            sub,
+            sk,
+            "SET #doc = :doc, #upd = :upd, #ver = #ver + :one",
+            &cond,
+            values,
+        )
+        .await
+    }
+
+    /// Write a new document over exactly `expected` (read-modify-write of a PATCH).
+    pub async fn write_version(
+        &self,
+        sub: &str,
+        sk: &str,
+        doc: &str,
+        updated_at: &str,
+        expected: u64,
+    ) -> Result<Result<Record, CondFailure>, StoreError> {
+        let values: Attrs = HashMap::from([
+            (":doc".to_owned(), s(doc)),
+            (":upd".to_owned(), s(updated_at)),
+            (":old".to_owned(), n(expected)),
+            (":new".to_owned(), n(expected.saturating_add(1))),
+        ]);
+        self.update(
+            sub,
+            sk,
+            "SET #doc = :doc, #upd = :upd, #ver = :new",
+            "#ver = :old",
+            values,
+        )
+        .await
+    }
+
+    /// Create or replace the profile (upsert); `versions` as for [`Store::replace`], and
+    /// `must_not_exist` for `If-None-Match: *`.
+    pub async fn put_profile(
+        &self,
+        sub: &str,
+        doc: &str,
+        now: &str,
+        versions: Option<&[u64]>,
+        must_not_exist: bool,
+    ) -> Result<Result<Record, CondFailure>, StoreError> {
+        let mut values: Attrs = HashMap::from([
+            (":doc".to_owned(), s(doc)),
+            (":now".to_owned(), s(now)),
+            (":one".to_owned(), n(1)),
+            (":zero".to_owned(), n(0)),
+        ]);
+        let cond = if must_not_exist {
+            Some("attribute_not_exists(#sk)".to_owned())
+        } else {
+            versions.map(|_| version_condition("attribute_exists(#sk)", versions, &mut values))
+        };
+        let expr = "SET #doc = :doc, #upd = :now, #crt = if_not_exists(#crt, :now), #ver = if_not_exists(#ver, :zero) + :one";
+        let res = self
+            .update(
+                sub,
+                PROFILE_KEY,
+                expr,
+                cond.as_deref().unwrap_or(""),
+                values,
+            )
+            .await?;
+        Ok(match res {
+            // For `If-None-Match: *` a failure means it exists.
+            Err(_) if must_not_exist => Err(CondFailure::VersionMismatch),
+            other => other,
+        })
+    }
+
+    async fn update(
+        &self,
+        sub: &str,
+        sk: &str,
+        update: &str,
+        condition: &str,
+        values: Attrs,
+    ) -> Result<Result<Record, CondFailure>, StoreError> {
+        let mut names = HashMap::from([
+            ("#doc".to_owned(), DOC.to_owned()),
+            ("#upd".to_owned(), UPDATED.to_owned()),
+            ("#ver".to_owned(), VERSION.to_owned()),
+        ]);
+        if update.contains("#crt") {
+            names.insert("#crt".to_owned(), CREATED.to_owned());
+        }
+        // DynamoDB refuses placeholder names an expression does not use.
+        if condition.contains("#sk") {
+            names.insert("#sk".to_owned(), SK.to_owned());
+        }
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(sub, sk)))
+            .update_expression(update)
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        if !condition.is_empty() {
+            req = req.condition_expression(condition);
+        }
+        match req.send().await {
+            Ok(out) => match out.attributes.as_ref().and_then(record_from) {
+                Some(r) => Ok(Ok(r)),
+                None => {
+                    tracing::error!("UpdateItem returned no usable attributes");
+                    Err(StoreError::Internal)
+                }
+            },
+            Err(e) => {
+                if let Some(aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(c)) =
+                    e.as_service_error()
+                {
+                    return Ok(Err(self.why(sub, sk, c.item()).await?));
+                }
+                Err(classify("UpdateItem", &e))
+            }
+        }
+    }
+
+    /// Delete an existing record (`versions` as for [`Store::replace`]).
+    pub async fn delete(
+        &self,
+        sub: &str,
+        sk: &str,
+        versions: Option<&[u64]>,
+    ) -> Result<Result<(), CondFailure>, StoreError> {
+        let mut values = Attrs::new();
+        let cond = version_condition("attribute_exists(#sk)", versions, &mut values);
+        let mut req = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(sub, sk)))
+            .condition_expression(cond)
+            .expression_attribute_names("#sk", SK)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        if versions.is_some() {
+            req = req
+                .expression_attribute_names("#ver", VERSION)
+                .set_expression_attribute_values(Some(values));
+        }
+        match req.send().await {
+            Ok(_) => Ok(Ok(())),
+            Err(e) => {
+                if let Some(aws_sdk_dynamodb::operation::delete_item::DeleteItemError::ConditionalCheckFailedException(c)) =
+                    e.as_service_error()
+                {
+                    return Ok(Err(self.why(sub, sk, c.item()).await?));
+                }
+                Err(classify("DeleteItem", &e))
+            }
+        }
+    }
+
+    /// Up to `limit` items, newest first, strictly older than `after` (an item sort key);
+    /// the flag says whether more may follow.
+    pub async fn list(
+        &self,
+        sub: &str,
+        limit: usize,
+        after: Option<&str>,
+    ) -> Result<(Vec<Record>, bool), StoreError> {
+        let fetch = i32::try_from(limit + 1).unwrap_or(i32::MAX);
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#sk", SK)
+            .expression_attribute_values(":pk", s(sub))
+            .expression_attribute_values(":prefix", s(ITEM_PREFIX))
+            .scan_index_forward(false)
+            .consistent_read(true)
+            .limit(fetch)
+            .set_exclusive_start_key(after.map(|sk| key(sub, sk)))
+            .send()
+            .await
+            .map_err(|e| classify("Query", &e))?;
+        let more_in_table = out.last_evaluated_key.is_some();
+        let mut records = Vec::with_capacity(limit);
+        for m in out.items.unwrap_or_default() {
+            match record_from(&m) {
+                Some(r) if r.sk.starts_with(ITEM_PREFIX) => records.push(r),
+                _ => {
+                    tracing::error!("listed record has an unexpected shape");
+                    return Err(StoreError::Internal);
+                }
+            }
+        }
+        let more = records.len() > limit || more_in_table;
+        records.truncate(limit);
+        let more = more && !records.is_empty();
+        Ok((records, more))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_round_trip_through_attributes() {
+        let r = Record {
+            sk: "item#01ARZ3NDEKTSV4RRFFQ69G5FAV".into(),
+            doc: "{}".into(),
+            version: 3,
+            created_at: "2024-01-01T00:00:00.000Z".into(),
+            updated_at: "2024-01-02T00:00:00.000Z".into(),
+        };
+        let m = record_attrs("sub-1", &r);
+        assert_eq!(m.get(PK), Some(&s("sub-1")));
+        assert_eq!(record_from(&m), Some(r));
+        let i = IdemRecord {
+            body_hash: "h".into(),
+            response: "{}".into(),
+            expires_at: 9,
+        };
+        assert_eq!(idem_from(&idem_attrs("u", "idem#x", &i, "t")), Some(i));
+    }
+
+    #[test]
+    fn prefixes_never_collide_with_item_ids() {
+        // Item ids are ULIDs (Crockford base32): they cannot contain '#', so no item sort key can
+        // equal the profile key or start like an idempotency record.
+        assert!(!PROFILE_KEY.starts_with(ITEM_PREFIX));
+        assert!(!IDEMPOTENCY_PREFIX.starts_with(ITEM_PREFIX));
+        assert!(!ITEM_PREFIX.starts_with(IDEMPOTENCY_PREFIX));
+    }
+
+    #[test]
+    fn version_conditions_use_placeholders_only() {
+        let mut v = Attrs::new();
+        let c = version_condition("attribute_exists(#sk)", Some(&[1, 2]), &mut v);
+        assert_eq!(c, "attribute_exists(#sk) AND #ver IN (:v0, :v1)");
+        assert_eq!(v.get(":v1"), Some(&n(2)));
+    }
+}
