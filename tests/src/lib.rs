@@ -4,6 +4,8 @@
 //! small Lambda Runtime API emulator), moto in server mode ([`moto`]), and real HTTP servers on
 //! 127.0.0.1. Nothing here mocks our own code.
 
+pub mod cognito;
+pub mod dynamo;
 pub mod jwks_server;
 pub mod jwt;
 pub mod moto;
