@@ -212,4 +212,79 @@ mod tests {
         assert_eq!(decode_body(Some("e30="), true), Ok(b"{}".to_vec()));
         assert_eq!(decode_body(Some("e30="), false), Ok(b"e30=".to_vec()));
     }
+
+    const REST: &str = include_str!("../tests/fixtures/apigw-rest-get-item.json");
+    const HTTP: &str = include_str!("../tests/fixtures/apigw-http-post-items.json");
+
+    #[test]
+    fn rest_fixture_decodes() {
+        let ev: CrudEvent = serde_json::from_str(REST).unwrap();
+        assert!(matches!(ev, CrudEvent::Rest(_)));
+        let r = to_api_request(ev);
+        assert_eq!(r.method, http::Method::GET);
+        assert_eq!(r.route.as_deref(), Some("/items/{id}"));
+        assert_eq!(r.path_id.as_deref(), Some("01HZY3K7Q8W6V5T4S3R2P1N0MA"));
+        assert_eq!(
+            r.sub.as_deref(),
+            Some("5f3c1e2a-8b7d-4c6e-9f01-23456789abcd")
+        );
+        assert_eq!(r.body, Ok(vec![]));
+        assert!(r.query.is_empty());
+    }
+
+    #[test]
+    fn http_fixture_decodes() {
+        let ev: CrudEvent = serde_json::from_str(HTTP).unwrap();
+        assert!(matches!(ev, CrudEvent::Http(_)));
+        let r = to_api_request(ev);
+        assert_eq!(r.method, http::Method::POST);
+        assert_eq!(r.route.as_deref(), Some("POST /items"));
+        assert_eq!(
+            r.sub.as_deref(),
+            Some("5f3c1e2a-8b7d-4c6e-9f01-23456789abcd")
+        );
+        assert_eq!(r.body, Ok(br#"{"title":"milk","qty":2}"#.to_vec()));
+        assert_eq!(r.headers.get("content-type").unwrap(), "application/json");
+    }
+
+    #[test]
+    fn identity_only_from_the_authorizer_context() {
+        // A `sub` anywhere else (headers, query, top-level, identity) is not an identity.
+        let mut v: serde_json::Value = serde_json::from_str(REST).unwrap();
+        v["requestContext"]["authorizer"] = serde_json::json!({"principalId": "x"});
+        v["headers"]["sub"] = "mallory".into();
+        v["queryStringParameters"] = serde_json::json!({"sub": "mallory"});
+        v["sub"] = "mallory".into();
+        let r = to_api_request(serde_json::from_value(v).unwrap());
+        assert_eq!(r.sub, None);
+
+        let mut v: serde_json::Value = serde_json::from_str(HTTP).unwrap();
+        // HTTP API: only `authorizer.lambda.sub`, not a JWT authorizer's claims.
+        v["requestContext"]["authorizer"] =
+            serde_json::json!({"jwt": {"claims": {"sub": "mallory"}, "scopes": []}});
+        let r = to_api_request(serde_json::from_value(v).unwrap());
+        assert_eq!(r.sub, None);
+    }
+
+    #[test]
+    fn responses_match_the_payload_version() {
+        let resp = ApiResponse::json(http::StatusCode::CREATED, "{}".into());
+        let rest = serde_json::to_value(to_lambda_response(resp.clone(), false)).unwrap();
+        assert_eq!(rest["statusCode"], 201);
+        assert_eq!(
+            rest["multiValueHeaders"]["content-type"][0],
+            "application/json"
+        );
+        assert_eq!(rest["body"], "{}");
+        let http = serde_json::to_value(to_lambda_response(resp, true)).unwrap();
+        assert_eq!(http["statusCode"], 201);
+        assert_eq!(http["headers"]["content-type"], "application/json");
+        let empty = serde_json::to_value(to_lambda_response(
+            ApiResponse::empty(http::StatusCode::NO_CONTENT),
+            true,
+        ))
+        .unwrap();
+        assert_eq!(empty["statusCode"], 204);
+        assert!(empty.get("body").is_none() || empty["body"].is_null());
+    }
 }
