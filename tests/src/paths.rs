@@ -15,11 +15,11 @@ pub fn workspace_root() -> PathBuf {
 /// (`cargo build --workspace --bins`); a missing binary fails the test with that hint.
 pub fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("current_exe");
-    // target/<profile>/deps/<test-binary>
-    let profile_dir = exe
-        .parent()
-        .and_then(|d| d.parent())
-        .expect("test binary lives in target/<profile>/deps");
+    // Tests live in target/<profile>/deps/, bench binaries in target/<profile>/.
+    let mut profile_dir = exe.parent().expect("exe dir");
+    if profile_dir.ends_with("deps") {
+        profile_dir = profile_dir.parent().expect("profile dir");
+    }
     let p = profile_dir.join(name);
     assert!(
         p.exists(),

@@ -223,6 +223,17 @@ impl Function {
         self.logs.lock().unwrap().clone()
     }
 
+    /// Peak resident set size of the process so far (VmHWM), in KiB.
+    pub async fn peak_rss_kib(&self) -> Option<u64> {
+        let pid = self.child.lock().await.id()?;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        status
+            .lines()
+            .find(|l| l.starts_with("VmHWM:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+    }
+
     /// Has the process exited?
     pub async fn exited(&self) -> bool {
         matches!(self.child.lock().await.try_wait(), Ok(Some(_)))

@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Reproduces the README's benchmark table. Every figure is measured in this run next to its
+# reference (openssl speed, aws-jwt-verify, a hello-world lambda_runtime binary).
+#   bench/run.sh            all sections
+#   bench/run.sh verify     one section: verify | invoke | coldstart | size
+# Results: bench/out/results.md (and the raw JSON lines beside it).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=bench/out
+mkdir -p "$OUT"
+SECTION=${1:-all}
+ROUNDS=${ROUNDS:-3}
+SECS=${SECS:-3}
+CORE=${CORE:-0}
+pin() { if command -v taskset >/dev/null; then taskset -c "$CORE" "$@"; else "$@"; fi; }
+med() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+jnum() { python3 -c "import json,sys; print(json.loads(sys.stdin.readline())['$1'])"; }
+
+scripts/setup.sh >/dev/null
+( cd bench && npm ci --no-audit --no-fund --silent )
+cargo build --release -p authorizer -p tests --bins >/dev/null 2>&1 || cargo build --release -p authorizer -p tests --bins
+
+: > "$OUT/results.md"
+say() { printf '%s\n' "$*" | tee -a "$OUT/results.md"; }
+
+if [ "$SECTION" = all ] || [ "$SECTION" = verify ]; then
+  : > "$OUT/verify.jsonl"
+  ours=(); node=(); ossl=(); raw=()
+  for r in $(seq "$ROUNDS"); do
+    o=$(pin openssl speed -seconds "$SECS" rsa2048 2>/dev/null | awk '/^rsa 2048/ {print $NF}')
+    ossl+=("$o")
+    line=$(pin target/release/bench_verify "$OUT" "$SECS" 2>"$OUT/raw.json")
+    echo "$line" >> "$OUT/verify.jsonl"
+    ours+=("$(echo "$line" | jnum verifies_per_sec)")
+    raw+=("$(jnum verifies_per_sec < "$OUT/raw.json")")
+    n=$(pin node bench/jwt-verify.mjs "$OUT/tokens.json" "$SECS")
+    echo "$n" >> "$OUT/verify.jsonl"
+    node+=("$(echo "$n" | jnum verifies_per_sec)")
+  done
+  O=$(printf '%s\n' "${ossl[@]}" | med); U=$(printf '%s\n' "${ours[@]}" | med)
+  N=$(printf '%s\n' "${node[@]}" | med); R=$(printf '%s\n' "${raw[@]}" | med)
+  say "### RS256 verification, one core, distinct tokens (median of $ROUNDS rounds x ${SECS}s)"
+  say ""
+  say "| implementation | verify/s | ratio to openssl | ratio to aws-jwt-verify |"
+  say "|---|---:|---:|---:|"
+  for row in "openssl speed rsa2048 (raw RSA, no JWT)|$O" "aws-lc-rs raw RSA verify, pre-parsed key|$R" "apigw-guard authorizer, full validation|$U" "aws-jwt-verify verifySync (Node $(node --version))|$N"; do
+    name=${row%%|*}; v=${row##*|}
+    say "| $name | $(printf '%.0f' "$v") | $(python3 -c "print(f'{$v/$O:.2f}')") | $(python3 -c "print(f'{$v/$N:.2f}')") |"
+  done
+  say ""
+fi
+
+if [ "$SECTION" = all ] || [ "$SECTION" = invoke ]; then
+  pin cargo bench -p tests --bench authorizer -- --warm-up-time 1 --measurement-time 3 >"$OUT/criterion.txt" 2>&1
+  say "### Authorizer invocation in process (criterion median)"
+  say ""
+  say "| case | median |"
+  say "|---|---:|"
+  for d in target/criterion/invoke_memo/* target/criterion/verify_distinct/*; do
+    [ -f "$d/new/estimates.json" ] || continue
+    m=$(python3 -c "import json; print(json.load(open('$d/new/estimates.json'))['median']['point_estimate'])")
+    say "| $(basename "$(dirname "$d")")/$(basename "$d") | $(python3 -c "print(f'{$m/1000:.2f} µs')") |"
+  done
+  say ""
+fi
+
+if [ "$SECTION" = all ] || [ "$SECTION" = coldstart ]; then
+  pin target/release/bench_coldstart "${RUNS:-30}" > "$OUT/coldstart.jsonl"
+  # Node.js + aws-jwt-verify reference: process start, import, first verify.
+  ts=()
+  for r in $(seq 10); do
+    s=$(date +%s%N); pin node bench/node-cold.mjs "$OUT/tokens.json"; e=$(date +%s%N)
+    ts+=("$(( (e - s) / 1000 ))")
+  done
+  NC=$(printf '%s\n' "${ts[@]}" | med)
+  say "### Cold start (exec -> first response under a Runtime API, JWKS on loopback; median)"
+  say ""
+  say "| function | cold start | ratio to hello-world | peak RSS |"
+  say "|---|---:|---:|---:|"
+  while read -r l; do
+    python3 - "$l" <<'PY' | tee -a "$OUT/results.md"
+import json, sys
+r = json.loads(sys.argv[1])
+print(f"| {r['function']} | {r['cold_start_ms_median']:.2f} ms | {r['ratio_to_reference']:.2f} | {r['peak_rss_mib_median']:.1f} MiB |")
+PY
+  done < "$OUT/coldstart.jsonl"
+  say "| node + aws-jwt-verify (process start, import, first verify) | $(python3 -c "print(f'{$NC/1000:.1f} ms')") | | |"
+  say ""
+  echo "$NC" > "$OUT/node_cold_us"
+fi
+
+if [ "$SECTION" = all ] || [ "$SECTION" = size ]; then
+  if scripts/setup.sh --deploy >/dev/null 2>&1 && [ -x .venv/bin/cargo-lambda ]; then
+    PATH="$PWD/.venv/bin:$PATH" cargo lambda build --release -p authorizer >/dev/null 2>&1 || true
+  fi
+  say "### Deployable bootstrap (cargo lambda build --release, stripped)"
+  say ""
+  say "| function | bytes |"
+  say "|---|---:|"
+  for f in authorizer crud edge; do
+    b=target/lambda/$f/bootstrap
+    [ -f "$b" ] && say "| $f | $(stat -c %s "$b") ($(python3 -c "print(f'{$(stat -c %s "$b")/1048576:.2f}')") MiB) |"
+  done
+  say ""
+fi
+echo "results in $OUT/results.md" >&2

@@ -1,0 +1,86 @@
+//! Cold start of the function binaries under the Runtime API emulator: wall time from process
+//! exec to the first response (init + first invocation), and peak RSS, median over N runs, next
+//! to a hello-world `lambda_runtime` binary measured the same way in the same run.
+//!
+//! Usage: bench_coldstart [runs]    (uses the binaries next to this one: build with --release)
+
+use std::time::Instant;
+
+use harness::jwks_server::JwksServer;
+use harness::jwt::{self, TestKey};
+use harness::paths;
+use harness::runtime_api::{Function, Outcome};
+use serde_json::{json, Value};
+
+const ISS: &str = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_ColdPool1";
+const CLIENT: &str = "coldclient0123456789abcd";
+
+struct Case {
+    name: &'static str,
+    bin: &'static str,
+    env: Vec<(String, String)>,
+    event: Value,
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let runs: usize = std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20);
+    let key = TestKey::rsa("cold-key-1");
+    let jwks = JwksServer::start(jwt::jwks(&[&key])).await;
+    let token = key.sign(&jwt::access_claims(ISS, CLIENT, "cold-user"), &json!({}));
+    let mut auth_event: Value = serde_json::from_str(include_str!(
+        "../../../authorizer/tests/fixtures/rest_token.json"
+    ))
+    .unwrap();
+    auth_event["authorizationToken"] = json!(format!("Bearer {token}"));
+
+    let cases = vec![
+        Case {
+            name: "hello-world lambda_runtime (reference)",
+            bin: "hello_lambda",
+            env: vec![],
+            event: json!({"ping": 1}),
+        },
+        Case {
+            name: "authorizer",
+            bin: "authorizer",
+            env: vec![
+                ("ISSUER".into(), ISS.into()),
+                ("CLIENT_IDS".into(), CLIENT.into()),
+                ("JWKS_URI".into(), jwks.uri()),
+            ],
+            event: auth_event,
+        },
+    ];
+    let mut results = Vec::new();
+    for c in &cases {
+        let bin = paths::bin(c.bin);
+        let mut times = Vec::new();
+        let mut rss = Vec::new();
+        for _ in 0..runs {
+            let t0 = Instant::now();
+            let f = Function::start(&bin, &c.env).await;
+            let out = f.invoke(&c.event).await;
+            let dt = t0.elapsed().as_secs_f64() * 1e3;
+            assert!(matches!(out, Outcome::Response(_)), "{}: {out:?}", c.name);
+            rss.push(f.peak_rss_kib().await.unwrap_or(0) as f64 / 1024.0);
+            times.push(dt);
+        }
+        let (t, r) = (median(&mut times), median(&mut rss));
+        results.push(json!({"function": c.name, "runs": runs, "cold_start_ms_median": t, "peak_rss_mib_median": r}));
+    }
+    let reference = results[0]["cold_start_ms_median"].as_f64().unwrap_or(1.0);
+    for r in &mut results {
+        let t = r["cold_start_ms_median"].as_f64().unwrap_or(0.0);
+        r["ratio_to_reference"] = json!(t / reference);
+        println!("{r}");
+    }
+}

@@ -1,0 +1,124 @@
+//! RS256 verification throughput on one core with distinct tokens, full validation.
+//!
+//! Writes the tokens and JWKS it used to `<out>/tokens.json` so `bench/jwt-verify.mjs` can run
+//! aws-jwt-verify's `verifySync` on exactly the same tokens; `bench/run.sh` puts the figures side
+//! by side with `openssl speed rsa2048`.
+//!
+//! Usage: bench_verify <out-dir> [seconds]
+
+use std::time::{Duration, Instant, SystemTime};
+
+use authorizer::Config;
+use harness::jwks_server::JwksServer;
+use harness::jwt::{self, TestKey};
+use serde_json::json;
+
+const POOL: &str = "us-east-1_BenchPool1";
+const CLIENT: &str = "benchclient0123456789abcd";
+const N: usize = 2000;
+
+fn jwt_b64d(s: &str) -> Vec<u8> {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(s)
+        .expect("b64")
+}
+
+fn key_n(k: &TestKey) -> Vec<u8> {
+    jwt_b64d(k.jwk()["n"].as_str().expect("n"))
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let out = std::path::PathBuf::from(args.get(1).cloned().unwrap_or_else(|| "bench/out".into()));
+    let secs: f64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(3.0);
+    std::fs::create_dir_all(&out).expect("out dir");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async move {
+        let key = TestKey::rsa("bench-key-1");
+        let jwks_doc = jwt::jwks(&[&key]);
+        let srv = JwksServer::start(jwks_doc.clone()).await;
+        let iss = format!("https://cognito-idp.us-east-1.amazonaws.com/{POOL}");
+        let tokens: Vec<String> = (0..N)
+            .map(|i| {
+                let mut c = jwt::access_claims(&iss, CLIENT, &format!("user-{i:05}"));
+                c["jti"] = json!(format!("jti-{i}"));
+                key.sign(&c, &json!({}))
+            })
+            .collect();
+        std::fs::write(
+            out.join("tokens.json"),
+            serde_json::to_vec(&json!({
+                "userPoolId": POOL, "clientId": CLIENT, "jwks": jwks_doc, "tokens": tokens,
+            }))
+            .expect("json"),
+        )
+        .expect("write tokens");
+
+        let env = [
+            ("USER_POOL_ID", POOL.to_string()),
+            ("CLIENT_IDS", CLIENT.to_string()),
+            ("JWKS_URI", srv.uri()),
+        ];
+        let cfg = Config::from_lookup(|k| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone()))
+            .expect("config");
+        let auth = authorizer::init(cfg).await.expect("init");
+        let v = auth.verifier();
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .expect("clock")
+            .as_secs_f64();
+        // warm up
+        for t in tokens.iter().take(200) {
+            v.verify(t, now).await.expect("valid");
+        }
+        let deadline = Duration::from_secs_f64(secs);
+        let start = Instant::now();
+        let mut n = 0u64;
+        'outer: loop {
+            for t in &tokens {
+                v.verify(t, now).await.expect("valid");
+                n += 1;
+            }
+            if start.elapsed() >= deadline {
+                break 'outer;
+            }
+        }
+        let el = start.elapsed().as_secs_f64();
+        // Breakdown reference: the raw aws-lc-rs RSA verify with a pre-parsed key, same tokens.
+        let parts: Vec<(Vec<u8>, Vec<u8>)> = tokens
+            .iter()
+            .map(|t| {
+                let (input, sig) = t.rsplit_once('.').expect("jws");
+                (input.as_bytes().to_vec(), jwt_b64d(sig))
+            })
+            .collect();
+        let pk = aws_lc_rs::rsa::PublicKeyComponents {
+            n: key_n(&key),
+            e: vec![1u8, 0, 1],
+        }
+        .to_parsed_public_key(&aws_lc_rs::signature::RSA_PKCS1_2048_8192_SHA256)
+        .expect("key");
+        let start = Instant::now();
+        let mut raw = 0u64;
+        while start.elapsed() < deadline {
+            for (m, s) in &parts {
+                pk.verify_sig(m, s).expect("valid");
+                raw += 1;
+            }
+        }
+        let raw_el = start.elapsed().as_secs_f64();
+        eprintln!(
+            "{}",
+            json!({"impl": "aws-lc-rs raw RSA verify (ParsedPublicKey)", "verifies_per_sec": raw as f64 / raw_el})
+        );
+        println!(
+            "{}",
+            json!({"impl": "apigw-guard authorizer (aws-lc-rs, full validation)", "verifies": n,
+                   "seconds": el, "verifies_per_sec": n as f64 / el})
+        );
+    });
+}
