@@ -264,6 +264,8 @@ pub enum ConfigError {
     },
     #[error("{field}: {value:?} is not a valid HTTP header name (letters, digits and !#$%&'*+-.^_`|~ only)")]
     InvalidHeaderName { field: &'static str, value: String },
+    #[error("{field}: {name:?} is read-only for Lambda@Edge (CloudFront answers 502 if a function changes it); remove it from the list")]
+    ReadOnlyHeader { field: &'static str, name: String },
     #[error("{field}: the value contains control characters (CR, LF, NUL...); remove them")]
     InvalidHeaderValue { field: String },
     #[error("canary.weight_percent must be between 0 and 100, got {0}")]
@@ -395,6 +397,40 @@ mod tests {
         let e = Config::from_json(br#"{"cors": {"allowed_origin": ["https://a.example"]}}"#)
             .unwrap_err();
         assert!(e.to_string().contains("allowed_origin"), "{e}");
+    }
+
+    /// `edge-config.schema.json` and these types agree: a document made of every default the
+    /// schema states loads (so every schema key exists here) and equals the built-in defaults.
+    #[test]
+    fn schema_defaults_match_the_types() {
+        let schema: serde_json::Value =
+            serde_json::from_str(include_str!("../edge-config.schema.json")).unwrap();
+        let mut doc = serde_json::Map::new();
+        for (section, spec) in schema["properties"].as_object().unwrap() {
+            let Some(props) = spec["properties"].as_object() else {
+                continue;
+            };
+            if spec.get("required").is_some() {
+                continue; // origin_verify: no default document
+            }
+            let mut obj = serde_json::Map::new();
+            for (key, p) in props {
+                let default = p
+                    .get("default")
+                    .cloned()
+                    .unwrap_or_else(|| panic!("{section}.{key}: no default"));
+                obj.insert(key.clone(), default);
+            }
+            doc.insert(section.clone(), obj.into());
+        }
+        let from_schema =
+            Config::from_json(serde_json::to_string(&doc).unwrap().as_bytes()).unwrap();
+        assert_eq!(
+            format!("{from_schema:?}"),
+            format!("{:?}", Config::default())
+        );
+        // The packaged example loads too.
+        Config::from_json(include_bytes!("../edge-config.json")).unwrap();
     }
 
     #[test]

@@ -27,6 +27,9 @@ pub const BUILTIN_STRIP: [&str; 14] = [
     "remote-user",
 ];
 
+/// Request headers CloudFront does not let a viewer-request function remove or change.
+const READ_ONLY_REQUEST: [&str; 4] = ["host", "content-length", "transfer-encoding", "via"];
+
 /// Why a request was refused before anything else looked at it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
@@ -96,7 +99,14 @@ impl Hygiene {
         let mut strip: Vec<String> = BUILTIN_STRIP.iter().map(|s| s.to_string()).collect();
         for h in &hygiene.strip_headers {
             check_header_name("hygiene.strip_headers", h)?;
-            strip.push(h.to_ascii_lowercase());
+            let lower = h.to_ascii_lowercase();
+            if READ_ONLY_REQUEST.contains(&lower.as_str()) {
+                return Err(ConfigError::ReadOnlyHeader {
+                    field: "hygiene.strip_headers",
+                    name: lower,
+                });
+            }
+            strip.push(lower);
         }
         let verify = match verify {
             None => None,

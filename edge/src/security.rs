@@ -7,6 +7,15 @@ use crate::config::{check_header_name, is_clean_value, ConfigError, SecurityHead
 use crate::event::Headers;
 use crate::headers;
 
+/// Response headers CloudFront does not let a response function remove or change.
+const READ_ONLY_RESPONSE: [&str; 5] = [
+    "content-encoding",
+    "content-length",
+    "transfer-encoding",
+    "warning",
+    "via",
+];
+
 #[derive(Debug, Clone)]
 pub struct SecurityHeaders {
     set: Vec<(&'static str, &'static str, String)>,
@@ -52,7 +61,14 @@ impl SecurityHeaders {
         let mut remove = Vec::new();
         for r in &c.remove {
             check_header_name("security_headers.remove", r)?;
-            remove.push(r.to_ascii_lowercase());
+            let lower = r.to_ascii_lowercase();
+            if READ_ONLY_RESPONSE.contains(&lower.as_str()) {
+                return Err(ConfigError::ReadOnlyHeader {
+                    field: "security_headers.remove",
+                    name: lower,
+                });
+            }
+            remove.push(lower);
         }
         Ok(SecurityHeaders { set, remove })
     }
