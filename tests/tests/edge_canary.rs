@@ -159,13 +159,39 @@ async fn tampered_or_foreign_cookies_are_reassigned() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn forged_cookies_cannot_buy_the_canary() {
+    use base64::Engine;
+    // Weight 20: ids whose first four bytes are 0,0,0,k (k < 20) bucket to the canary. A forger
+    // who could choose the id would put all 200 visits there; with the tag checked they are
+    // re-assigned and land on the canary about 20 % of the time.
+    let f = start(&config()).await;
+    let mut canary = 0;
+    for i in 0..200u32 {
+        let mut id = [0u8; 16];
+        id[3] = (i % 20) as u8;
+        id[4..8].copy_from_slice(&i.to_be_bytes());
+        let id = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(id);
+        let forged = format!("k1.{id}.{}", "A".repeat(22));
+        let (variant, reissued) = visit(&f, &format!("f-{i}"), Some(&forged)).await;
+        assert!(
+            reissued.is_some_and(|c| c != forged),
+            "forgery {forged} accepted"
+        );
+        if variant == "canary" {
+            canary += 1;
+        }
+    }
+    assert!(
+        canary < 80,
+        "{canary} of 200 forged visits reached the canary"
+    );
+
     // Weight 0: nobody is on the canary, whatever cookie they send.
     let mut cfg = config();
     cfg["canary"]["weight_percent"] = json!(0);
-    let f = start(&cfg).await;
-    for i in 0..200 {
+    let g = start(&cfg).await;
+    for i in 0..50 {
         let forged = format!("k1.{:0>22}.{:0>22}", format!("{i}"), "sig");
-        let (variant, _) = visit(&f, &format!("f-{i}"), Some(&forged)).await;
+        let (variant, _) = visit(&g, &format!("g-{i}"), Some(&forged)).await;
         assert_eq!(variant, "stable");
     }
 }
