@@ -335,3 +335,134 @@ impl Edge {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const _: () = {
+        const fn shared<T: Send + Sync>() {}
+        shared::<Edge>(); // one Edge serves concurrent requests in the local gateway
+    };
+
+    fn edge() -> Edge {
+        Edge::from_json(
+            br#"{"cors": {"allowed_origins": ["https://app.example.com"], "allow_credentials": true},
+                 "origin_verify": {"key_id": "v1", "secret": "0123456789abcdef0123456789abcdef"},
+                 "canary": {"weight_percent": 100,
+                            "cookie_keys": [{"id": "k1", "secret": "cookie-key-cookie-key-cookie-key-1"}],
+                            "origin": {"domain_name": "canary.example.org", "path": "/canary"}}}"#,
+        )
+        .unwrap()
+    }
+
+    fn run(e: &Edge, fixture: &str) -> Output {
+        let ev: Event = serde_json::from_str(fixture).unwrap();
+        e.handle(
+            ev,
+            &Context {
+                now_ms: 1_700_000_000_000,
+                random: [1; 16],
+            },
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn viewer_request_fixture_is_forwarded_with_variant_and_verify_header() {
+        let out = run(&edge(), include_str!("../fixtures/viewer-request.json"));
+        let r = out.as_request().unwrap();
+        assert_eq!(
+            headers::single(&r.headers, "x-canary-variant"),
+            Some("canary")
+        );
+        assert_eq!(
+            headers::single(&r.headers, "x-origin-verify"),
+            Some("v1:0123456789abcdef0123456789abcdef")
+        );
+        assert_eq!(
+            headers::single(&r.headers, "host"),
+            Some("d111111abcdef8.cloudfront.net")
+        );
+        assert_eq!(r.uri, "/");
+    }
+
+    #[test]
+    fn origin_request_fixtures_route_canary() {
+        let e = edge();
+        for f in [
+            include_str!("../fixtures/origin-request.json"),
+            include_str!("../fixtures/origin-request-s3.json"),
+        ] {
+            // CloudFront forwards the viewer-request's variant header (it is in the cache key).
+            let mut ev: Event = serde_json::from_str(f).unwrap();
+            headers::set(
+                &mut ev.records[0].cf.request.headers,
+                "x-canary-variant",
+                "X-Canary-Variant",
+                "canary",
+            );
+            let h = e
+                .handle_detailed(
+                    ev,
+                    &Context {
+                        now_ms: 0,
+                        random: [0; 16],
+                    },
+                )
+                .unwrap();
+            assert_eq!(h.variant, Some(Variant::Canary));
+            let r = h.output.as_request().unwrap();
+            let o = r.origin.as_ref().unwrap();
+            let (domain, path) = match (&o.custom, &o.s3) {
+                (Some(c), _) => (&c.domain_name, &c.path),
+                (None, Some(s)) => (&s.domain_name, &s.path),
+                _ => unreachable!(),
+            };
+            assert_eq!(
+                (domain.as_str(), path.as_str()),
+                ("canary.example.org", "/canary")
+            );
+            assert_eq!(
+                headers::single(&r.headers, "host"),
+                Some("canary.example.org")
+            );
+        }
+        // Without the header: untouched (stable).
+        let out = run(&e, include_str!("../fixtures/origin-request.json"));
+        let o = out
+            .as_request()
+            .unwrap()
+            .origin
+            .as_ref()
+            .unwrap()
+            .custom
+            .as_ref()
+            .unwrap();
+        assert_eq!(o.domain_name, "example.org");
+    }
+
+    #[test]
+    fn response_fixtures_get_security_headers_and_lose_leaky_ones() {
+        let e = edge();
+        for f in [
+            include_str!("../fixtures/origin-response.json"),
+            include_str!("../fixtures/viewer-response.json"),
+        ] {
+            let out = run(&e, f);
+            let r = out.as_response().unwrap();
+            assert!(!r.headers.contains_key("server"));
+            // The fixture's origin sent `Access-Control-Allow-Origin: *` with credentials and the
+            // request has no Origin: the edge removes both.
+            assert!(!r.headers.contains_key("access-control-allow-origin"));
+            assert!(!r.headers.contains_key("access-control-allow-credentials"));
+            assert_eq!(headers::single(&r.headers, "x-frame-options"), Some("DENY"));
+            assert!(headers::single(&r.headers, "strict-transport-security").is_some());
+            assert_eq!(headers::single(&r.headers, "content-length"), Some("9593"));
+        }
+        // viewer-response issues the sticky cookie to the new visitor.
+        let out = run(&e, include_str!("../fixtures/viewer-response.json"));
+        let cookie = headers::single(&out.as_response().unwrap().headers, "set-cookie").unwrap();
+        assert!(cookie.starts_with("__Host-canary=k1."), "{cookie}");
+    }
+}
