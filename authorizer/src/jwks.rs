@@ -113,6 +113,11 @@ impl Jwks {
         self.fetches.load(Ordering::Relaxed)
     }
 
+    /// Number of keys currently held (whatever their age).
+    pub fn key_count(&self) -> usize {
+        self.state.read().map(|s| s.keys.len()).unwrap_or(0)
+    }
+
     /// Init-phase fetch. A failure is logged and not fatal: requests then try again (with
     /// back-off) and are refused (`jwks_unavailable`) until a fetch succeeds.
     pub async fn hydrate(&self) -> Result<usize, FetchError> {

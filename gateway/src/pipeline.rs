@@ -1,0 +1,654 @@
+//! One request through the chain, as CloudFront and API Gateway would run it:
+//!
+//! edge viewer-request → edge origin-request → API Gateway (stage throttling, body limit, route,
+//! identity sources, authorizer with its result cache, IAM policy evaluation) → crud (REST proxy
+//! event) → edge origin-response → edge viewer-response (only for origin statuses below 400, as
+//! CloudFront) → client. Every function runs the same handler code its Lambda binary runs.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use bytes::Bytes;
+use edge::event::{
+    Cf, CfConfig, CustomOrigin, Event, EventType, Header, Headers, Origin, Output, Record, Request,
+    Response,
+};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use serde_json::{json, Map, Value};
+
+use crate::iam::{self, Verdict};
+use crate::routes;
+
+/// API Gateway and CloudFront settings of the local stack.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub region: String,
+    pub account: String,
+    pub api_id: String,
+    /// Stage used when the origin path names none.
+    pub stage: String,
+    /// Stage throttling: steady rate (requests/second) and burst.
+    pub throttle_rate: u32,
+    pub throttle_burst: u32,
+    /// Authorizer result cache TTL (0 = off), keyed by the identity sources.
+    pub auth_cache_ttl: Duration,
+    /// API Gateway's payload limit (REST APIs: 10 MB).
+    pub max_body_bytes: usize,
+    /// Is `x-origin-verify` an identity source (required before the authorizer is called)?
+    pub origin_verify_identity_source: bool,
+    pub distribution_domain: String,
+    pub origin_domain: String,
+    pub origin_path: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            region: "us-east-1".into(),
+            account: "123456789012".into(),
+            api_id: "localapi01".into(),
+            stage: "local".into(),
+            throttle_rate: 100,
+            throttle_burst: 200,
+            auth_cache_ttl: Duration::from_secs(300),
+            max_body_bytes: 10 * 1024 * 1024,
+            origin_verify_identity_source: false,
+            distribution_domain: "d111111abcdef8.cloudfront.net".into(),
+            origin_domain: "localapi01.execute-api.us-east-1.amazonaws.com".into(),
+            origin_path: "/local".into(),
+        }
+    }
+}
+
+/// An HTTP request as the gateway received it.
+#[derive(Debug, Clone)]
+pub struct HttpRequest {
+    pub method: String,
+    /// Path and query, as sent (`/items?limit=2`).
+    pub target: String,
+    /// Header (name, value) pairs in arrival order; names as sent.
+    pub headers: Vec<(String, String)>,
+    pub body: Bytes,
+    pub client_ip: IpAddr,
+}
+
+/// What goes back to the client.
+#[derive(Debug, Clone)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Bytes,
+}
+
+/// Where the time went for one request (microseconds), for the logs and the load benchmark.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Timings {
+    pub edge_us: u64,
+    pub authorizer_us: u64,
+    pub crud_us: u64,
+    pub total_us: u64,
+    pub auth_cache_hit: bool,
+}
+
+#[derive(Clone)]
+struct CachedAuth {
+    at: Instant,
+    principal_id: String,
+    policy: Value,
+    context: Map<String, Value>,
+}
+
+pub struct Gateway {
+    settings: Settings,
+    edge: edge::Edge,
+    auth: authorizer::Authorizer,
+    crud: crud::Deps,
+    throttle: DefaultDirectRateLimiter,
+    cache: Mutex<HashMap<String, CachedAuth>>,
+    seq: AtomicU64,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn random16() -> [u8; 16] {
+    let mut b = [0u8; 16];
+    // OS randomness; on failure the bytes stay zero, which only weakens canary bucketing of
+    // visitors without a request id, never a security decision.
+    let _ = aws_lc_rs::rand::fill(&mut b);
+    b
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// API Gateway-style JSON error (`{"message": ...}`) as the origin's response.
+fn apigw_error(status: u16, message: &str, request_id: &str) -> OriginResponse {
+    let mut headers = Vec::new();
+    headers.push(("content-type".to_string(), "application/json".to_string()));
+    headers.push(("x-amzn-requestid".to_string(), request_id.to_string()));
+    if status == 403 && message.starts_with("User is not authorized") {
+        headers.push(("x-amzn-errortype".into(), "AccessDeniedException".into()));
+    }
+    if status == 429 {
+        headers.push(("retry-after".into(), "1".into()));
+    }
+    let key = if message.starts_with("User is not authorized") {
+        "Message"
+    } else {
+        "message"
+    };
+    OriginResponse {
+        status,
+        headers,
+        body: Bytes::from(json!({ key: message }).to_string()),
+    }
+}
+
+struct OriginResponse {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Bytes,
+}
+
+fn cf_headers(pairs: &[(String, String)]) -> Headers {
+    let mut h = Headers::new();
+    for (k, v) in pairs {
+        h.entry(k.to_ascii_lowercase())
+            .or_default()
+            .push(Header::new(k, v.clone()));
+    }
+    h
+}
+
+fn flatten(h: &Headers) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (name, vals) in h {
+        for v in vals {
+            out.push((
+                v.key.clone().unwrap_or_else(|| name.clone()),
+                v.value.clone(),
+            ));
+        }
+    }
+    out
+}
+
+fn single<'a>(h: &'a Headers, name: &str) -> Result<Option<&'a str>, ()> {
+    match h.get(name).map(|v| v.as_slice()) {
+        None | Some([]) => Ok(None),
+        Some([one]) => Ok(Some(one.value.as_str())),
+        Some(_) => Err(()),
+    }
+}
+
+fn status_text(s: u16) -> &'static str {
+    http::StatusCode::from_u16(s)
+        .ok()
+        .and_then(|c| c.canonical_reason())
+        .unwrap_or("")
+}
+
+impl Gateway {
+    pub fn new(
+        settings: Settings,
+        edge: edge::Edge,
+        auth: authorizer::Authorizer,
+        crud: crud::Deps,
+    ) -> Gateway {
+        let rate = NonZeroU32::new(settings.throttle_rate.max(1)).unwrap_or(NonZeroU32::MIN);
+        let burst = NonZeroU32::new(settings.throttle_burst.max(1)).unwrap_or(NonZeroU32::MIN);
+        Gateway {
+            throttle: RateLimiter::direct(Quota::per_second(rate).allow_burst(burst)),
+            settings,
+            edge,
+            auth,
+            crud,
+            cache: Mutex::new(HashMap::new()),
+            seq: AtomicU64::new(0),
+        }
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    fn edge_event(
+        &self,
+        kind: EventType,
+        request_id: &str,
+        request: Request,
+        response: Option<Response>,
+    ) -> Event {
+        Event {
+            records: vec![Record {
+                cf: Cf {
+                    config: CfConfig {
+                        distribution_domain_name: self.settings.distribution_domain.clone(),
+                        distribution_id: "ELOCALGATEWAY1".into(),
+                        event_type: kind,
+                        request_id: request_id.to_string(),
+                    },
+                    request,
+                    response,
+                },
+            }],
+        }
+    }
+
+    fn run_edge(&self, ev: Event, t: &mut Timings) -> Result<Output, edge::EdgeError> {
+        let started = Instant::now();
+        let ctx = edge::Context {
+            now_ms: now_ms(),
+            random: random16(),
+        };
+        let out = self.edge.handle(ev, &ctx);
+        t.edge_us += started.elapsed().as_micros() as u64;
+        out
+    }
+
+    /// Run one request through the whole chain.
+    pub async fn handle(&self, req: HttpRequest) -> (HttpResponse, Timings) {
+        let started = Instant::now();
+        let mut t = Timings::default();
+        let n = self.seq.fetch_add(1, Ordering::Relaxed);
+        let request_id = format!("{}-{n:x}", hex(&random16()[..8]));
+        let resp = self.chain(req, &request_id, &mut t).await;
+        t.total_us = started.elapsed().as_micros() as u64;
+        (resp, t)
+    }
+
+    async fn chain(&self, req: HttpRequest, request_id: &str, t: &mut Timings) -> HttpResponse {
+        let (uri, querystring) = match req.target.split_once('?') {
+            Some((u, q)) => (u.to_string(), q.to_string()),
+            None => (req.target.clone(), String::new()),
+        };
+        let viewer_request = Request {
+            client_ip: req.client_ip.to_string(),
+            headers: cf_headers(&req.headers),
+            method: req.method.clone(),
+            querystring,
+            uri,
+            body: None,
+            origin: None,
+        };
+
+        // viewer-request: a generated response goes straight back (no response triggers run).
+        let vr = match self.run_edge(
+            self.edge_event(EventType::ViewerRequest, request_id, viewer_request, None),
+            t,
+        ) {
+            Ok(Output::Request(r)) => r,
+            Ok(Output::Response(r)) => return self.generated(r, Bytes::new()),
+            Err(_) => return plain(502, "edge function error"),
+        };
+
+        // origin-request, with the API as a custom origin.
+        let mut or_req = vr.clone();
+        or_req.origin = Some(Origin {
+            custom: Some(CustomOrigin {
+                custom_headers: Headers::new(),
+                domain_name: self.settings.origin_domain.clone(),
+                path: self.settings.origin_path.clone(),
+                other: serde_json::from_value(json!({
+                    "keepaliveTimeout": 5, "port": 443, "protocol": "https", "readTimeout": 30,
+                    "sslProtocols": ["TLSv1.2"]
+                }))
+                .unwrap_or_default(),
+            }),
+            s3: None,
+        });
+        let origin_req = match self.run_edge(
+            self.edge_event(EventType::OriginRequest, request_id, or_req, None),
+            t,
+        ) {
+            Ok(Output::Request(r)) => r,
+            Ok(Output::Response(r)) => return self.generated(r, Bytes::new()),
+            Err(_) => return plain(502, "edge function error"),
+        };
+
+        let origin = self.api_gateway(&req, &origin_req, request_id, t).await;
+
+        // origin-response: every status.
+        let response = Response {
+            status: origin.status.to_string(),
+            status_description: Some(status_text(origin.status).to_string()),
+            headers: cf_headers(&origin.headers),
+            body: None,
+            body_encoding: None,
+        };
+        let mut resp = match self.run_edge(
+            self.edge_event(
+                EventType::OriginResponse,
+                request_id,
+                origin_req.clone(),
+                Some(response),
+            ),
+            t,
+        ) {
+            Ok(Output::Response(r)) => r,
+            _ => return plain(502, "edge function error"),
+        };
+        let mut body = origin.body;
+        if let Some(b) = resp.body.take() {
+            body = decode_edge_body(b, resp.body_encoding.as_deref());
+        }
+        // viewer-response: only below 400, as CloudFront.
+        if resp.status_code() < 400 {
+            resp = match self.run_edge(
+                self.edge_event(EventType::ViewerResponse, request_id, vr, Some(resp)),
+                t,
+            ) {
+                Ok(Output::Response(r)) => r,
+                _ => return plain(502, "edge function error"),
+            };
+            if let Some(b) = resp.body.take() {
+                body = decode_edge_body(b, resp.body_encoding.as_deref());
+            }
+        }
+        let mut headers = flatten(&resp.headers);
+        headers.retain(|(k, _)| !k.eq_ignore_ascii_case("content-length"));
+        headers.push(("x-amz-cf-id".into(), request_id.to_string()));
+        HttpResponse {
+            status: resp.status_code(),
+            headers,
+            body,
+        }
+    }
+
+    fn generated(&self, r: Response, fallback: Bytes) -> HttpResponse {
+        let body = match r.body.clone() {
+            Some(b) => decode_edge_body(b, r.body_encoding.as_deref()),
+            None => fallback,
+        };
+        let mut headers = flatten(&r.headers);
+        headers.retain(|(k, _)| !k.eq_ignore_ascii_case("content-length"));
+        HttpResponse {
+            status: r.status_code(),
+            headers,
+            body,
+        }
+    }
+
+    /// The API Gateway stage and the integration.
+    async fn api_gateway(
+        &self,
+        viewer: &HttpRequest,
+        req: &Request,
+        request_id: &str,
+        t: &mut Timings,
+    ) -> OriginResponse {
+        if self.throttle.check().is_err() {
+            return apigw_error(429, "Too Many Requests", request_id);
+        }
+        if viewer.body.len() > self.settings.max_body_bytes {
+            return apigw_error(413, "Request Too Long", request_id);
+        }
+        let stage = req
+            .origin
+            .as_ref()
+            .and_then(|o| o.custom.as_ref())
+            .map(|c| c.path.trim_matches('/').to_string())
+            .filter(|s| !s.is_empty() && !s.contains('/'))
+            .unwrap_or_else(|| self.settings.stage.clone());
+        let Some(route) = routes::match_route(&req.method, &req.uri) else {
+            return apigw_error(403, "Missing Authentication Token", request_id);
+        };
+
+        // Identity sources: all must be present, or API Gateway answers 401 itself.
+        let Ok(Some(authz)) = single(&req.headers, "authorization") else {
+            return apigw_error(401, "Unauthorized", request_id);
+        };
+        // API Gateway keeps one authorizer cache per stage.
+        let mut cache_key = format!("{stage}\u{0}{authz}");
+        if self.settings.origin_verify_identity_source {
+            let Ok(Some(ov)) = single(&req.headers, "x-origin-verify") else {
+                return apigw_error(401, "Unauthorized", request_id);
+            };
+            cache_key.push('\u{0}');
+            cache_key.push_str(ov);
+        }
+        let path_no_slash = req.uri.trim_start_matches('/');
+        let method_arn = format!(
+            "arn:aws:execute-api:{}:{}:{}/{}/{}/{}",
+            self.settings.region,
+            self.settings.account,
+            self.settings.api_id,
+            stage,
+            req.method,
+            path_no_slash
+        );
+        let headers_flat = flatten(&req.headers);
+        let query = parse_query(&req.querystring);
+
+        let cached = if self.settings.auth_cache_ttl.is_zero() {
+            None
+        } else {
+            self.cache.lock().ok().and_then(|c| {
+                c.get(&cache_key)
+                    .filter(|e| e.at.elapsed() < self.settings.auth_cache_ttl)
+                    .cloned()
+            })
+        };
+        let auth = match cached {
+            Some(c) => {
+                t.auth_cache_hit = true;
+                c
+            }
+            None => {
+                let event = json!({
+                    "type": "REQUEST",
+                    "methodArn": method_arn,
+                    "resource": route.resource,
+                    "path": req.uri,
+                    "httpMethod": req.method,
+                    "headers": single_map(&headers_flat),
+                    "multiValueHeaders": multi_map(&headers_flat),
+                    "queryStringParameters": single_map(&query),
+                    "multiValueQueryStringParameters": multi_map(&query),
+                    "pathParameters": route.id.as_ref().map(|id| json!({"id": id})).unwrap_or(Value::Null),
+                    "stageVariables": null,
+                    "requestContext": {
+                        "path": format!("/{stage}{}", req.uri), "accountId": self.settings.account,
+                        "resourceId": "local", "stage": stage, "requestId": request_id,
+                        "identity": {"sourceIp": viewer.client_ip.to_string()},
+                        "resourcePath": route.resource, "httpMethod": req.method, "apiId": self.settings.api_id
+                    }
+                })
+                .to_string();
+                let started = Instant::now();
+                let out = self.auth.handle(&event, SystemTime::now()).await;
+                t.authorizer_us += started.elapsed().as_micros() as u64;
+                let Ok(out) = out else {
+                    return apigw_error(401, "Unauthorized", request_id);
+                };
+                let Ok(v) = serde_json::from_str::<Value>(&out) else {
+                    return apigw_error(500, "Internal server error", request_id);
+                };
+                let (Some(principal), Some(policy)) =
+                    (v["principalId"].as_str(), v.get("policyDocument"))
+                else {
+                    return apigw_error(500, "Internal server error", request_id);
+                };
+                let c = CachedAuth {
+                    at: Instant::now(),
+                    principal_id: principal.to_string(),
+                    policy: policy.clone(),
+                    context: v["context"].as_object().cloned().unwrap_or_default(),
+                };
+                if !self.settings.auth_cache_ttl.is_zero() {
+                    if let Ok(mut cache) = self.cache.lock() {
+                        if cache.len() > 10_000 {
+                            cache.clear();
+                        }
+                        cache.insert(cache_key, c.clone());
+                    }
+                }
+                c
+            }
+        };
+        match iam::evaluate(&auth.policy, &method_arn) {
+            Verdict::Allow => {}
+            Verdict::ExplicitDeny => {
+                return apigw_error(
+                    403,
+                    "User is not authorized to access this resource with an explicit deny",
+                    request_id,
+                )
+            }
+            Verdict::ImplicitDeny => {
+                return apigw_error(
+                    403,
+                    "User is not authorized to access this resource",
+                    request_id,
+                )
+            }
+        }
+
+        // The integration: a REST proxy event with the authorizer's context.
+        let mut authorizer_ctx = auth.context.clone();
+        authorizer_ctx.insert(
+            "principalId".into(),
+            Value::String(auth.principal_id.clone()),
+        );
+        let (body, b64) = match std::str::from_utf8(&viewer.body) {
+            _ if viewer.body.is_empty() => (Value::Null, false),
+            Ok(s) => (Value::String(s.to_string()), false),
+            Err(_) => (Value::String(STANDARD.encode(&viewer.body)), true),
+        };
+        let event = json!({
+            "resource": route.resource,
+            "path": req.uri,
+            "httpMethod": req.method,
+            "headers": single_map(&headers_flat),
+            "multiValueHeaders": multi_map(&headers_flat),
+            "queryStringParameters": single_map(&query),
+            "multiValueQueryStringParameters": multi_map(&query),
+            "pathParameters": route.id.as_ref().map(|id| json!({"id": id})).unwrap_or(Value::Null),
+            "stageVariables": null,
+            "requestContext": {
+                "accountId": self.settings.account, "resourceId": "local", "stage": stage,
+                "requestId": request_id, "extendedRequestId": request_id,
+                "identity": {"sourceIp": viewer.client_ip.to_string()},
+                "resourcePath": route.resource, "httpMethod": req.method, "apiId": self.settings.api_id,
+                "path": format!("/{stage}{}", req.uri), "protocol": "HTTP/1.1",
+                "authorizer": authorizer_ctx,
+            },
+            "body": body,
+            "isBase64Encoded": b64,
+        });
+        let started = Instant::now();
+        let out = match serde_json::from_value::<crud::CrudEvent>(event) {
+            Ok(ev) => serde_json::to_value(crud::handle_event(ev, &self.crud).await).ok(),
+            Err(_) => None,
+        };
+        t.crud_us += started.elapsed().as_micros() as u64;
+        let Some(out) = out else {
+            return apigw_error(502, "Internal server error", request_id);
+        };
+        proxy_response(&out, request_id)
+    }
+}
+
+fn decode_edge_body(b: String, encoding: Option<&str>) -> Bytes {
+    if encoding == Some("base64") {
+        STANDARD.decode(&b).map(Bytes::from).unwrap_or_default()
+    } else {
+        Bytes::from(b)
+    }
+}
+
+/// A Lambda proxy response (REST, payload 1.0) as API Gateway turns it into HTTP.
+fn proxy_response(v: &Value, request_id: &str) -> OriginResponse {
+    let Some(status) = v["statusCode"].as_u64().and_then(|s| u16::try_from(s).ok()) else {
+        return apigw_error(502, "Internal server error", request_id);
+    };
+    let mut headers: Vec<(String, String)> = Vec::new();
+    if let Some(m) = v["multiValueHeaders"].as_object().filter(|m| !m.is_empty()) {
+        for (k, vals) in m {
+            for val in vals.as_array().into_iter().flatten() {
+                if let Some(s) = val.as_str() {
+                    headers.push((k.clone(), s.to_string()));
+                }
+            }
+        }
+    } else if let Some(m) = v["headers"].as_object() {
+        for (k, val) in m {
+            if let Some(s) = val.as_str() {
+                headers.push((k.clone(), s.to_string()));
+            }
+        }
+    }
+    headers.push(("x-amzn-requestid".into(), request_id.to_string()));
+    let body = match v["body"].as_str() {
+        Some(b) if v["isBase64Encoded"].as_bool() == Some(true) => {
+            STANDARD.decode(b).map(Bytes::from).unwrap_or_default()
+        }
+        Some(b) => Bytes::from(b.to_string()),
+        None => Bytes::new(),
+    };
+    OriginResponse {
+        status,
+        headers,
+        body,
+    }
+}
+
+fn plain(status: u16, msg: &str) -> HttpResponse {
+    HttpResponse {
+        status,
+        headers: vec![("content-type".into(), "text/plain".into())],
+        body: Bytes::from(msg.to_string()),
+    }
+}
+
+fn single_map(pairs: &[(String, String)]) -> Value {
+    if pairs.is_empty() {
+        return Value::Null;
+    }
+    let mut m = Map::new();
+    for (k, v) in pairs {
+        m.insert(k.clone(), Value::String(v.clone()));
+    }
+    Value::Object(m)
+}
+
+fn multi_map(pairs: &[(String, String)]) -> Value {
+    if pairs.is_empty() {
+        return Value::Null;
+    }
+    let mut m: Map<String, Value> = Map::new();
+    for (k, v) in pairs {
+        match m.get_mut(k) {
+            Some(Value::Array(a)) => a.push(Value::String(v.clone())),
+            _ => {
+                m.insert(k.clone(), json!([v]));
+            }
+        }
+    }
+    Value::Object(m)
+}
+
+fn parse_query(q: &str) -> Vec<(String, String)> {
+    q.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (
+                routes::percent_decode(&k.replace('+', " ")),
+                routes::percent_decode(&v.replace('+', " ")),
+            )
+        })
+        .collect()
+}

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# The README's run command: the whole chain on 127.0.0.1.
+#
+# Installs what it needs (scripts/setup.sh), builds the gateway, starts moto (Cognito + DynamoDB
+# stand-ins), creates a user pool, an app client, demo users and the items table, writes fresh
+# secrets into the edge config, and runs the gateway in the foreground. Ctrl-C stops everything
+# it started. moto keeps its state in memory: data does not survive a restart.
+#
+#   scripts/run.sh                 # gateway on http://127.0.0.1:3000 (GATEWAY_PORT to change)
+#   target/debug/gateway token     # in another shell: an access token for the demo user alice
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+PORT=${GATEWAY_PORT:-3000}
+STATE_DIR=$ROOT/.local
+mkdir -p "$STATE_DIR"
+
+scripts/setup.sh
+echo "[run] building the gateway (first build takes a few minutes)" >&2
+cargo build -p gateway --locked -q
+
+if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
+  echo "[run] port $PORT on 127.0.0.1 is in use: stop the other process or set GATEWAY_PORT" >&2
+  exit 2
+fi
+
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  echo "[run] stopped" >&2
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# moto on a free port; it prints the port first.
+coproc MOTO { exec .venv/bin/python scripts/moto_server.py 2>"$STATE_DIR/moto.log"; }
+PIDS+=("$MOTO_PID")
+read -r -t 30 MOTO_PORT <&"${MOTO[0]}" || { echo "[run] moto did not start: see $STATE_DIR/moto.log" >&2; exit 1; }
+MOTO_URL="http://127.0.0.1:$MOTO_PORT"
+echo "[run] moto (Cognito + DynamoDB) on $MOTO_URL" >&2
+
+export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
+export AWS_ENDPOINT_URL=$MOTO_URL
+PY=.venv/bin/python
+declare -A PASSWORDS=([alice]="Alice-Passw0rd!" [bob]="Bob-Passw0rd!" [carol]="Carol-Passw0rd!")
+$PY scripts/local_cognito.py --endpoint "$MOTO_URL" --username alice --password "${PASSWORDS[alice]}" > "$STATE_DIR/alice.json"
+$PY scripts/local_cognito.py --endpoint "$MOTO_URL" --username bob --password "${PASSWORDS[bob]}" > /dev/null
+$PY scripts/local_cognito.py --endpoint "$MOTO_URL" --username carol --password "${PASSWORDS[carol]}" --group admin > /dev/null
+TABLE=apigw-guard-items
+$PY scripts/local_table.py --endpoint "$MOTO_URL" --table "$TABLE" > /dev/null
+
+# Fresh secrets for this run (never built-in constants): origin-verify, canary cookie, tester.
+secret() { $PY -c 'import secrets; print(secrets.token_urlsafe(32))'; }
+OV_SECRET=$(secret); COOKIE_KEY=$(secret); TESTER_KEY=$(secret)
+$PY - "$STATE_DIR" "$MOTO_URL" "$OV_SECRET" "$COOKIE_KEY" "$TESTER_KEY" "$PORT" "$TABLE" <<'PY'
+import json, sys
+d, moto, ov, ck, tk, port, table = sys.argv[1:]
+a = json.load(open(f"{d}/alice.json"))
+json.dump({
+    "cors": {"allowed_origins": ["http://localhost:5173", "http://127.0.0.1:5173"], "allow_credentials": False},
+    "origin_verify": {"key_id": "v1", "secret": ov},
+    "canary": {"weight_percent": 10, "cookie_keys": [{"id": "c1", "secret": ck}],
+               "tester_keys": [{"id": "t1", "secret": tk}], "origin": {"path": "/canary"}},
+}, open(f"{d}/edge-config.json", "w"), indent=2)
+json.dump({
+    "moto_endpoint": moto, "user_pool_id": a["user_pool_id"], "client_id": a["client_id"],
+    "issuer": a["issuer"], "jwks_uri": a["jwks_uri"], "table": table,
+    "gateway": f"http://127.0.0.1:{port}",
+    "users": {"alice": "Alice-Passw0rd!", "bob": "Bob-Passw0rd!", "carol": "Carol-Passw0rd!"},
+    "canary_tester_key": {"id": "t1", "secret": tk},
+}, open(f"{d}/state.json", "w"), indent=2)
+PY
+chmod 600 "$STATE_DIR/state.json" "$STATE_DIR/edge-config.json"
+
+POOL=$($PY -c "import json; print(json.load(open('$STATE_DIR/state.json'))['user_pool_id'])")
+CLIENT=$($PY -c "import json; print(json.load(open('$STATE_DIR/state.json'))['client_id'])")
+export USER_POOL_ID=$POOL CLIENT_IDS=$CLIENT JWKS_URI="$MOTO_URL/$POOL/.well-known/jwks.json"
+export ORIGIN_VERIFY_SECRET="v1:$OV_SECRET"
+export TABLE_NAME=$TABLE EDGE_CONFIG_FILE="$STATE_DIR/edge-config.json" GATEWAY_PORT=$PORT
+
+cat >&2 <<MSG
+
+[run] ready. In another shell:
+
+  TOKEN=\$(target/debug/gateway token --user alice)      # also: bob, carol (group admin)
+  curl -s -X POST http://127.0.0.1:$PORT/items -H "authorization: Bearer \$TOKEN" \\
+       -H 'content-type: application/json' -d '{"title":"first"}'
+  curl -s http://127.0.0.1:$PORT/items -H "authorization: Bearer \$TOKEN"
+  curl -si -X OPTIONS http://127.0.0.1:$PORT/items -H 'origin: http://localhost:5173' \\
+       -H 'access-control-request-method: POST'
+
+Ctrl-C stops the gateway and moto.
+MSG
+target/debug/gateway serve &
+PIDS+=("$!")
+wait "${PIDS[-1]}"
