@@ -37,6 +37,23 @@ pub struct ApiRequest {
     pub sub: Option<String>,
 }
 
+impl ApiRequest {
+    /// A request with no route template, query, headers, body or identity (set the fields you
+    /// need): what an in-process caller such as the local gateway starts from.
+    pub fn new(method: Method, path: impl Into<String>) -> ApiRequest {
+        ApiRequest {
+            method,
+            route: None,
+            path: path.into(),
+            path_id: None,
+            query: Vec::new(),
+            headers: HeaderMap::new(),
+            body: Ok(Vec::new()),
+            sub: None,
+        }
+    }
+}
+
 /// A response to send back.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiResponse {

@@ -156,6 +156,7 @@ const TRANSIENT_CODES: &[&str] = &[
     "ServiceUnavailable",
     "LimitExceededException",
     "TransactionInProgressException",
+    "TransactionConflictException",
 ];
 
 fn classify<E: ProvideErrorMetadata>(

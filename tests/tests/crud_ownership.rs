@@ -121,6 +121,10 @@ async fn bob_can_never_reach_alices_items() {
     let sneaky = Req::post("/items", BOB, &json!({"n": 1}))
         .header("x-amzn-oidc-identity", ALICE)
         .header("x-user-id", ALICE)
+        .header(
+            "authorization",
+            "Bearer eyJhbGciOiJSUzI1NiJ9.c2VjcmV0LXRva2Vu.c2ln",
+        )
         .query("userId", ALICE)
         .query("sub", ALICE);
     let made = c.call(&sneaky).await;
@@ -145,6 +149,25 @@ async fn bob_can_never_reach_alices_items() {
         client_part(&c.call(&Req::get("/profile", ALICE)).await.json),
         json!({"ssn": "000-00-0000"})
     );
+
+    // Logs: one JSON line per request, with no data, tokens or owners in them.
+    let logs = c.fns[0].logs();
+    let request_lines = logs.iter().filter(|l| l.contains("\"request\"")).count();
+    assert!(request_lines > 50, "{request_lines} request log lines");
+    for l in &logs {
+        let _: serde_json::Value =
+            serde_json::from_str(l).unwrap_or_else(|_| panic!("not a JSON line: {l}"));
+    }
+    let all = logs.join("\n");
+    for secret in [
+        "alice-0",
+        "000-00-0000",
+        "pwned",
+        "eyJhbGciOiJSUzI1NiJ9",
+        "Bearer",
+    ] {
+        assert!(!all.contains(secret), "{secret} appears in the logs");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
