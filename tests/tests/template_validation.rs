@@ -1,0 +1,1345 @@
+//! Offline validation of `template.yaml`, the SAM template that deploys the gateway.
+//!
+//! - `cfn-lint` (with its serverless-transform rules) and `sam validate` (plain and `--lint`) must
+//!   pass, with dummy credentials, telemetry off and every AWS endpoint pointed at a closed
+//!   loopback port, so nothing can reach AWS.
+//! - The SAM-expanded template (aws-sam-translator via `deploy/expand_template.py`, the same
+//!   transform CloudFormation runs) is checked for what no linter knows: the authorizer is a
+//!   REQUEST authorizer keyed by `Authorization` and `x-origin-verify`; every method but OPTIONS
+//!   is authorized; the routes are exactly crud's; the crud role allows exactly the DynamoDB item
+//!   actions crud's code calls, on the table only; the authorizer role has no data access; the
+//!   table's keys and TTL are the ones crud's code uses; the alarms filter on fields and reason
+//!   codes the functions really log; the CloudFront behaviour, the edge triggers and versions.
+//! - `sam build EdgeFunction` runs the makefile build (deploy/edge/Makefile → edge/build-wasm.sh)
+//!   and the built package is loaded by Node and fed CloudFront events.
+//!
+//! The tools come from `scripts/setup.sh --deploy` (the project's venv). They are required: a
+//! missing tool fails the test with the command that installs it, never a silent skip.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use serde_json::{json, Value};
+
+// ------------------------------------------------------------------------------------------------
+// tools
+// ------------------------------------------------------------------------------------------------
+
+fn root() -> PathBuf {
+    harness::paths::workspace_root()
+}
+
+/// A tool from the project's venv; fails with the fix when it is missing.
+fn venv_tool(name: &str) -> PathBuf {
+    let p = root().join(".venv/bin").join(name);
+    assert!(
+        p.exists(),
+        "{} is missing: run `scripts/setup.sh --deploy` (installs cargo-lambda, aws-sam-cli and \
+         cfn-lint into .venv; scripts/test.sh must run it before the tests)",
+        p.display()
+    );
+    p
+}
+
+/// A command with dummy credentials, telemetry off, and every AWS endpoint on a closed
+/// loopback port: an accidental AWS call fails at once instead of leaving the machine.
+fn offline(program: &Path) -> Command {
+    let mut c = Command::new(program);
+    c.current_dir(root())
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_SESSION_TOKEN", "testing")
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("SAM_CLI_TELEMETRY", "0")
+        .env("SAM_CLI_DISABLE_UPDATE_CHECK", "1")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_CONFIG_FILE")
+        .env_remove("AWS_SHARED_CREDENTIALS_FILE");
+    c
+}
+
+fn run(mut c: Command, what: &str) -> Output {
+    c.output()
+        .unwrap_or_else(|e| panic!("could not run {what}: {e}"))
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "status: {}\n--- stdout\n{}\n--- stderr\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn read(rel: &str) -> String {
+    std::fs::read_to_string(root().join(rel)).unwrap_or_else(|e| panic!("read {rel}: {e}"))
+}
+
+/// Source text without its `#[cfg(test)]` module (test code may call things production does not).
+fn production_source(rel: &str) -> String {
+    let src = read(rel);
+    match src.find("#[cfg(test)]") {
+        Some(i) => src[..i].to_string(),
+        None => src,
+    }
+}
+
+/// The value of `pub const NAME: &str = "value";` in a source file.
+fn const_str(rel: &str, name: &str) -> String {
+    let src = read(rel);
+    let prefix = format!("pub const {name}: &str = \"");
+    let start = src
+        .find(&prefix)
+        .unwrap_or_else(|| panic!("{rel} no longer defines `{prefix}...\"`"))
+        + prefix.len();
+    let end = src[start..].find('"').expect("closing quote") + start;
+    src[start..end].to_string()
+}
+
+/// Every string literal between `start` and the next `end` marker, e.g. a `&[&str]` constant.
+fn literals_between(src: &str, start: &str, end: &str) -> Vec<String> {
+    let from = src
+        .find(start)
+        .unwrap_or_else(|| panic!("`{start}` not found"));
+    let body = &src[from + start.len()..];
+    let body = &body[..body.find(end).expect("end marker")];
+    body.split('"')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_string)
+        .collect()
+}
+
+// ------------------------------------------------------------------------------------------------
+// the expanded template
+// ------------------------------------------------------------------------------------------------
+
+/// template.yaml after the SAM transform (run once per test process).
+fn expanded() -> &'static Value {
+    static T: OnceLock<Value> = OnceLock::new();
+    T.get_or_init(|| {
+        let mut c = offline(&venv_tool("python"));
+        c.arg(root().join("deploy/expand_template.py"));
+        let o = run(c, "deploy/expand_template.py");
+        assert!(
+            o.status.success(),
+            "the SAM transform of template.yaml failed:\n{}",
+            text(&o)
+        );
+        serde_json::from_slice(&o.stdout).expect("expand_template.py prints JSON")
+    })
+}
+
+fn resources() -> &'static serde_json::Map<String, Value> {
+    expanded()["Resources"]
+        .as_object()
+        .expect("Resources object")
+}
+
+fn resource(id: &str) -> &'static Value {
+    resources()
+        .get(id)
+        .unwrap_or_else(|| panic!("resource {id} missing from the expanded template"))
+}
+
+fn of_type(t: &str) -> Vec<(&'static String, &'static Value)> {
+    resources().iter().filter(|(_, r)| r["Type"] == t).collect()
+}
+
+fn one_of_type(t: &str) -> (&'static String, &'static Value) {
+    let all = of_type(t);
+    assert_eq!(all.len(), 1, "expected exactly one {t}, got {}", all.len());
+    all[0]
+}
+
+fn get_att_arn(id: &str) -> Value {
+    json!({"Fn::GetAtt": [id, "Arn"]})
+}
+
+fn reference(id: &str) -> Value {
+    json!({ "Ref": id })
+}
+
+/// `Action` / `Resource` as a list whether the policy wrote one value or several.
+fn list(v: &Value) -> Vec<Value> {
+    match v {
+        Value::Array(a) => a.clone(),
+        Value::Null => Vec::new(),
+        other => vec![other.clone()],
+    }
+}
+
+/// The inline statements of a role, after checking it carries nothing else (no managed
+/// policies, no boundary-less extras attached from elsewhere).
+fn role_statements(role_id: &str) -> Vec<Value> {
+    let role = resource(role_id);
+    assert_eq!(role["Type"], "AWS::IAM::Role");
+    assert!(
+        role["Properties"]["ManagedPolicyArns"].is_null(),
+        "{role_id} must not carry managed policies (least privilege is written out inline)"
+    );
+    for t in [
+        "AWS::IAM::Policy",
+        "AWS::IAM::ManagedPolicy",
+        "AWS::IAM::RolePolicy",
+    ] {
+        for (id, p) in of_type(t) {
+            let roles = list(&p["Properties"]["Roles"]);
+            let role_name = &p["Properties"]["RoleName"];
+            assert!(
+                !roles.contains(&reference(role_id)) && *role_name != reference(role_id),
+                "{id} ({t}) attaches more permissions to {role_id}"
+            );
+        }
+    }
+    let mut out = Vec::new();
+    for p in list(&role["Properties"]["Policies"]) {
+        for s in list(&p["PolicyDocument"]["Statement"]) {
+            assert_eq!(s["Effect"], "Allow", "{role_id}: unexpected statement {s}");
+            for k in ["NotAction", "NotResource", "NotPrincipal"] {
+                assert!(s[k].is_null(), "{role_id}: {k} grants by exclusion: {s}");
+            }
+            out.push(s);
+        }
+    }
+    assert!(!out.is_empty(), "{role_id} has no inline statements");
+    out
+}
+
+fn actions(s: &Value) -> Vec<String> {
+    list(&s["Action"])
+        .iter()
+        .map(|a| a.as_str().expect("action strings").to_string())
+        .collect()
+}
+
+/// The function's role must be the named, template-defined role (no SAM-generated one).
+fn assert_role(function: &str, role: &str) {
+    assert_eq!(
+        resource(function)["Properties"]["Role"],
+        get_att_arn(role),
+        "{function} must run as {role}"
+    );
+    assert!(
+        !resources().contains_key(&format!("{function}Role")),
+        "SAM generated a role for {function}: give it `Role:` and no `Policies:`"
+    );
+}
+
+/// The REST API's OpenAPI body (SAM builds it from the function events).
+fn api_body() -> &'static Value {
+    let (_, api) = one_of_type("AWS::ApiGateway::RestApi");
+    &api["Properties"]["Body"]
+}
+
+const HTTP_METHODS: &[&str] = &["get", "put", "post", "delete", "options", "head", "patch"];
+
+/// (METHOD, path, operation) for every operation of the API, `x-amazon-apigateway-any-method`
+/// reported as `ANY`.
+fn operations() -> Vec<(String, String, &'static Value)> {
+    let mut out = Vec::new();
+    let paths = api_body()["paths"].as_object().expect("paths");
+    for (path, item) in paths {
+        for (m, op) in item.as_object().expect("path item") {
+            let method = if m == "x-amazon-apigateway-any-method" {
+                "ANY".to_string()
+            } else if HTTP_METHODS.contains(&m.as_str()) {
+                m.to_uppercase()
+            } else {
+                continue;
+            };
+            out.push((method, path.clone(), op));
+        }
+    }
+    assert!(!out.is_empty(), "the API has no operations");
+    out
+}
+
+const CACHING_DISABLED: &str = "4135ea2d-6df8-44a3-9df4-4b5a84be39ad";
+const ALL_VIEWER_EXCEPT_HOST_HEADER: &str = "b689b0a8-53d0-40ab-baf2-68738e2966ac";
+
+// ------------------------------------------------------------------------------------------------
+// linters
+// ------------------------------------------------------------------------------------------------
+
+#[test]
+fn cfn_lint_passes_with_the_serverless_rules() {
+    let mut c = offline(&venv_tool("cfn-lint"));
+    c.arg("template.yaml");
+    let o = run(c, "cfn-lint");
+    // Exit code 0 only: errors (2), warnings (4) and informational findings (8) all fail.
+    assert!(
+        o.status.success(),
+        "cfn-lint template.yaml found problems:\n{}",
+        text(&o)
+    );
+    // The transform really ran (cfn-lint expands SAM before its rules).
+    assert!(read("template.yaml").contains("Transform: AWS::Serverless-2016-10-31"));
+}
+
+#[test]
+fn sam_validate_passes_offline() {
+    let mut c = offline(&venv_tool("sam"));
+    c.args(["validate", "--template", "template.yaml"]);
+    let o = run(c, "sam validate");
+    assert!(o.status.success(), "sam validate failed:\n{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("is a valid SAM Template"),
+        "unexpected sam validate output:\n{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn sam_validate_lint_passes_offline() {
+    let mut c = offline(&venv_tool("sam"));
+    c.args(["validate", "--lint", "--template", "template.yaml"]);
+    let o = run(c, "sam validate --lint");
+    assert!(
+        o.status.success(),
+        "sam validate --lint failed:\n{}",
+        text(&o)
+    );
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("is a valid SAM Template"),
+        "unexpected sam validate --lint output:\n{}",
+        text(&o)
+    );
+}
+
+// ------------------------------------------------------------------------------------------------
+// authorizer and routes
+// ------------------------------------------------------------------------------------------------
+
+#[test]
+fn default_authorizer_is_a_request_authorizer_keyed_by_token_and_origin_verify() {
+    let schemes = api_body()["components"]["securitySchemes"]
+        .as_object()
+        .expect("security schemes");
+    assert_eq!(schemes.len(), 1, "one authorizer expected: {schemes:?}");
+    let (name, scheme) = schemes.iter().next().expect("one scheme");
+    assert_eq!(scheme["x-amazon-apigateway-authtype"], "custom", "{name}");
+    let auth = &scheme["x-amazon-apigateway-authorizer"];
+    assert_eq!(
+        auth["type"], "request",
+        "{name} must be a REQUEST authorizer"
+    );
+    let sources: BTreeSet<&str> = auth["identitySource"]
+        .as_str()
+        .expect("identitySource")
+        .split(',')
+        .map(str::trim)
+        .collect();
+    assert_eq!(
+        sources,
+        BTreeSet::from([
+            "method.request.header.Authorization",
+            "method.request.header.x-origin-verify"
+        ]),
+        "the cache key must be the token and the origin-verify header"
+    );
+    // The default TTL is a real cache (safe: policies list every route); 0..=3600 is API
+    // Gateway's range.
+    let ttl = auth["authorizerResultTtlInSeconds"]
+        .as_u64()
+        .expect("numeric TTL");
+    assert!((1..=3600).contains(&ttl), "authorizer TTL {ttl}");
+    assert!(
+        auth["authorizerUri"]
+            .to_string()
+            .contains("AuthorizerFunction"),
+        "the authorizer must invoke AuthorizerFunction: {}",
+        auth["authorizerUri"]
+    );
+
+    // API Gateway may invoke the authorizer (and only through this API's authorizers).
+    let perms: Vec<_> = of_type("AWS::Lambda::Permission")
+        .into_iter()
+        .filter(|(_, p)| p["Properties"]["FunctionName"] == get_att_arn("AuthorizerFunction"))
+        .collect();
+    assert_eq!(perms.len(), 1, "one invoke permission for the authorizer");
+    let p = &perms[0].1["Properties"];
+    assert_eq!(p["Principal"], "apigateway.amazonaws.com");
+    assert!(p["SourceArn"].to_string().contains("/authorizers/*"));
+}
+
+#[test]
+fn every_method_but_options_is_authorized_by_the_custom_authorizer() {
+    let schemes = api_body()["components"]["securitySchemes"]
+        .as_object()
+        .expect("security schemes");
+    for (method, path, op) in operations() {
+        let security = list(&op["security"]);
+        if method == "OPTIONS" {
+            continue; // the only method allowed without the authorizer (preflights end at the edge)
+        }
+        assert!(
+            !security.is_empty(),
+            "{method} {path} has no authorizer (API Gateway would let anyone in)"
+        );
+        for req in &security {
+            for name in req.as_object().expect("security requirement").keys() {
+                let s = &schemes[name];
+                assert_eq!(
+                    s["x-amazon-apigateway-authtype"], "custom",
+                    "{method} {path} uses {name}, which is not the Lambda authorizer"
+                );
+            }
+        }
+    }
+    // Nothing defined outside the OpenAPI body can open a method either.
+    for (id, m) in of_type("AWS::ApiGateway::Method") {
+        let p = &m["Properties"];
+        assert!(
+            p["HttpMethod"] == "OPTIONS" || p["AuthorizationType"] == "CUSTOM",
+            "{id} is not authorized by the custom authorizer"
+        );
+    }
+    // CORS preflights are answered by the edge: the API defines no OPTIONS at all.
+    assert!(
+        operations().iter().all(|(m, _, _)| m != "OPTIONS"),
+        "OPTIONS reached the API definition; preflights are the edge's job"
+    );
+}
+
+#[test]
+fn api_routes_are_exactly_crud_routes_and_go_to_crud() {
+    let src = read("crud/src/routes.rs");
+    let lits = literals_between(&src, "pub const ROUTES", "];");
+    let want: BTreeSet<(String, String)> = lits
+        .chunks(2)
+        .map(|c| (c[0].clone(), c[1].clone()))
+        .collect();
+    assert!(want.len() >= 8, "crud ROUTES parsed as {want:?}");
+    let got: BTreeSet<(String, String)> =
+        operations().into_iter().map(|(m, p, _)| (m, p)).collect();
+    assert_eq!(got, want, "template routes vs crud::routes::ROUTES");
+    for (method, path, op) in operations() {
+        let integ = &op["x-amazon-apigateway-integration"];
+        assert_eq!(integ["type"], "aws_proxy", "{method} {path}");
+        assert!(
+            integ["uri"].to_string().contains("${CrudFunction.Arn}"),
+            "{method} {path} must go to CrudFunction: {}",
+            integ["uri"]
+        );
+    }
+}
+
+#[test]
+fn item_bodies_are_validated_against_a_model_refusing_server_owned_fields() {
+    let server_owned: BTreeSet<String> = literals_between(
+        &read("crud/src/document.rs"),
+        "pub const SERVER_OWNED",
+        "];",
+    )
+    .into_iter()
+    .collect();
+    assert!(server_owned.contains("id") && server_owned.contains("version"));
+    let schemas = &api_body()["components"]["schemas"];
+    let mut with_body = 0;
+    for (method, path, op) in operations() {
+        let body = &op["requestBody"];
+        if !matches!(method.as_str(), "POST" | "PUT" | "PATCH") {
+            assert!(body.is_null(), "{method} {path} takes no body");
+            continue;
+        }
+        with_body += 1;
+        assert_eq!(body["required"], true, "{method} {path}: body required");
+        assert_eq!(
+            op["x-amazon-apigateway-request-validator"], "body-only",
+            "{method} {path}: body validation on"
+        );
+        let r = body["content"]["application/json"]["schema"]["$ref"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{method} {path}: no application/json model"));
+        let name = r.rsplit('/').next().expect("schema name");
+        let schema = &schemas[name];
+        assert_eq!(schema["type"], "object", "{method} {path}");
+        let forbidden: BTreeSet<String> = list(&schema["not"]["anyOf"])
+            .iter()
+            .flat_map(|alt| list(&alt["required"]))
+            .map(|v| v.as_str().expect("name").to_string())
+            .collect();
+        assert_eq!(
+            forbidden, server_owned,
+            "{method} {path}: the model must refuse exactly crud's SERVER_OWNED members"
+        );
+    }
+    assert_eq!(
+        with_body, 4,
+        "POST /items, PUT|PATCH /items/{{id}}, PUT /profile"
+    );
+    let validators = &api_body()["x-amazon-apigateway-request-validators"]["body-only"];
+    assert_eq!(validators["validateRequestBody"], true);
+}
+
+#[test]
+fn gateway_responses_are_problem_documents() {
+    let responses = api_body()["x-amazon-apigateway-gateway-responses"]
+        .as_object()
+        .expect("gateway responses");
+    for must in [
+        "UNAUTHORIZED",
+        "ACCESS_DENIED",
+        "THROTTLED",
+        "BAD_REQUEST_BODY",
+        "MISSING_AUTHENTICATION_TOKEN",
+        "DEFAULT_4XX",
+        "DEFAULT_5XX",
+    ] {
+        assert!(responses.contains_key(must), "{must} not customised");
+    }
+    for (name, r) in responses {
+        let params = &r["responseParameters"];
+        assert_eq!(
+            params["gatewayresponse.header.Content-Type"], "'application/problem+json'",
+            "{name}"
+        );
+        assert_eq!(
+            params["gatewayresponse.header.Cache-Control"], "'no-store'",
+            "{name}"
+        );
+        let template = r["responseTemplates"]["application/json"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{name}: no template"));
+        let doc: Value =
+            serde_json::from_str(&template.replace("$context.error.statusCode", "400"))
+                .unwrap_or_else(|e| panic!("{name}: template is not JSON: {e}"));
+        for k in ["type", "title", "status", "code"] {
+            assert!(!doc[k].is_null(), "{name}: problem document without {k}");
+        }
+        if let Some(code) = r["statusCode"].as_str() {
+            assert_eq!(doc["status"].to_string(), code, "{name}");
+        }
+    }
+    assert_eq!(
+        responses["UNAUTHORIZED"]["responseParameters"]["gatewayresponse.header.WWW-Authenticate"],
+        "'Bearer'"
+    );
+    assert_eq!(responses["THROTTLED"]["statusCode"], "429");
+}
+
+#[test]
+fn stage_has_throttling_access_logs_and_tracing() {
+    let (_, stage) = one_of_type("AWS::ApiGateway::Stage");
+    let p = &stage["Properties"];
+    assert_eq!(p["TracingEnabled"], true);
+    let settings = list(&p["MethodSettings"]);
+    let all = settings
+        .iter()
+        .find(|s| s["ResourcePath"] == "/*" && s["HttpMethod"] == "*")
+        .expect("stage-wide method settings");
+    assert_eq!(all["ThrottlingRateLimit"], reference("ThrottlingRateLimit"));
+    assert_eq!(
+        all["ThrottlingBurstLimit"],
+        reference("ThrottlingBurstLimit")
+    );
+    assert_eq!(
+        all["DataTraceEnabled"], false,
+        "full request logging would log tokens"
+    );
+    let log = &p["AccessLogSetting"];
+    assert_eq!(log["DestinationArn"], get_att_arn("ApiAccessLogGroup"));
+    let format: Value = serde_json::from_str(log["Format"].as_str().expect("format"))
+        .expect("the access log format is one JSON object per line");
+    assert_eq!(format["requestId"], "$context.requestId", "correlation id");
+    assert_eq!(format["xrayTraceId"], "$context.xrayTraceId");
+    assert!(
+        !log["Format"]
+            .to_string()
+            .to_lowercase()
+            .contains("authorization"),
+        "no token in the access log"
+    );
+    let (_, api) = one_of_type("AWS::ApiGateway::RestApi");
+    assert_eq!(
+        api["Properties"]["EndpointConfiguration"]["Types"],
+        json!(["REGIONAL"]),
+        "CloudFront is the edge: a regional endpoint behind it"
+    );
+    // Access logging needs the account's CloudWatch role in place before the stage.
+    assert_eq!(api["DependsOn"], "ApiGatewayAccount");
+}
+
+// ------------------------------------------------------------------------------------------------
+// roles
+// ------------------------------------------------------------------------------------------------
+
+/// The IAM actions crud's production code needs, derived from its DynamoDB SDK calls.
+fn crud_dynamodb_actions_from_code() -> BTreeSet<String> {
+    let mut src = String::new();
+    let dir = root().join("crud/src");
+    for e in std::fs::read_dir(&dir).expect("crud/src") {
+        let p = e.expect("entry").path();
+        if p.extension().is_some_and(|x| x == "rs") {
+            let rel = p.strip_prefix(root()).expect("inside root");
+            src.push_str(&production_source(rel.to_str().expect("utf-8 path")));
+        }
+    }
+    let calls: &[(&str, &[&str])] = &[
+        (".get_item()", &["GetItem"]),
+        (".put_item()", &["PutItem"]),
+        (".update_item()", &["UpdateItem"]),
+        (".delete_item()", &["DeleteItem"]),
+        (".query()", &["Query"]),
+        (".scan()", &["Scan"]),
+        (".batch_get_item()", &["BatchGetItem"]),
+        (".batch_write_item()", &["BatchWriteItem"]),
+        (".transact_get_items()", &["GetItem"]),
+        // TransactWriteItems is authorised per element: Put, Update, Delete, ConditionCheck.
+        ("Put::builder()", &["PutItem"]),
+        ("Update::builder()", &["UpdateItem"]),
+        ("Delete::builder()", &["DeleteItem"]),
+        ("ConditionCheck::builder()", &["ConditionCheckItem"]),
+    ];
+    let mut out = BTreeSet::new();
+    for (needle, acts) in calls {
+        if src.contains(needle) {
+            out.extend(acts.iter().map(|a| format!("dynamodb:{a}")));
+        }
+    }
+    assert!(
+        out.contains("dynamodb:GetItem") && out.contains("dynamodb:Query"),
+        "could not find crud's DynamoDB calls (found {out:?})"
+    );
+    out
+}
+
+#[test]
+fn crud_role_allows_exactly_the_item_actions_crud_calls_on_the_table() {
+    assert_role("CrudFunction", "CrudRole");
+    let want = crud_dynamodb_actions_from_code();
+    assert!(
+        !want.contains("dynamodb:Scan"),
+        "crud's code calls Scan: a list must be a Query on the caller's partition"
+    );
+    let table = get_att_arn("ItemsTable");
+    let table_indexes = json!({"Fn::Sub": "${ItemsTable.Arn}/index/*"});
+    let has_indexes = !resource("ItemsTable")["Properties"]["GlobalSecondaryIndexes"].is_null()
+        || !resource("ItemsTable")["Properties"]["LocalSecondaryIndexes"].is_null();
+    let mut granted = BTreeSet::new();
+    for s in role_statements("CrudRole") {
+        let acts = actions(&s);
+        let res = list(&s["Resource"]);
+        for a in &acts {
+            assert!(!a.contains('*'), "wildcard action {a} in CrudRole");
+            assert_ne!(a, "dynamodb:Scan", "CrudRole allows Scan");
+        }
+        if acts.iter().any(|a| a.starts_with("dynamodb:")) {
+            assert!(
+                acts.iter().all(|a| a.starts_with("dynamodb:")),
+                "mixed statement {s}"
+            );
+            for r in &res {
+                assert!(
+                    *r == table || (has_indexes && *r == table_indexes),
+                    "CrudRole's DynamoDB statement reaches beyond the items table: {r}"
+                );
+            }
+            granted.extend(acts.iter().cloned());
+        } else if acts.iter().all(|a| a.starts_with("logs:")) {
+            assert_eq!(
+                res,
+                vec![get_att_arn("CrudLogGroup")],
+                "crud logs: own group only"
+            );
+        } else {
+            assert!(
+                acts.iter().all(|a| a.starts_with("xray:Put")),
+                "unexpected CrudRole statement {s}"
+            );
+        }
+        for r in &res {
+            if *r == json!("*") {
+                assert!(
+                    acts.iter().all(|a| a.starts_with("xray:")),
+                    "`Resource: *` is only for X-Ray (no resource-level permissions): {s}"
+                );
+            }
+        }
+    }
+    assert_eq!(
+        granted, want,
+        "CrudRole's DynamoDB actions must be exactly those crud's code calls"
+    );
+}
+
+#[test]
+fn authorizer_role_has_no_data_permissions() {
+    assert_role("AuthorizerFunction", "AuthorizerRole");
+    let allowed: BTreeSet<&str> = BTreeSet::from([
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "xray:PutTraceSegments",
+        "xray:PutTelemetryRecords",
+    ]);
+    for s in role_statements("AuthorizerRole") {
+        for a in actions(&s) {
+            assert!(
+                allowed.contains(a.as_str()),
+                "AuthorizerRole allows {a}: the authorizer needs logs and traces only"
+            );
+            if a.starts_with("logs:") {
+                assert_eq!(
+                    list(&s["Resource"]),
+                    vec![get_att_arn("AuthorizerLogGroup")]
+                );
+            }
+        }
+    }
+    // No secret store read at run time either: secrets arrive as (NoEcho-parameter) env values.
+    let env = &resource("AuthorizerFunction")["Properties"]["Environment"]["Variables"];
+    assert_eq!(env["USER_POOL_ID"], reference("UserPool"));
+    assert_eq!(env["CLIENT_IDS"], reference("UserPoolClient"));
+    assert_eq!(env["TOKEN_USE"], reference("TokenUse"));
+}
+
+#[test]
+fn edge_role_is_assumable_by_lambda_at_edge_and_logs_only() {
+    assert_role("EdgeFunction", "EdgeRole");
+    let trust = &resource("EdgeRole")["Properties"]["AssumeRolePolicyDocument"];
+    let principals: BTreeSet<String> = list(&trust["Statement"])
+        .iter()
+        .flat_map(|s| list(&s["Principal"]["Service"]))
+        .map(|p| p.as_str().expect("service principal").to_string())
+        .collect();
+    assert_eq!(
+        principals,
+        BTreeSet::from([
+            "lambda.amazonaws.com".to_string(),
+            "edgelambda.amazonaws.com".to_string()
+        ])
+    );
+    for s in role_statements("EdgeRole") {
+        for a in actions(&s) {
+            assert!(a.starts_with("logs:"), "EdgeRole allows {a}");
+        }
+        for r in list(&s["Resource"]) {
+            assert!(
+                r.to_string()
+                    .contains("log-group:/aws/lambda/us-east-1.${AWS::StackName}-edge"),
+                "EdgeRole logs beyond its replicas' groups: {r}"
+            );
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// table
+// ------------------------------------------------------------------------------------------------
+
+#[test]
+fn table_keys_and_ttl_are_the_ones_crud_uses() {
+    let pk = const_str("crud/src/store.rs", "PK");
+    let sk = const_str("crud/src/store.rs", "SK");
+    let expires = const_str("crud/src/store.rs", "EXPIRES");
+    let t = resource("ItemsTable");
+    assert_eq!(t["Type"], "AWS::DynamoDB::Table");
+    let p = &t["Properties"];
+    assert_eq!(
+        p["KeySchema"],
+        json!([{"AttributeName": pk, "KeyType": "HASH"}, {"AttributeName": sk, "KeyType": "RANGE"}])
+    );
+    let defs: BTreeMap<String, Value> = list(&p["AttributeDefinitions"])
+        .iter()
+        .map(|d| {
+            (
+                d["AttributeName"].as_str().expect("name").to_string(),
+                d["AttributeType"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        defs,
+        BTreeMap::from([(pk.clone(), json!("S")), (sk.clone(), json!("S"))])
+    );
+    assert_eq!(
+        p["TimeToLiveSpecification"],
+        json!({"AttributeName": expires, "Enabled": true}),
+        "TTL on the idempotency records' expiry attribute"
+    );
+    assert_eq!(
+        p["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"],
+        true
+    );
+    assert_eq!(p["SSESpecification"]["SSEEnabled"], true);
+    assert_eq!(
+        p["DeletionProtectionEnabled"],
+        json!({"Fn::If": ["IsProtected", true, false]})
+    );
+    assert_eq!(t["DeletionPolicy"], "Retain");
+    // On-demand by default, provisioned with auto scaling on request.
+    assert_eq!(p["BillingMode"], reference("TableBillingMode"));
+    let params = &expanded()["Parameters"];
+    assert_eq!(params["TableBillingMode"]["Default"], "PAY_PER_REQUEST");
+    assert_eq!(params["DeletionProtection"]["Default"], "true");
+    let targets = of_type("AWS::ApplicationAutoScaling::ScalableTarget");
+    let dims: BTreeSet<&str> = targets
+        .iter()
+        .map(|(_, t)| {
+            assert_eq!(t["Condition"], "IsProvisioned");
+            t["Properties"]["ScalableDimension"]
+                .as_str()
+                .expect("dimension")
+        })
+        .collect();
+    assert_eq!(
+        dims,
+        BTreeSet::from([
+            "dynamodb:table:ReadCapacityUnits",
+            "dynamodb:table:WriteCapacityUnits"
+        ])
+    );
+    assert_eq!(
+        of_type("AWS::ApplicationAutoScaling::ScalingPolicy").len(),
+        2
+    );
+    let env = &resource("CrudFunction")["Properties"]["Environment"]["Variables"];
+    assert_eq!(env["TABLE_NAME"], reference("ItemsTable"));
+    assert_eq!(env["CURSOR_SECRET"], reference("CursorSecret"));
+}
+
+// ------------------------------------------------------------------------------------------------
+// functions, edge, CloudFront
+// ------------------------------------------------------------------------------------------------
+
+#[test]
+fn rust_functions_are_built_by_cargo_lambda_from_their_crates() {
+    for (id, bin) in [
+        ("AuthorizerFunction", "authorizer"),
+        ("CrudFunction", "crud"),
+    ] {
+        let f = resource(id);
+        assert_eq!(f["Metadata"]["BuildMethod"], "rust-cargolambda", "{id}");
+        assert_eq!(f["Metadata"]["BuildProperties"]["Binary"], bin, "{id}");
+        let p = &f["Properties"];
+        assert_eq!(p["Runtime"], "provided.al2023", "{id}");
+        assert_eq!(p["Handler"], "bootstrap", "{id}");
+        assert_eq!(p["TracingConfig"]["Mode"], "Active", "{id}");
+        let dir = p["Code"]["S3Key"].as_str().expect("local code folder");
+        let manifest = read(&format!("{dir}/Cargo.toml"));
+        assert!(
+            manifest.contains(&format!("name = \"{bin}\"")),
+            "{dir}/Cargo.toml does not build a binary named {bin}"
+        );
+        assert!(
+            root().join(dir).join("src/main.rs").exists(),
+            "{dir}/src/main.rs"
+        );
+    }
+}
+
+#[test]
+fn edge_function_is_a_numbered_lambda_at_edge_version_on_all_four_triggers() {
+    let f = resource("EdgeFunction");
+    assert_eq!(f["Metadata"]["BuildMethod"], "makefile");
+    let p = &f["Properties"];
+    assert!(
+        p["Runtime"]
+            .as_str()
+            .expect("runtime")
+            .starts_with("nodejs"),
+        "Lambda@Edge runs Node.js"
+    );
+    assert_eq!(p["Handler"], "index.handler");
+    assert_eq!(
+        p["Architectures"],
+        json!(["x86_64"]),
+        "Lambda@Edge is x86_64 only"
+    );
+    assert!(
+        p["Environment"].is_null(),
+        "Lambda@Edge has no environment variables"
+    );
+    assert!(p["TracingConfig"].is_null(), "Lambda@Edge has no X-Ray");
+    assert!(
+        p["MemorySize"].as_u64().expect("memory") <= 128,
+        "viewer triggers: 128 MB"
+    );
+    assert!(
+        p["Timeout"].as_u64().expect("timeout") <= 5,
+        "viewer triggers: 5 s"
+    );
+    let dir = p["Code"]["S3Key"].as_str().expect("code folder");
+    assert!(
+        read(&format!("{dir}/Makefile")).contains("build-EdgeFunction:"),
+        "{dir}/Makefile has no build-EdgeFunction target"
+    );
+    assert!(read("edge/node/index.js").contains("exports.handler"));
+
+    let versions = of_type("AWS::Lambda::Version");
+    assert_eq!(versions.len(), 1, "one published version");
+    let (version_id, version) = versions[0];
+    assert_eq!(
+        version["Properties"]["FunctionName"],
+        reference("EdgeFunction")
+    );
+
+    let (_, dist) = one_of_type("AWS::CloudFront::Distribution");
+    let behaviour = &dist["Properties"]["DistributionConfig"]["DefaultCacheBehavior"];
+    let assoc = list(&behaviour["LambdaFunctionAssociations"]);
+    let events: BTreeSet<&str> = assoc
+        .iter()
+        .map(|a| {
+            assert_eq!(
+                a["LambdaFunctionARN"],
+                reference(version_id),
+                "CloudFront needs the numbered version (not $LATEST or an alias)"
+            );
+            assert_ne!(a["IncludeBody"], true, "the edge does not need bodies");
+            a["EventType"].as_str().expect("event type")
+        })
+        .collect();
+    assert_eq!(
+        events,
+        BTreeSet::from([
+            "viewer-request",
+            "origin-request",
+            "origin-response",
+            "viewer-response"
+        ])
+    );
+    // Lambda@Edge exists only in us-east-1: the stack refuses any other region.
+    let rule = &expanded()["Rules"]["EdgeRegion"]["Assertions"][0]["Assert"];
+    assert_eq!(
+        rule,
+        &json!({"Fn::Equals": [{"Ref": "AWS::Region"}, "us-east-1"]})
+    );
+}
+
+#[test]
+fn cloudfront_behaviour_does_not_cache_keys_the_variant_and_drops_host() {
+    let (_, dist) = one_of_type("AWS::CloudFront::Distribution");
+    let cfg = &dist["Properties"]["DistributionConfig"];
+    let b = &cfg["DefaultCacheBehavior"];
+    assert_eq!(
+        b["ViewerProtocolPolicy"], "https-only",
+        "no token over plain HTTP"
+    );
+    assert_eq!(
+        b["CachePolicyId"],
+        json!({"Fn::If": ["ApiCachingOn", {"Ref": "ApiCachePolicy"}, CACHING_DISABLED]}),
+        "caching off (managed CachingDisabled) unless explicitly turned on"
+    );
+    assert_eq!(
+        expanded()["Parameters"]["ApiCacheMaxTtlSeconds"]["Default"],
+        0
+    );
+    assert_eq!(
+        b["OriginRequestPolicyId"], ALL_VIEWER_EXCEPT_HOST_HEADER,
+        "Host must not be forwarded to API Gateway"
+    );
+    let methods: BTreeSet<String> = list(&b["AllowedMethods"])
+        .iter()
+        .map(|m| m.as_str().expect("method").to_string())
+        .collect();
+    for m in ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] {
+        assert!(methods.contains(m), "{m} not allowed through CloudFront");
+    }
+    // With caching turned on, the key holds everything a response depends on.
+    let variant = const_str("edge/src/canary.rs", "VARIANT_HEADER");
+    let policy = &resource("ApiCachePolicy")["Properties"]["CachePolicyConfig"];
+    let keyed: BTreeSet<String> =
+        list(&policy["ParametersInCacheKeyAndForwardedToOrigin"]["HeadersConfig"]["Headers"])
+            .iter()
+            .map(|h| h.as_str().expect("header").to_ascii_lowercase())
+            .collect();
+    for h in ["authorization", "origin", variant.as_str()] {
+        assert!(keyed.contains(h), "{h} missing from the API cache key");
+    }
+    assert_eq!(
+        policy["DefaultTTL"], 0,
+        "cache only what the origin marks cacheable"
+    );
+    assert_eq!(
+        policy["ParametersInCacheKeyAndForwardedToOrigin"]["QueryStringsConfig"]
+            ["QueryStringBehavior"],
+        "all"
+    );
+    // The API is the origin, over TLS, with its stage as the path.
+    let origins = list(&cfg["Origins"]);
+    assert_eq!(origins.len(), 1);
+    let o = &origins[0];
+    assert!(o["DomainName"].to_string().contains("${Api}.execute-api."));
+    assert_eq!(
+        o["CustomOriginConfig"]["OriginProtocolPolicy"],
+        "https-only"
+    );
+    assert_eq!(
+        cfg["WebACLId"],
+        json!({"Fn::If": ["WafEnabled", {"Fn::GetAtt": ["WebAcl", "Arn"]}, {"Ref": "AWS::NoValue"}]})
+    );
+    let acl = &resource("WebAcl");
+    assert_eq!(acl["Condition"], "WafEnabled");
+    assert_eq!(acl["Properties"]["Scope"], "CLOUDFRONT");
+    let managed: BTreeSet<String> = list(&acl["Properties"]["Rules"])
+        .iter()
+        .filter_map(|r| r["Statement"]["ManagedRuleGroupStatement"]["Name"].as_str())
+        .map(str::to_string)
+        .collect();
+    assert!(
+        managed.contains("AWSManagedRulesCommonRuleSet"),
+        "{managed:?}"
+    );
+    assert!(
+        managed.contains("AWSManagedRulesKnownBadInputsRuleSet"),
+        "{managed:?}"
+    );
+}
+
+#[test]
+fn origin_verify_header_is_added_by_cloudfront_and_checked_by_the_authorizer() {
+    let (_, dist) = one_of_type("AWS::CloudFront::Distribution");
+    let o = &dist["Properties"]["DistributionConfig"]["Origins"][0];
+    let headers = list(&o["OriginCustomHeaders"]);
+    assert_eq!(
+        headers,
+        vec![
+            json!({"HeaderName": "x-origin-verify", "HeaderValue": {"Ref": "OriginVerifySecret"}})
+        ]
+    );
+    // The authorizer accepts that same value (and, during a rotation only, the previous one).
+    let env = &resource("AuthorizerFunction")["Properties"]["Environment"]["Variables"];
+    assert_eq!(
+        env["ORIGIN_VERIFY_SECRET"],
+        json!({"Fn::If": ["HasPreviousOriginSecret",
+            {"Fn::Join": [",", [{"Ref": "OriginVerifySecret"}, {"Ref": "OriginVerifyPreviousSecret"}]]},
+            {"Ref": "OriginVerifySecret"}]})
+    );
+    let params = &expanded()["Parameters"];
+    for secret in [
+        "OriginVerifySecret",
+        "OriginVerifyPreviousSecret",
+        "CursorSecret",
+    ] {
+        assert_eq!(params[secret]["NoEcho"], true, "{secret} must be NoEcho");
+    }
+    assert!(
+        params["OriginVerifySecret"]["Default"].is_null(),
+        "no built-in origin-verify secret"
+    );
+    assert!(
+        params["CursorSecret"]["Default"].is_null(),
+        "no built-in cursor key"
+    );
+    // The header name is the one the edge strips from viewers and the authorizer reads.
+    assert!(read("edge/src/hygiene.rs").contains("\"x-origin-verify\""));
+    assert!(read("authorizer/src/handler.rs").contains("\"x-origin-verify\""));
+}
+
+// ------------------------------------------------------------------------------------------------
+// alarms
+// ------------------------------------------------------------------------------------------------
+
+/// Every `$.field = "value"` comparison in a metric filter pattern.
+fn pattern_equalities(pattern: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut rest = pattern;
+    while let Some(i) = rest.find("$.") {
+        rest = &rest[i + 2..];
+        let field_end = rest
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'))
+            .unwrap_or(rest.len());
+        let field = rest[..field_end].to_string();
+        let after = rest[field_end..].trim_start();
+        if let Some(v) = after.strip_prefix('=').map(str::trim_start) {
+            if let Some(v) = v.strip_prefix('"') {
+                let value = &v[..v.find('"').expect("closing quote")];
+                out.push((field, value.to_string()));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn alarm_metric_filters_match_what_the_functions_log() {
+    // authorizer: flattened JSON lines with `decision` and `reason` (reason codes from reason.rs)
+    let auth_main = read("authorizer/src/main.rs");
+    assert!(
+        auth_main.contains(".json()") && auth_main.contains(".flatten_event(true)"),
+        "the authorizer's log lines must be flat JSON for `$.decision` / `$.reason` filters"
+    );
+    let codes: BTreeSet<String> = literals_between(
+        &read("authorizer/src/reason.rs"),
+        "pub fn code(self)",
+        "\n    }\n",
+    )
+    .into_iter()
+    .collect();
+    assert!(codes.contains("bad_signature") && codes.contains("origin_verify_failed"));
+    let handler = read("authorizer/src/handler.rs");
+    let decisions: BTreeSet<&str> = ["allow", "deny", "unauthorized"]
+        .into_iter()
+        .filter(|d| handler.contains(&format!("\"{d}\"")))
+        .collect();
+    assert_eq!(
+        decisions.len(),
+        3,
+        "decision values in authorizer/src/handler.rs"
+    );
+
+    // crud: non-flattened JSON (`fields.status`, `fields.code`)
+    let crud_main = read("crud/src/main.rs");
+    assert!(
+        crud_main.contains(".json()") && !crud_main.contains("flatten_event(true)"),
+        "crud's log fields must sit under `fields` for `$.fields.status` filters"
+    );
+    let crud_api = read("crud/src/api.rs");
+    assert!(crud_api.contains("status = response.status.as_u16()") && crud_api.contains("code,"));
+
+    let mut filters_per_group: BTreeMap<String, usize> = BTreeMap::new();
+    let mut produced: BTreeSet<(String, String)> = BTreeSet::new();
+    for (id, f) in of_type("AWS::Logs::MetricFilter") {
+        let p = &f["Properties"];
+        let group = p["LogGroupName"]["Ref"]
+            .as_str()
+            .expect("log group ref")
+            .to_string();
+        let pattern = p["FilterPattern"].as_str().expect("pattern");
+        *filters_per_group.entry(group.clone()).or_default() += 1;
+        for (field, value) in pattern_equalities(pattern) {
+            match (group.as_str(), field.as_str()) {
+                ("AuthorizerLogGroup", "reason") => assert!(
+                    codes.contains(&value),
+                    "{id}: reason {value:?} is not a code the authorizer logs"
+                ),
+                ("AuthorizerLogGroup", "decision") => assert!(
+                    decisions.contains(value.as_str()),
+                    "{id}: decision {value:?} is never logged"
+                ),
+                (g, f) => panic!("{id}: unexpected field $.{f} on {g}"),
+            }
+        }
+        if group == "CrudLogGroup" {
+            assert!(pattern.contains("$.fields.status"), "{id}: {pattern}");
+        }
+        for t in list(&p["MetricTransformations"]) {
+            produced.insert((
+                t["MetricNamespace"].to_string(),
+                t["MetricName"].as_str().expect("metric").to_string(),
+            ));
+            for d in list(&t["Dimensions"]) {
+                let v = d["Value"].as_str().expect("dimension value");
+                assert!(
+                    v == "$.reason" || v == "$.fields.code",
+                    "{id}: dimension {v} is not a bounded code"
+                );
+            }
+        }
+    }
+    assert!(filters_per_group["AuthorizerLogGroup"] >= 3);
+    assert!(filters_per_group["CrudLogGroup"] >= 1);
+    // One refusals metric carries the reason as a dimension (denials by reason).
+    assert!(of_type("AWS::Logs::MetricFilter").iter().any(|(_, f)| {
+        list(&f["Properties"]["MetricTransformations"])
+            .iter()
+            .any(|t| t["Dimensions"][0]["Value"] == "$.reason")
+    }));
+
+    // Every alarm watches a metric something produces, and notifies the topic.
+    let alarms = of_type("AWS::CloudWatch::Alarm");
+    assert!(alarms.len() >= 5);
+    for (id, a) in alarms {
+        let p = &a["Properties"];
+        let ns = &p["Namespace"];
+        let name = p["MetricName"].as_str().expect("metric name").to_string();
+        let aws = ns.as_str().is_some_and(|n| n.starts_with("AWS/"));
+        assert!(
+            aws || produced.contains(&(ns.to_string(), name.clone())),
+            "{id} watches {ns}/{name}, which no metric filter produces"
+        );
+        assert_eq!(
+            list(&p["AlarmActions"]),
+            vec![reference("AlarmTopic")],
+            "{id}"
+        );
+    }
+}
+
+#[test]
+fn outputs_name_the_api_distribution_pool_and_client() {
+    let outputs = expanded()["Outputs"].as_object().expect("outputs");
+    for k in [
+        "ApiUrl",
+        "CloudFrontDomain",
+        "DistributionUrl",
+        "UserPoolId",
+        "UserPoolClientId",
+    ] {
+        assert!(outputs.contains_key(k), "output {k} missing");
+    }
+    assert_eq!(outputs["UserPoolId"]["Value"], reference("UserPool"));
+    assert_eq!(
+        outputs["UserPoolClientId"]["Value"],
+        reference("UserPoolClient")
+    );
+    let client = &resource("UserPoolClient")["Properties"];
+    assert_eq!(client["GenerateSecret"], false);
+    assert_eq!(client["PreventUserExistenceErrors"], "ENABLED");
+    let pool = &resource("UserPool")["Properties"];
+    assert!(
+        pool["Policies"]["PasswordPolicy"]["MinimumLength"] == reference("PasswordMinimumLength")
+    );
+    assert_eq!(pool["MfaConfiguration"], reference("UserPoolMfa"));
+}
+
+// ------------------------------------------------------------------------------------------------
+// the edge package, built the way `sam build` builds it
+// ------------------------------------------------------------------------------------------------
+
+fn node_eval(script: &str, args: &[&Path]) -> Output {
+    let mut c = Command::new("node");
+    c.arg("-e").arg(script).args(args);
+    c.output()
+        .expect("`node` is required to check the Lambda@Edge package (Node.js 18+)")
+}
+
+#[test]
+fn sam_build_runs_the_edge_makefile_and_the_package_handles_cloudfront_events() {
+    let work = std::env::temp_dir().join(format!("template-edge-build-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).expect("temp dir");
+    let mut c = offline(&venv_tool("sam"));
+    c.args([
+        "build",
+        "EdgeFunction",
+        "--template",
+        "template.yaml",
+        "--build-dir",
+    ])
+    .arg(work.join("build"))
+    // Our own package folder: concurrent builds never share an output directory.
+    .env("EDGE_BUILD_DIR", work.join("pkg"))
+    .env(
+        "PATH",
+        format!(
+            "{}:{}",
+            root().join(".venv/bin").display(),
+            std::env::var("PATH").unwrap_or_default()
+        ),
+    );
+    let o = run(c, "sam build EdgeFunction");
+    assert!(
+        o.status.success(),
+        "sam build EdgeFunction failed:\n{}",
+        text(&o)
+    );
+    let artifacts = work.join("build/EdgeFunction");
+    for f in ["index.js", "edge.wasm", "edge-config.json"] {
+        assert!(
+            artifacts.join(f).is_file(),
+            "{f} missing from the built package"
+        );
+    }
+
+    // Load it as Lambda would (index.handler) and feed it CloudFront events.
+    let script = r#"
+const h = require(process.argv[1] + '/index.js').handler;
+if (typeof h !== 'function') throw new Error('index.handler is not a function');
+const fs = require('fs');
+const load = (f) => JSON.parse(fs.readFileSync(process.argv[2] + '/' + f));
+(async () => {
+  const vr = load('viewer-request.json');
+  vr.Records[0].cf.request.headers['x-origin-verify'] = [{ key: 'X-Origin-Verify', value: 'spoofed' }];
+  const a = await h(vr);
+  const or = load('origin-request.json');
+  or.Records[0].cf.request.origin.custom.customHeaders['x-origin-verify'] =
+    [{ key: 'x-origin-verify', value: 'v1:set-by-cloudfront' }];
+  const b = await h(or);
+  console.log(JSON.stringify({ viewer: a, origin: b }));
+})().catch((e) => { console.error(e); process.exit(1); });
+"#;
+    let o = node_eval(script, &[&artifacts, &root().join("edge/fixtures")]);
+    assert!(
+        o.status.success(),
+        "the built handler failed:\n{}",
+        text(&o)
+    );
+    let out: Value = serde_json::from_slice(&o.stdout).expect("handler output JSON");
+    // viewer-request: forwarded, the viewer's x-origin-verify removed.
+    let viewer = &out["viewer"];
+    assert!(
+        viewer["uri"].is_string(),
+        "viewer-request was not forwarded: {viewer}"
+    );
+    assert!(
+        viewer["headers"]["x-origin-verify"].is_null(),
+        "a viewer-sent x-origin-verify reached the origin side"
+    );
+    // origin-request: CloudFront's custom header stays where CloudFront put it, and the
+    // request headers do not repeat it (CloudFront refuses a result that does: 502).
+    let origin = &out["origin"];
+    assert!(
+        origin["uri"].is_string(),
+        "origin-request was not forwarded: {origin}"
+    );
+    assert!(
+        origin["headers"]["x-origin-verify"].is_null(),
+        "the packaged edge config adds x-origin-verify itself, clashing with the origin custom header"
+    );
+    assert_eq!(
+        origin["origin"]["custom"]["customHeaders"]["x-origin-verify"][0]["value"],
+        "v1:set-by-cloudfront"
+    );
+    let _ = std::fs::remove_dir_all(&work);
+}
+
+#[test]
+fn edge_makefile_refuses_a_config_with_origin_verify() {
+    let work = std::env::temp_dir().join(format!("template-edge-config-{}", std::process::id()));
+    std::fs::create_dir_all(&work).expect("temp dir");
+    let cfg = work.join("edge-config.json");
+    std::fs::write(
+        &cfg,
+        json!({"origin_verify": {"key_id": "v1", "secret": "0123456789abcdef0123456789abcdef"}})
+            .to_string(),
+    )
+    .expect("write config");
+    // From an unrelated working directory, as sam build runs it.
+    let o = Command::new("make")
+        .arg("--makefile")
+        .arg(root().join("deploy/edge/Makefile"))
+        .arg("build-EdgeFunction")
+        .arg(format!(
+            "ARTIFACTS_DIR={}",
+            work.join("artifacts").display()
+        ))
+        .env("EDGE_CONFIG_FILE", &cfg)
+        .current_dir(&work)
+        .output()
+        .expect("`make` is required for the SAM makefile build");
+    assert!(
+        !o.status.success(),
+        "a config with origin_verify was packaged"
+    );
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("sets origin_verify"),
+        "unexpected refusal:\n{}",
+        text(&o)
+    );
+    assert!(
+        !work.join("artifacts").exists(),
+        "nothing is built from a refused config"
+    );
+    // The repository's default config passes the same check.
+    let o = Command::new("make")
+        .arg("--makefile")
+        .arg(root().join("deploy/edge/Makefile"))
+        .arg("check-config")
+        .current_dir(&work)
+        .output()
+        .expect("make");
+    assert!(
+        o.status.success(),
+        "edge/edge-config.json refused:\n{}",
+        text(&o)
+    );
+    let _ = std::fs::remove_dir_all(&work);
+}
