@@ -318,6 +318,10 @@ impl Gateway {
             Err(_) => return plain(502, "edge function error"),
         };
 
+        let variant = single(&origin_req.headers, "x-canary-variant")
+            .ok()
+            .flatten()
+            .map(str::to_string);
         let origin = self.api_gateway(&req, &origin_req, request_id, t).await;
 
         // origin-response: every status.
@@ -360,6 +364,10 @@ impl Gateway {
         let mut headers = flatten(&resp.headers);
         headers.retain(|(k, _)| !k.eq_ignore_ascii_case("content-length"));
         headers.push(("x-amz-cf-id".into(), request_id.to_string()));
+        // Local debugging aid (not a CloudFront header): which canary variant served the request.
+        if let Some(v) = variant {
+            headers.push(("x-gateway-variant".into(), v));
+        }
         HttpResponse {
             status: resp.status_code(),
             headers,

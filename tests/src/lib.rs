@@ -11,3 +11,4 @@ pub mod jwt;
 pub mod moto;
 pub mod paths;
 pub mod runtime_api;
+pub mod stack;
