@@ -1,8 +1,9 @@
 //! Edge handling cost, event JSON bytes → result JSON bytes (what the Lambda runtime and the
 //! WebAssembly wrapper pay), plus the typed core without JSON.
 //!
-//! Reference in the same run: `serde_json` round trip of the same event (parse to `Value` and
-//! serialise back), the floor any JSON-in/JSON-out function pays.
+//! References in the same run: `serde_json` round trip of the same viewer-request and
+//! viewer-response events (parse to `Value` and serialise back), the floor any JSON-in/JSON-out
+//! function pays for those bytes.
 
 use std::hint::black_box;
 
@@ -62,6 +63,16 @@ fn bench(c: &mut Criterion) {
     g.bench_function("viewer-request json->json", |b| {
         b.iter(|| edge.handle_json(black_box(vreq.as_bytes()), &ctx()))
     });
+    g.bench_function(
+        "reference: serde_json Value round trip (viewer-response)",
+        |b| {
+            b.iter(|| {
+                let v: serde_json::Value =
+                    serde_json::from_slice(black_box(vresp.as_bytes())).unwrap_or_default();
+                serde_json::to_vec(&v).unwrap_or_default()
+            })
+        },
+    );
     g.bench_function("viewer-response json->json", |b| {
         b.iter(|| edge.handle_json(black_box(vresp.as_bytes()), &ctx()))
     });
