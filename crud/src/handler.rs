@@ -287,4 +287,15 @@ mod tests {
         assert_eq!(empty["statusCode"], 204);
         assert!(empty.get("body").is_none() || empty["body"].is_null());
     }
+
+    #[test]
+    fn events_also_decode_from_a_json_value() {
+        // The local gateway builds events as `serde_json::Value`s.
+        for fixture in [REST, HTTP] {
+            let v: serde_json::Value = serde_json::from_str(fixture).unwrap();
+            let from_value = to_api_request(serde_json::from_value::<CrudEvent>(v).unwrap());
+            let from_text = to_api_request(serde_json::from_str::<CrudEvent>(fixture).unwrap());
+            assert_eq!(format!("{from_value:?}"), format!("{from_text:?}"));
+        }
+    }
 }
