@@ -36,6 +36,33 @@ pub struct Event {
     pub records: Vec<Record>,
 }
 
+impl Event {
+    /// An event as CloudFront would send it (for in-process callers such as the local gateway).
+    /// `request_id` must be the same for the events of one viewer request: the canary cookie
+    /// issued at viewer-response is derived from it.
+    pub fn new(
+        event_type: EventType,
+        request_id: impl Into<String>,
+        request: Request,
+        response: Option<Response>,
+    ) -> Event {
+        Event {
+            records: vec![Record {
+                cf: Cf {
+                    config: CfConfig {
+                        distribution_domain_name: String::new(),
+                        distribution_id: String::new(),
+                        event_type,
+                        request_id: request_id.into(),
+                    },
+                    request,
+                    response,
+                },
+            }],
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Record {
     pub cf: Cf,
