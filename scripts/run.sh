@@ -16,8 +16,9 @@ STATE_DIR=$ROOT/.local
 mkdir -p "$STATE_DIR"
 
 scripts/setup.sh
-echo "[run] building the gateway (first build takes a few minutes)" >&2
-cargo build -p gateway --locked -q
+PROFILE=${GATEWAY_BUILD:-debug}
+echo "[run] building the gateway ($PROFILE; the first build takes a few minutes)" >&2
+if [ "$PROFILE" = release ]; then cargo build -p gateway --release --locked -q; else cargo build -p gateway --locked -q; fi
 
 if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
   echo "[run] port $PORT on 127.0.0.1 is in use: stop the other process or set GATEWAY_PORT" >&2
@@ -53,13 +54,14 @@ $PY scripts/local_table.py --endpoint "$MOTO_URL" --table "$TABLE" > /dev/null
 # Fresh secrets for this run (never built-in constants): origin-verify, canary cookie, tester.
 secret() { $PY -c 'import secrets; print(secrets.token_urlsafe(32))'; }
 OV_SECRET=$(secret); COOKIE_KEY=$(secret); TESTER_KEY=$(secret)
-$PY - "$STATE_DIR" "$MOTO_URL" "$OV_SECRET" "$COOKIE_KEY" "$TESTER_KEY" "$PORT" "$TABLE" <<'PY'
+$PY - "$STATE_DIR" "$MOTO_URL" "$OV_SECRET" "$COOKIE_KEY" "$TESTER_KEY" "$PORT" "$TABLE" "${EDGE_RATE_LIMIT_PER_MINUTE:-1000}" <<'PY'
 import json, sys
-d, moto, ov, ck, tk, port, table = sys.argv[1:]
+d, moto, ov, ck, tk, port, table, rpm = sys.argv[1:]
 a = json.load(open(f"{d}/alice.json"))
 json.dump({
     "cors": {"allowed_origins": ["http://localhost:5173", "http://127.0.0.1:5173"], "allow_credentials": False},
     "origin_verify": {"key_id": "v1", "secret": ov},
+    "rate_limit": {"enabled": True, "requests_per_minute": int(rpm)},
     "canary": {"weight_percent": 10, "cookie_keys": [{"id": "c1", "secret": ck}],
                "tester_keys": [{"id": "t1", "secret": tk}], "origin": {"path": "/canary"}},
 }, open(f"{d}/edge-config.json", "w"), indent=2)
@@ -92,6 +94,6 @@ cat >&2 <<MSG
 
 Ctrl-C stops the gateway and moto.
 MSG
-target/debug/gateway serve &
+"target/$PROFILE/gateway" serve &
 PIDS+=("$!")
 wait "${PIDS[-1]}"
