@@ -281,3 +281,19 @@ async fn credentials_with_wildcard_fail_init_with_the_fix() {
         assert!(f.wait_init().await.is_some(), "config accepted: {bad}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn null_origin_only_when_listed_literally() {
+    let f = start(&json!({"cors": {"allowed_origins": ["null", APP]}})).await;
+    let r = call(&f, &preflight("null", "GET", None)).await;
+    assert_eq!(status(&r), 204, "{r}");
+    assert_eq!(
+        one(&r, "access-control-allow-origin").as_deref(),
+        Some("null")
+    );
+    // "null" listed does not open the door to anything else.
+    for origin in ["Null", "NULL", "null ", "https://null", "file://"] {
+        let r = call(&f, &preflight(origin, "GET", None)).await;
+        assert_eq!(status(&r), 403, "{origin:?}: {r}");
+    }
+}
