@@ -495,6 +495,7 @@ fn gateway_responses_are_problem_documents() {
     ] {
         assert!(responses.contains_key(must), "{must} not customised");
     }
+    let crud_errors = read("crud/src/error.rs");
     for (name, r) in responses {
         let params = &r["responseParameters"];
         assert_eq!(
@@ -523,6 +524,23 @@ fn gateway_responses_are_problem_documents() {
             None => assert!(
                 doc["status"].is_null(),
                 "{name}: status without a fixed code"
+            ),
+        }
+        // A document that borrows one of crud's error types uses crud's code for it.
+        let code = doc["code"].as_str().expect("code");
+        let ty = doc["type"].as_str().expect("type");
+        match ty.strip_prefix("urn:apigw-guard:crud:error:") {
+            Some(crud_code) => {
+                assert_eq!(crud_code, code, "{name}: type and code disagree");
+                assert!(
+                    crud_errors.contains(&format!("code: \"{code}\"")),
+                    "{name}: {code:?} is not one of crud's error codes (crud/src/error.rs)"
+                );
+            }
+            None => assert_eq!(
+                ty,
+                format!("urn:apigw-guard:gateway:error:{code}"),
+                "{name}"
             ),
         }
     }
