@@ -3,7 +3,8 @@
 # lints, builds every binary once, and runs the whole suite (unit, end-to-end, security).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
+# --deploy: cfn-lint, aws-sam-cli and cargo-lambda too (the template validation suite uses them).
+scripts/setup.sh --deploy
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

@@ -133,26 +133,68 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-/// API Gateway-style JSON error (`{"message": ...}`) as the origin's response.
-fn apigw_error(status: u16, message: &str, request_id: &str) -> OriginResponse {
-    let mut headers = Vec::new();
-    headers.push(("content-type".to_string(), "application/json".to_string()));
-    headers.push(("x-amzn-requestid".to_string(), request_id.to_string()));
-    if status == 403 && message.starts_with("User is not authorized") {
-        headers.push(("x-amzn-errortype".into(), "AccessDeniedException".into()));
+/// API Gateway's own answers, exactly as `template.yaml`'s `GatewayResponses` shape them (RFC 9457
+/// problem documents like crud's), so local and deployed clients see the same bodies and codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum GatewayResponse {
+    Unauthorized,
+    AccessDenied,
+    MissingAuthenticationToken,
+    RequestTooLarge,
+    Throttled,
+    AuthorizerFailure,
+    Default5xx,
+}
+
+impl GatewayResponse {
+    fn parts(self) -> (u16, &'static str, &'static str, &'static str) {
+        match self {
+            GatewayResponse::Unauthorized => (401, "gateway", "Unauthorized", "unauthorized"),
+            GatewayResponse::AccessDenied => (403, "gateway", "Forbidden", "forbidden"),
+            GatewayResponse::MissingAuthenticationToken => {
+                (404, "crud", "Not Found", "route_not_found")
+            }
+            GatewayResponse::RequestTooLarge => {
+                (413, "crud", "Content Too Large", "body_too_large")
+            }
+            GatewayResponse::Throttled => (429, "gateway", "Too Many Requests", "rate_limited"),
+            GatewayResponse::AuthorizerFailure => (
+                500,
+                "gateway",
+                "Internal Server Error",
+                "authorizer_failure",
+            ),
+            GatewayResponse::Default5xx => {
+                (502, "gateway", "Internal Server Error", "internal_error")
+            }
+        }
     }
-    if status == 429 {
-        headers.push(("retry-after".into(), "1".into()));
+}
+
+fn apigw_error(kind: GatewayResponse, request_id: &str) -> OriginResponse {
+    let (status, ns, title, code) = kind.parts();
+    let mut headers = vec![
+        (
+            "content-type".to_string(),
+            "application/problem+json".to_string(),
+        ),
+        ("cache-control".to_string(), "no-store".to_string()),
+        ("x-amzn-requestid".to_string(), request_id.to_string()),
+    ];
+    match kind {
+        GatewayResponse::Unauthorized => headers.push(("www-authenticate".into(), "Bearer".into())),
+        GatewayResponse::Throttled => headers.push(("retry-after".into(), "1".into())),
+        _ => {}
     }
-    let key = if message.starts_with("User is not authorized") {
-        "Message"
-    } else {
-        "message"
-    };
+    let mut body =
+        json!({"type": format!("urn:apigw-guard:{ns}:error:{code}"), "title": title, "code": code});
+    if kind != GatewayResponse::Default5xx {
+        body["status"] = json!(status);
+    }
     OriginResponse {
         status,
         headers,
-        body: Bytes::from(json!({ key: message }).to_string()),
+        body: Bytes::from(body.to_string()),
     }
 }
 
@@ -398,10 +440,10 @@ impl Gateway {
         t: &mut Timings,
     ) -> OriginResponse {
         if self.throttle.check().is_err() {
-            return apigw_error(429, "Too Many Requests", request_id);
+            return apigw_error(GatewayResponse::Throttled, request_id);
         }
         if viewer.body.len() > self.settings.max_body_bytes {
-            return apigw_error(413, "Request Too Long", request_id);
+            return apigw_error(GatewayResponse::RequestTooLarge, request_id);
         }
         let stage = req
             .origin
@@ -411,18 +453,18 @@ impl Gateway {
             .filter(|s| !s.is_empty() && !s.contains('/'))
             .unwrap_or_else(|| self.settings.stage.clone());
         let Some(route) = routes::match_route(&req.method, &req.uri) else {
-            return apigw_error(403, "Missing Authentication Token", request_id);
+            return apigw_error(GatewayResponse::MissingAuthenticationToken, request_id);
         };
 
         // Identity sources: all must be present, or API Gateway answers 401 itself.
         let Ok(Some(authz)) = single(&req.headers, "authorization") else {
-            return apigw_error(401, "Unauthorized", request_id);
+            return apigw_error(GatewayResponse::Unauthorized, request_id);
         };
         // API Gateway keeps one authorizer cache per stage.
         let mut cache_key = format!("{stage}\u{0}{authz}");
         if self.settings.origin_verify_identity_source {
             let Ok(Some(ov)) = single(&req.headers, "x-origin-verify") else {
-                return apigw_error(401, "Unauthorized", request_id);
+                return apigw_error(GatewayResponse::Unauthorized, request_id);
             };
             cache_key.push('\u{0}');
             cache_key.push_str(ov);
@@ -479,15 +521,15 @@ impl Gateway {
                 let out = self.auth.handle(&event, SystemTime::now()).await;
                 t.authorizer_us += started.elapsed().as_micros() as u64;
                 let Ok(out) = out else {
-                    return apigw_error(401, "Unauthorized", request_id);
+                    return apigw_error(GatewayResponse::Unauthorized, request_id);
                 };
                 let Ok(v) = serde_json::from_str::<Value>(&out) else {
-                    return apigw_error(500, "Internal server error", request_id);
+                    return apigw_error(GatewayResponse::AuthorizerFailure, request_id);
                 };
                 let (Some(principal), Some(policy)) =
                     (v["principalId"].as_str(), v.get("policyDocument"))
                 else {
-                    return apigw_error(500, "Internal server error", request_id);
+                    return apigw_error(GatewayResponse::AuthorizerFailure, request_id);
                 };
                 let c = CachedAuth {
                     at: Instant::now(),
@@ -508,20 +550,8 @@ impl Gateway {
         };
         match iam::evaluate(&auth.policy, &method_arn) {
             Verdict::Allow => {}
-            Verdict::ExplicitDeny => {
-                return apigw_error(
-                    403,
-                    "User is not authorized to access this resource with an explicit deny",
-                    request_id,
-                )
-            }
-            Verdict::ImplicitDeny => {
-                return apigw_error(
-                    403,
-                    "User is not authorized to access this resource",
-                    request_id,
-                )
-            }
+            Verdict::ExplicitDeny => return apigw_error(GatewayResponse::AccessDenied, request_id),
+            Verdict::ImplicitDeny => return apigw_error(GatewayResponse::AccessDenied, request_id),
         }
 
         // The integration: a REST proxy event with the authorizer's context.
@@ -563,7 +593,7 @@ impl Gateway {
         };
         t.crud_us += started.elapsed().as_micros() as u64;
         let Some(out) = out else {
-            return apigw_error(502, "Internal server error", request_id);
+            return apigw_error(GatewayResponse::Default5xx, request_id);
         };
         proxy_response(&out, request_id)
     }
@@ -580,7 +610,7 @@ fn decode_edge_body(b: String, encoding: Option<&str>) -> Bytes {
 /// A Lambda proxy response (REST, payload 1.0) as API Gateway turns it into HTTP.
 fn proxy_response(v: &Value, request_id: &str) -> OriginResponse {
     let Some(status) = v["statusCode"].as_u64().and_then(|s| u16::try_from(s).ok()) else {
-        return apigw_error(502, "Internal server error", request_id);
+        return apigw_error(GatewayResponse::Default5xx, request_id);
     };
     let mut headers: Vec<(String, String)> = Vec::new();
     if let Some(m) = v["multiValueHeaders"].as_object().filter(|m| !m.is_empty()) {

@@ -42,6 +42,31 @@ async fn main() {
     .unwrap();
     auth_event["authorizationToken"] = json!(format!("Bearer {token}"));
 
+    // crud: moto as DynamoDB, the items table, a REST proxy GET /items for an authorized caller.
+    let moto = harness::moto::Moto::start();
+    let out = std::process::Command::new(paths::venv_python())
+        .arg(paths::workspace_root().join("scripts/local_table.py"))
+        .args(["--endpoint", &moto.endpoint(), "--table", "items"])
+        .output()
+        .expect("local_table.py");
+    assert!(out.status.success());
+    let mut crud_event: Value = serde_json::from_str(include_str!(
+        "../../../crud/tests/fixtures/apigw-rest-get-item.json"
+    ))
+    .unwrap();
+    crud_event["resource"] = json!("/items");
+    crud_event["path"] = json!("/items");
+    crud_event["pathParameters"] = Value::Null;
+    crud_event["requestContext"]["resourcePath"] = json!("/items");
+    let mut crud_env = moto.aws_env();
+    crud_env.push(("TABLE_NAME".into(), "items".into()));
+    crud_env.push((
+        "CURSOR_SECRET".into(),
+        "Y29sZC1zdGFydC1jdXJzb3Itc2VjcmV0LTAxMjM0NTY3ODlhYg==".into(),
+    ));
+    let edge_event: Value =
+        serde_json::from_str(include_str!("../../../edge/fixtures/viewer-request.json")).unwrap();
+
     let cases = vec![
         Case {
             name: "hello-world lambda_runtime (reference)",
@@ -59,6 +84,18 @@ async fn main() {
             ],
             event: auth_event,
         },
+        Case {
+            name: "crud",
+            bin: "crud",
+            env: crud_env,
+            event: crud_event,
+        },
+        Case {
+            name: "edge",
+            bin: "edge",
+            env: vec![],
+            event: edge_event,
+        },
     ];
     let mut results = Vec::new();
     for c in &cases {
@@ -70,7 +107,12 @@ async fn main() {
             let f = Function::start(&bin, &c.env).await;
             let out = f.invoke(&c.event).await;
             let dt = t0.elapsed().as_secs_f64() * 1e3;
-            assert!(matches!(out, Outcome::Response(_)), "{}: {out:?}", c.name);
+            assert!(
+                matches!(out, Outcome::Response(_)),
+                "{}: {out:?}\n{}",
+                c.name,
+                f.logs().join("\n")
+            );
             rss.push(f.peak_rss_kib().await.unwrap_or(0) as f64 / 1024.0);
             times.push(dt);
         }
