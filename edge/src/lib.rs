@@ -465,4 +465,82 @@ mod tests {
         let cookie = headers::single(&out.as_response().unwrap().headers, "set-cookie").unwrap();
         assert!(cookie.starts_with("__Host-canary=k1."), "{cookie}");
     }
+
+    /// Hostile input never panics: random bytes in every field a client controls.
+    #[test]
+    fn random_hostile_events_never_panic() {
+        let e = edge();
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let alphabet: Vec<char> = " \t\r\n\0,;=.:/*\"'%\u{7f}\u{e9}\u{1F600}aZ09-_~"
+            .chars()
+            .collect();
+        let text = |max: u64, next: &mut dyn FnMut() -> u64| -> String {
+            let len = next() % max;
+            (0..len)
+                .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
+                .collect()
+        };
+        let names = [
+            "origin",
+            "cookie",
+            "access-control-request-method",
+            "access-control-request-headers",
+            "x-canary-force",
+            "x-canary-tester",
+            "x-canary-variant",
+            "x-origin-verify",
+            "host",
+            "vary",
+        ];
+        for i in 0..3000u64 {
+            let mut req = Request {
+                client_ip: text(40, &mut next),
+                headers: Headers::new(),
+                method: ["GET", "OPTIONS", "POST", ""][(next() % 4) as usize].to_string(),
+                querystring: text(30, &mut next),
+                uri: format!("/{}", text(30, &mut next)),
+                body: None,
+                origin: None,
+            };
+            for _ in 0..(next() % 6) {
+                let name = if next() % 4 == 0 {
+                    text(12, &mut next)
+                } else {
+                    names[(next() % names.len() as u64) as usize].to_string()
+                };
+                let value = if next() % 3 == 0 {
+                    format!("k1.{}", text(60, &mut next))
+                } else {
+                    text(80, &mut next)
+                };
+                headers::append(&mut req.headers, &name, &name, value);
+            }
+            let event_type = [
+                EventType::ViewerRequest,
+                EventType::OriginRequest,
+                EventType::OriginResponse,
+                EventType::ViewerResponse,
+            ][(i % 4) as usize];
+            let response = (i % 4 >= 2).then(|| Response {
+                status: text(4, &mut next),
+                status_description: None,
+                headers: req.headers.clone(),
+                body: None,
+                body_encoding: None,
+            });
+            let ev = Event::new(event_type, text(20, &mut next), req, response);
+            let ctx = Context {
+                now_ms: next() % 2_000_000_000_000,
+                random: [0; 16],
+            };
+            let out = e.handle(ev, &ctx).unwrap();
+            serde_json::to_vec(&out).unwrap();
+        }
+    }
 }
