@@ -1,0 +1,244 @@
+//! The `crud` binary itself under the Runtime API emulator, against moto on 127.0.0.1, next to a
+//! hello-world `lambda_runtime` binary (`examples/hello_lambda.rs`) measured the same way in the
+//! same run:
+//! - cold start: exec → first response, median of N runs, and peak RSS (VmHWM) — once for an
+//!   event answered without DynamoDB, once for a first `GET /items` (SDK connection included);
+//! - throughput: sequential invocations through one warm instance (what one Lambda instance
+//!   does), and through 2 instances at once.
+//!
+//! Usage: `cargo build --release -p crud --examples && cargo bench -p crud --bench binary`
+//! (`CRUD_BENCH_RUNS`, default 15; `CRUD_BENCH_SECONDS`, default 3). Prints JSON lines.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use harness::dynamo;
+use harness::moto::Moto;
+use harness::runtime_api::{Function, Outcome};
+use serde_json::{json, Value};
+
+const SECRET: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+const SUB: &str = "5f3c1e2a-8b7d-4c6e-9f01-23456789abcd";
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+fn event(method: &str, resource: &str, path: &str, id: Option<&str>, body: Option<&str>) -> Value {
+    let mut ev: Value =
+        serde_json::from_str(include_str!("../tests/fixtures/apigw-rest-get-item.json"))
+            .expect("fixture");
+    ev["httpMethod"] = method.into();
+    ev["resource"] = resource.into();
+    ev["path"] = path.into();
+    ev["pathParameters"] = id.map_or(Value::Null, |id| json!({ "id": id }));
+    ev["requestContext"]["resourcePath"] = resource.into();
+    ev["requestContext"]["authorizer"]["sub"] = SUB.into();
+    if let Some(b) = body {
+        ev["body"] = b.into();
+        ev["headers"]["Content-Type"] = "application/json".into();
+        ev["multiValueHeaders"]["Content-Type"] = json!(["application/json"]);
+    }
+    ev
+}
+
+fn status(o: &Outcome) -> u64 {
+    match o {
+        Outcome::Response(v) => v["statusCode"].as_u64().unwrap_or(0),
+        Outcome::Error { .. } => 0,
+    }
+}
+
+async fn cold(
+    bin: &std::path::Path,
+    env: &[(String, String)],
+    ev: &Value,
+    runs: usize,
+    name: &str,
+    want: u64,
+) -> Value {
+    let mut times = Vec::new();
+    let mut rss = Vec::new();
+    for _ in 0..runs {
+        let t0 = Instant::now();
+        let f = Function::start(bin, env).await;
+        let out = f.invoke(ev).await;
+        times.push(t0.elapsed().as_secs_f64() * 1e3);
+        assert!(want == 0 || status(&out) == want, "{name}: {out:?}");
+        rss.push(f.peak_rss_kib().await.unwrap_or(0) as f64 / 1024.0);
+    }
+    json!({"case": name, "runs": runs, "cold_start_ms_median": median(&mut times), "peak_rss_mib_median": median(&mut rss)})
+}
+
+async fn throughput(fns: Vec<Function>, ev: Value, secs: f64, name: &str, want: u64) -> Value {
+    let fns: Vec<Arc<Function>> = fns.into_iter().map(Arc::new).collect();
+    let deadline = Instant::now() + Duration::from_secs_f64(secs);
+    let t0 = Instant::now();
+    let mut tasks = Vec::new();
+    for f in &fns {
+        let (f, ev) = (f.clone(), ev.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut n = 0u64;
+            while Instant::now() < deadline {
+                let out = f.invoke(&ev).await;
+                assert!(status(&out) == want, "{out:?}");
+                n += 1;
+            }
+            n
+        }));
+    }
+    let mut total = 0;
+    for t in tasks {
+        total += t.await.expect("task");
+    }
+    let el = t0.elapsed().as_secs_f64();
+    json!({"case": name, "instances": fns.len(), "requests": total, "requests_per_sec": total as f64 / el})
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    if std::env::args().any(|a| a == "--list" || a == "--test") {
+        return; // `cargo test --benches` / `--list`: nothing to run
+    }
+    let runs: usize = std::env::var("CRUD_BENCH_RUNS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(15);
+    let secs: f64 = std::env::var("CRUD_BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3.0);
+    let crud = PathBuf::from(env!("CARGO_BIN_EXE_crud"));
+    let hello = crud.parent().expect("dir").join("examples/hello_lambda");
+    assert!(
+        hello.exists(),
+        "{} missing: cargo build --release -p crud --examples",
+        hello.display()
+    );
+
+    let moto = Moto::start();
+    let ddb = dynamo::client(&moto);
+    dynamo::create_items_table(&ddb, "items").await;
+    let env = dynamo::crud_env(
+        &moto,
+        "items",
+        &[("CURSOR_SECRET", SECRET), ("RATE_LIMIT_PER_MINUTE", "0")],
+    );
+
+    let ping = json!({"ping": 1});
+    let no_ddb = event(
+        "GET",
+        "/items/{id}",
+        "/items/not-an-id",
+        Some("not-an-id"),
+        None,
+    );
+    let list = event("GET", "/items", "/items", None, None);
+    let mut out = vec![
+        cold(
+            &hello,
+            &[],
+            &ping,
+            runs,
+            "hello-world lambda_runtime (reference)",
+            0,
+        )
+        .await,
+        cold(
+            &crud,
+            &env,
+            &no_ddb,
+            runs,
+            "crud, first event answered without DynamoDB (400)",
+            400,
+        )
+        .await,
+        cold(
+            &crud,
+            &env,
+            &list,
+            runs,
+            "crud, first event GET /items (moto Query)",
+            200,
+        )
+        .await,
+    ];
+    let reference = out[0]["cold_start_ms_median"].as_f64().unwrap_or(1.0);
+    for r in &mut out {
+        let t = r["cold_start_ms_median"].as_f64().unwrap_or(0.0);
+        r["ratio_to_reference"] = json!(t / reference);
+    }
+
+    // A warm instance: create one item, then read it repeatedly.
+    let start = |n: usize| {
+        let env = env.clone();
+        let crud = crud.clone();
+        async move {
+            let mut v = Vec::new();
+            for _ in 0..n {
+                let f = Function::start(&crud, &env).await;
+                assert_eq!(f.wait_init().await, None);
+                v.push(f);
+            }
+            v
+        }
+    };
+    let f = start(1).await;
+    let made = match f[0]
+        .invoke(&event(
+            "POST",
+            "/items",
+            "/items",
+            None,
+            Some(r#"{"title":"milk","qty":2}"#),
+        ))
+        .await
+    {
+        Outcome::Response(v) => v,
+        other => panic!("{other:?}"),
+    };
+    let item: Value = serde_json::from_str(made["body"].as_str().expect("body")).expect("item");
+    let id = item["id"].as_str().expect("id").to_string();
+    let get = event(
+        "GET",
+        "/items/{id}",
+        &format!("/items/{id}"),
+        Some(&id),
+        None,
+    );
+    let hello_fn = vec![Function::start(&hello, &[]).await];
+    out.push(
+        throughput(
+            hello_fn,
+            ping.clone(),
+            secs,
+            "hello-world ping (emulator reference)",
+            0,
+        )
+        .await,
+    );
+    out.push(throughput(f, get.clone(), secs, "crud GET /items/{id} (moto)", 200).await);
+    let post = event(
+        "POST",
+        "/items",
+        "/items",
+        None,
+        Some(r#"{"title":"milk","qty":2}"#),
+    );
+    out.push(throughput(start(1).await, post, secs, "crud POST /items (moto)", 201).await);
+    out.push(
+        throughput(
+            start(2).await,
+            get,
+            secs,
+            "crud GET /items/{id} (moto)",
+            200,
+        )
+        .await,
+    );
+    for r in out {
+        println!("{r}");
+    }
+}
