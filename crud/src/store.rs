@@ -159,6 +159,40 @@ const TRANSIENT_CODES: &[&str] = &[
     "TransactionConflictException",
 ];
 
+/// Whether a DynamoDB service error (AWS error code, HTTP status) is worth retrying later.
+pub fn is_transient(code: Option<&str>, http_status: u16) -> bool {
+    code.is_some_and(|c| TRANSIENT_CODES.contains(&c)) || http_status >= 500
+}
+
+/// What a cancelled idempotent-create transaction means, from its cancellation reason codes
+/// (index 0: the idempotency record's put, 1: the item's put).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cancelled {
+    /// Another transaction on the same record is running: the first request is in flight.
+    InFlight,
+    /// The key's record exists: replay or refuse, depending on the body.
+    KeyExists,
+    /// Throttled inside the transaction.
+    Throttled,
+    /// Anything else.
+    Other,
+}
+
+pub fn cancelled(codes: &[Option<&str>]) -> Cancelled {
+    if codes.contains(&Some("TransactionConflict")) {
+        Cancelled::InFlight
+    } else if codes.first().copied().flatten() == Some("ConditionalCheckFailed") {
+        Cancelled::KeyExists
+    } else if codes
+        .iter()
+        .any(|c| matches!(c, Some("ThrottlingError" | "ProvisionedThroughputExceeded")))
+    {
+        Cancelled::Throttled
+    } else {
+        Cancelled::Other
+    }
+}
+
 fn classify<E: ProvideErrorMetadata>(
     op: &'static str,
     e: &SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>,
@@ -168,9 +202,7 @@ fn classify<E: ProvideErrorMetadata>(
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
             true
         }
-        SdkError::ServiceError(se) => {
-            code.is_some_and(|c| TRANSIENT_CODES.contains(&c)) || se.raw().status().as_u16() >= 500
-        }
+        SdkError::ServiceError(se) => is_transient(code, se.raw().status().as_u16()),
         _ => false,
     };
     // The code and kind only: SDK messages can echo request data.
@@ -300,38 +332,29 @@ impl Store {
             }
             _ => return Err(classify("TransactWriteItems", &err)),
         };
-        let code_of = |i: usize| reasons.get(i).and_then(|r| r.code()).unwrap_or("None");
-        if reasons
-            .iter()
-            .any(|r| r.code() == Some("TransactionConflict"))
-        {
-            return Ok(IdemOutcome::InFlight);
+        let codes: Vec<Option<&str>> = reasons.iter().map(|r| r.code()).collect();
+        match cancelled(&codes) {
+            Cancelled::InFlight => Ok(IdemOutcome::InFlight),
+            Cancelled::KeyExists => {
+                let existing = match reasons.first().and_then(|r| r.item()) {
+                    Some(m) => Some(m.clone()),
+                    None => self.get_attrs(sub, idem_sk).await?,
+                };
+                Ok(match existing.as_ref().and_then(idem_from) {
+                    Some(rec) if rec.expires_at >= now_secs => IdemOutcome::Existing(rec),
+                    // Expired between our write and our read, or half-visible: let the client retry.
+                    _ => IdemOutcome::InFlight,
+                })
+            }
+            Cancelled::Throttled => {
+                tracing::warn!("idempotent create throttled");
+                Err(StoreError::Unavailable)
+            }
+            Cancelled::Other => {
+                tracing::warn!(reasons = ?codes, "idempotent create cancelled");
+                Err(StoreError::Internal)
+            }
         }
-        if code_of(0) == "ConditionalCheckFailed" {
-            let existing = match reasons.first().and_then(|r| r.item()) {
-                Some(m) => Some(m.clone()),
-                None => self.get_attrs(sub, idem_sk).await?,
-            };
-            return Ok(match existing.as_ref().and_then(idem_from) {
-                Some(rec) if rec.expires_at >= now_secs => IdemOutcome::Existing(rec),
-                // Expired between our write and our read, or half-visible: let the client retry.
-                _ => IdemOutcome::InFlight,
-            });
-        }
-        tracing::warn!(
-            idem = code_of(0),
-            item = code_of(1),
-            "idempotent create cancelled"
-        );
-        if reasons.iter().any(|r| {
-            matches!(
-                r.code(),
-                Some("ThrottlingError" | "ProvisionedThroughputExceeded")
-            )
-        }) {
-            return Err(StoreError::Unavailable);
-        }
-        Err(StoreError::Internal)
     }
 
     /// The remembered idempotent POST under `idem_sk`, unless expired.
@@ -626,5 +649,46 @@ mod tests {
         let c = version_condition("attribute_exists(#sk)", Some(&[1, 2]), &mut v);
         assert_eq!(c, "attribute_exists(#sk) AND #ver IN (:v0, :v1)");
         assert_eq!(v.get(":v1"), Some(&n(2)));
+    }
+
+    #[test]
+    fn failures_are_classified() {
+        assert!(is_transient(
+            Some("ProvisionedThroughputExceededException"),
+            400
+        ));
+        assert!(is_transient(Some("ThrottlingException"), 400));
+        assert!(is_transient(Some("RequestLimitExceeded"), 400));
+        assert!(is_transient(None, 503));
+        assert!(!is_transient(Some("ValidationException"), 400));
+        assert!(!is_transient(Some("ResourceNotFoundException"), 400));
+        assert!(!is_transient(Some("ConditionalCheckFailedException"), 400));
+
+        assert_eq!(
+            cancelled(&[Some("None"), Some("TransactionConflict")]),
+            Cancelled::InFlight
+        );
+        assert_eq!(
+            cancelled(&[Some("TransactionConflict"), Some("None")]),
+            Cancelled::InFlight
+        );
+        assert_eq!(
+            cancelled(&[Some("ConditionalCheckFailed"), Some("None")]),
+            Cancelled::KeyExists
+        );
+        assert_eq!(
+            cancelled(&[Some("None"), Some("ThrottlingError")]),
+            Cancelled::Throttled
+        );
+        // The item's own condition failing (an id collision) is not a replay.
+        assert_eq!(
+            cancelled(&[Some("None"), Some("ConditionalCheckFailed")]),
+            Cancelled::Other
+        );
+        assert_eq!(
+            cancelled(&[Some("ValidationError"), None]),
+            Cancelled::Other
+        );
+        assert_eq!(cancelled(&[]), Cancelled::Other);
     }
 }
