@@ -208,11 +208,11 @@ async fn dispatch(req: &ApiRequest, deps: &Deps, now: SystemTime) -> Result<ApiR
     match route {
         Route::ListItems => items::list(req, deps, sub).await,
         Route::CreateItem => items::create(req, deps, sub, now).await,
-        Route::GetItem(id) => items::get(deps, sub, &id).await,
+        Route::GetItem(id) => items::get(req, deps, sub, &id).await,
         Route::ReplaceItem(id) => items::replace(req, deps, sub, &id, now).await,
         Route::PatchItem(id) => items::patch(req, deps, sub, &id, now).await,
         Route::DeleteItem(id) => items::delete(req, deps, sub, &id).await,
-        Route::GetProfile => profile::get(deps, sub).await,
+        Route::GetProfile => profile::get(req, deps, sub).await,
         Route::PutProfile => profile::put(req, deps, sub, now).await,
     }
 }

@@ -258,14 +258,40 @@ pub async fn list(req: &ApiRequest, deps: &Deps, sub: &str) -> Result<ApiRespons
     Ok(ApiResponse::json(StatusCode::OK, out))
 }
 
-pub async fn get(deps: &Deps, sub: &str, raw_id: &str) -> Result<ApiResponse, ApiError> {
+pub async fn get(
+    req: &ApiRequest,
+    deps: &Deps,
+    sub: &str,
+    raw_id: &str,
+) -> Result<ApiResponse, ApiError> {
     let id = parse_id(raw_id)?;
+    let none_match = if_none_match(req)?;
     let r = deps
         .store
         .get(sub, &sk(id))
         .await?
         .ok_or(ApiError::NotFound)?;
+    if let Some(resp) = not_modified(&none_match, r.version) {
+        return Ok(resp);
+    }
     item_response(StatusCode::OK, &id.to_string(), &r)
+}
+
+/// `If-None-Match` on a read (weak comparison).
+pub fn if_none_match(req: &ApiRequest) -> Result<Option<Precondition>, ApiError> {
+    let values = api::header_values(&req.headers, "if-none-match")
+        .map_err(|_| ApiError::InvalidPrecondition)?;
+    precondition::parse_weak(values).map_err(|_| ApiError::InvalidPrecondition)
+}
+
+/// 304 (with the `ETag`, no body) when the client already has this version.
+pub fn not_modified(none_match: &Option<Precondition>, version: u64) -> Option<ApiResponse> {
+    match none_match {
+        Some(p) if p.matches(version) => Some(
+            ApiResponse::empty(StatusCode::NOT_MODIFIED).with(ETAG, &precondition::etag(version)),
+        ),
+        _ => None,
+    }
 }
 
 /// `If-Match`, parsed.

@@ -32,6 +32,20 @@ impl Precondition {
 pub fn parse<'a>(
     values: impl IntoIterator<Item = &'a str>,
 ) -> Result<Option<Precondition>, Malformed> {
+    parse_with(values, false)
+}
+
+/// `If-None-Match` on a read: the weak comparison, so `W/"3"` matches version 3 too.
+pub fn parse_weak<'a>(
+    values: impl IntoIterator<Item = &'a str>,
+) -> Result<Option<Precondition>, Malformed> {
+    parse_with(values, true)
+}
+
+fn parse_with<'a>(
+    values: impl IntoIterator<Item = &'a str>,
+    weak_matches: bool,
+) -> Result<Option<Precondition>, Malformed> {
     let mut any = false;
     let mut seen = false;
     let mut versions = Vec::new();
@@ -63,7 +77,7 @@ pub fn parse<'a>(
                         .all(|c| c == 0x21 || (0x23..=0x7e).contains(&c) || c >= 0x80)
                 })
                 .ok_or(Malformed)?;
-            if weak {
+            if weak && !weak_matches {
                 continue;
             }
             if let Some(v) = parse_version(inner) {
@@ -134,5 +148,9 @@ mod tests {
         assert!(Precondition::Any.matches(9));
         assert!(!Precondition::Versions(vec![1]).matches(2));
         assert_eq!(etag(7), "\"7\"");
+        assert_eq!(
+            parse_weak(["W/\"3\", \"4\""]),
+            Ok(Some(Precondition::Versions(vec![3, 4])))
+        );
     }
 }

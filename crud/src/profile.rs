@@ -24,12 +24,16 @@ pub fn render(r: &Record) -> Result<String, ApiError> {
         .ok_or(ApiError::Internal)
 }
 
-pub async fn get(deps: &Deps, sub: &str) -> Result<ApiResponse, ApiError> {
+pub async fn get(req: &ApiRequest, deps: &Deps, sub: &str) -> Result<ApiResponse, ApiError> {
+    let none_match = crate::items::if_none_match(req)?;
     let r = deps
         .store
         .get(sub, PROFILE_KEY)
         .await?
         .ok_or(ApiError::NotFound)?;
+    if let Some(resp) = crate::items::not_modified(&none_match, r.version) {
+        return Ok(resp);
+    }
     Ok(ApiResponse::json(StatusCode::OK, render(&r)?).with(ETAG, &precondition::etag(r.version)))
 }
 

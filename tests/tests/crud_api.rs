@@ -688,3 +688,47 @@ async fn bad_configuration_fails_init_with_a_clear_message() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn conditional_gets_answer_304() {
+    let c = Crud::start().await;
+    let item = c.create(ALICE, json!({"n": 1})).await;
+    let p = format!("/items/{}", item["id"].as_str().unwrap());
+    for tag in ["\"1\"", "W/\"1\"", "*", "\"7\", \"1\""] {
+        let r = c
+            .call(&Req::get(&p, ALICE).header("if-none-match", tag))
+            .await;
+        assert_eq!(r.status, 304, "{tag}: {}", r.body);
+        assert!(r.body.is_empty());
+        assert_eq!(r.header("etag"), Some("\"1\""));
+    }
+    let r = c
+        .call(&Req::get(&p, ALICE).header("if-none-match", "\"2\""))
+        .await;
+    assert_eq!((r.status, r.json.clone()), (200, item.clone()));
+    c.call(&Req::get(&p, ALICE).header("if-none-match", "2"))
+        .await
+        .expect_err(400, "invalid_precondition");
+    // Another caller's item is still just missing.
+    c.call(&Req::get(&p, BOB).header("if-none-match", "*"))
+        .await
+        .expect_err(404, "not_found");
+    assert_eq!(
+        c.call(&Req::put("/profile", ALICE, &json!({"a": 1})))
+            .await
+            .status,
+        201
+    );
+    let r = c
+        .call(
+            &Req::get("/profile", ALICE)
+                .header("if-none-match", "\"1\"")
+                .v2(),
+        )
+        .await;
+    assert_eq!(r.status, 304);
+    let r = c
+        .call(&Req::get("/profile", ALICE).header("if-none-match", "\"0\""))
+        .await;
+    assert_eq!(r.status, 200);
+}
