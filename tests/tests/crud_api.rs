@@ -732,3 +732,74 @@ async fn conditional_gets_answer_304() {
         .await;
     assert_eq!(r.status, 200);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn expired_idempotency_keys_are_forgotten() {
+    let c = Crud::start().await;
+    let body = json!({"order": 1});
+    let first = c
+        .call(&Req::post("/items", ALICE, &body).header("idempotency-key", "k1"))
+        .await;
+    assert_eq!(first.status, 201);
+    // Let time pass for the record: TTL deletion is lazy (up to days on AWS), so crud itself must
+    // ignore an expired record.
+    let (idem_key, _) = c
+        .stored(ALICE)
+        .await
+        .into_iter()
+        .find(|(k, _)| k.starts_with("idem#"))
+        .expect("record");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    c.ddb
+        .update_item()
+        .table_name(&c.table)
+        .key(
+            "userId",
+            aws_sdk_dynamodb::types::AttributeValue::S(ALICE.into()),
+        )
+        .key(
+            "itemId",
+            aws_sdk_dynamodb::types::AttributeValue::S(idem_key.clone()),
+        )
+        .update_expression("SET expires_at = :t")
+        .expression_attribute_values(
+            ":t",
+            aws_sdk_dynamodb::types::AttributeValue::N((now - 1).to_string()),
+        )
+        .send()
+        .await
+        .expect("age the record");
+    let second = c
+        .call(&Req::post("/items", ALICE, &body).header("idempotency-key", "k1"))
+        .await;
+    assert_eq!(second.status, 201, "{}", second.body);
+    assert_ne!(
+        second.json["id"], first.json["id"],
+        "a fresh item, not a replay"
+    );
+    assert_eq!(second.header("idempotent-replayed"), None);
+    // The key now remembers the second request, for a full TTL again.
+    let third = c
+        .call(&Req::post("/items", ALICE, &body).header("idempotency-key", "k1"))
+        .await;
+    assert_eq!(third.json, second.json);
+    assert_eq!(third.header("idempotent-replayed"), Some("true"));
+    let stored = c.stored(ALICE).await;
+    assert_eq!(
+        stored
+            .iter()
+            .filter(|(k, _)| k.starts_with("item#"))
+            .count(),
+        2
+    );
+    assert_eq!(
+        stored
+            .iter()
+            .filter(|(k, _)| k.starts_with("idem#"))
+            .count(),
+        1
+    );
+}

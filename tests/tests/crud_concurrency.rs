@@ -190,3 +190,30 @@ async fn concurrent_conditional_deletes_and_puts_have_one_winner() {
         .await
         .expect_err(404, "not_found");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_profile_writes_have_one_winner_per_version() {
+    let c = start().await;
+    // Create-only: exactly one of N concurrent first PUTs creates the profile.
+    let reqs = (0..N)
+        .map(|i| Req::put("/profile", ALICE, &json!({ "writer": i })).header("if-none-match", "*"))
+        .collect();
+    let resps = all(&c, reqs).await;
+    assert_eq!(resps.iter().filter(|r| r.status == 201).count(), 1);
+    for r in resps.iter().filter(|r| r.status != 201) {
+        r.expect_err(412, "precondition_failed");
+    }
+    let reqs = (0..N)
+        .map(|i| {
+            Req::put("/profile", ALICE, &json!({ "writer": i, "round": 2 }))
+                .header("if-match", "\"1\"")
+        })
+        .collect();
+    let resps = all(&c, reqs).await;
+    let winners: Vec<&Resp> = resps.iter().filter(|r| r.status == 200).collect();
+    assert_eq!(winners.len(), 1);
+    assert_eq!(resps.iter().filter(|r| r.status == 412).count(), N - 1);
+    let now = c.call(&Req::get("/profile", ALICE)).await;
+    assert_eq!(now.json, winners[0].json);
+    assert_eq!(now.json["version"], 2);
+}
