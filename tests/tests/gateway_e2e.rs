@@ -155,8 +155,13 @@ async fn crud_flow_auth_and_isolation_through_the_gateway() {
 
     // unknown route or method: the template's MISSING_AUTHENTICATION_TOKEN answer (404)
     let r = s.as_user("alice", "GET", "/admin", None).await;
-    assert_eq!((r.status, r.json()["code"].clone()), (404, json!("route_not_found")));
-    let r = s.as_user("alice", "POST", &format!("/items/{id}"), Some(&json!({}))).await;
+    assert_eq!(
+        (r.status, r.json()["code"].clone()),
+        (404, json!("route_not_found"))
+    );
+    let r = s
+        .as_user("alice", "POST", &format!("/items/{id}"), Some(&json!({})))
+        .await;
     assert_eq!(r.status, 404);
     assert_security_headers(&r, "unknown route");
 
