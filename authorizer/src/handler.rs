@@ -6,7 +6,6 @@
 //! or a Deny policy (403). A valid principal denied by route rules gets an explicit Deny (403).
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
@@ -39,26 +38,124 @@ impl From<Unauthorized> for lambda_runtime::Diagnostic {
     }
 }
 
-type MultiHeaders<'a> = HashMap<Cow<'a, str>, Option<Vec<Cow<'a, str>>>>;
+/// The only two headers the authorizer reads, gathered from `headers` or `multiValueHeaders`
+/// without building a map of all the others: every value under any case of the name is kept, so
+/// duplicates can be refused rather than "first wins".
+#[derive(Default)]
+struct Selected<'a> {
+    authorization: Vec<Cow<'a, str>>,
+    origin_verify: Vec<Cow<'a, str>>,
+    /// Some name had several values in `multiValueHeaders`.
+    repeated_authorization: bool,
+    repeated_origin_verify: bool,
+}
+
+/// A string borrowed from the event when it has no escapes (serde's plain `Cow` always copies).
+struct CowStr<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for CowStr<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = CowStr<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(
+                self,
+                v: &'de str,
+            ) -> Result<Self::Value, E> {
+                Ok(CowStr(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(CowStr(Cow::Owned(v.to_string())))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(CowStr(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+impl std::ops::Deref for CowStr<'_> {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+/// `headers` (`{name: value|null}`) or `multiValueHeaders` (`{name: [values]|null}`).
+struct HeaderSelection<'a, const MULTI: bool>(Selected<'a>);
+
+impl<'de: 'a, 'a, const MULTI: bool> Deserialize<'de> for HeaderSelection<'a, MULTI> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<const M: bool>;
+        impl<'de, const M: bool> serde::de::Visitor<'de> for V<M> {
+            type Value = HeaderSelection<'de, M>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a header map or null")
+            }
+            fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+                Ok(HeaderSelection(Selected::default()))
+            }
+            fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+                Ok(HeaderSelection(Selected::default()))
+            }
+            fn visit_some<D: serde::Deserializer<'de>>(
+                self,
+                d: D,
+            ) -> Result<Self::Value, D::Error> {
+                d.deserialize_map(self)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut sel = Selected::default();
+                while let Some(CowStr(key)) = map.next_key::<CowStr<'de>>()? {
+                    let (target, repeated) = if key.eq_ignore_ascii_case("authorization") {
+                        (&mut sel.authorization, &mut sel.repeated_authorization)
+                    } else if key.eq_ignore_ascii_case("x-origin-verify") {
+                        (&mut sel.origin_verify, &mut sel.repeated_origin_verify)
+                    } else {
+                        map.next_value::<serde::de::IgnoredAny>()?;
+                        continue;
+                    };
+                    if M {
+                        let vals: Option<Vec<CowStr<'de>>> = map.next_value()?;
+                        let vals = vals.unwrap_or_default();
+                        *repeated |= vals.len() > 1;
+                        target.extend(vals.into_iter().map(|c| c.0));
+                    } else if let Some(v) = map.next_value::<Option<CowStr<'de>>>()? {
+                        target.push(v.0);
+                    }
+                }
+                Ok(HeaderSelection(sel))
+            }
+        }
+        d.deserialize_option(V::<MULTI>)
+    }
+}
 
 /// The subset of the three authorizer event shapes that is read. Strings borrow from the event
 /// where they carry no escapes.
 #[derive(Deserialize)]
 struct Event<'a> {
     #[serde(default, borrow)]
-    version: Option<Cow<'a, str>>,
+    version: Option<CowStr<'a>>,
     #[serde(default, rename = "type", borrow)]
-    kind: Option<Cow<'a, str>>,
+    kind: Option<CowStr<'a>>,
     #[serde(default, rename = "authorizationToken", borrow)]
-    authorization_token: Option<Cow<'a, str>>,
+    authorization_token: Option<CowStr<'a>>,
     #[serde(default, rename = "methodArn", borrow)]
-    method_arn: Option<Cow<'a, str>>,
+    method_arn: Option<CowStr<'a>>,
     #[serde(default, rename = "routeArn", borrow)]
-    route_arn: Option<Cow<'a, str>>,
+    route_arn: Option<CowStr<'a>>,
     #[serde(default, borrow)]
-    headers: Option<HashMap<Cow<'a, str>, Option<Cow<'a, str>>>>,
+    headers: Option<HeaderSelection<'a, false>>,
     #[serde(default, rename = "multiValueHeaders", borrow)]
-    multi_value_headers: Option<MultiHeaders<'a>>,
+    multi_value_headers: Option<HeaderSelection<'a, true>>,
     #[serde(default, rename = "requestContext")]
     request_context: Option<RequestContext<'a>>,
 }
@@ -66,7 +163,7 @@ struct Event<'a> {
 #[derive(Deserialize)]
 struct RequestContext<'a> {
     #[serde(default, rename = "requestId", borrow)]
-    request_id: Option<Cow<'a, str>>,
+    request_id: Option<CowStr<'a>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -253,12 +350,12 @@ impl Authorizer {
         let cfg = self.verifier.config();
         let raw = match kind {
             Kind::RestToken => ev.authorization_token.as_deref().ok_or(Reason::NoToken)?,
-            Kind::RestRequest | Kind::HttpV2 => single_header(ev, "authorization")?,
+            Kind::RestRequest | Kind::HttpV2 => single_header(ev, Wanted::Authorization)?,
         };
         if !cfg.origin_verify_secrets.is_empty() {
             let got = match kind {
                 Kind::RestToken => None,
-                _ => single_header(ev, "x-origin-verify").ok(),
+                _ => single_header(ev, Wanted::OriginVerify).ok(),
             };
             let ok = got.is_some_and(|g| {
                 cfg.origin_verify_secrets
@@ -293,35 +390,35 @@ impl Authorizer {
     }
 }
 
-/// The one value of header `name` (any case). Several values — repeated keys differing in case,
-/// or several entries in `multiValueHeaders` — are refused, never "first wins".
-fn single_header<'e>(ev: &'e Event<'_>, name: &str) -> Result<&'e str, Reason> {
+#[derive(Clone, Copy)]
+enum Wanted {
+    Authorization,
+    OriginVerify,
+}
+
+/// The one value of a header (any case of its name). Several values — repeated keys differing in
+/// case, or several entries in `multiValueHeaders` — are refused, never "first wins".
+fn single_header<'e>(ev: &'e Event<'_>, which: Wanted) -> Result<&'e str, Reason> {
     let mut found: Option<&str> = None;
-    if let Some(h) = &ev.headers {
-        for (k, v) in h {
-            if k.eq_ignore_ascii_case(name) {
-                let Some(v) = v.as_deref() else { continue };
-                if found.is_some_and(|f| f != v) {
-                    return Err(Reason::MultipleTokens);
-                }
-                found = Some(v);
-            }
+    for sel in [
+        ev.headers.as_ref().map(|h| &h.0),
+        ev.multi_value_headers.as_ref().map(|h| &h.0),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let (vals, repeated) = match which {
+            Wanted::Authorization => (&sel.authorization, sel.repeated_authorization),
+            Wanted::OriginVerify => (&sel.origin_verify, sel.repeated_origin_verify),
+        };
+        if repeated {
+            return Err(Reason::MultipleTokens);
         }
-    }
-    if let Some(h) = &ev.multi_value_headers {
-        for (k, vs) in h {
-            if k.eq_ignore_ascii_case(name) {
-                let Some(vs) = vs else { continue };
-                if vs.len() > 1 {
-                    return Err(Reason::MultipleTokens);
-                }
-                if let Some(v) = vs.first() {
-                    if found.is_some_and(|f| f != v.as_ref()) {
-                        return Err(Reason::MultipleTokens);
-                    }
-                    found = Some(v.as_ref());
-                }
+        for v in vals {
+            if found.is_some_and(|f| f != v.as_ref()) {
+                return Err(Reason::MultipleTokens);
             }
+            found = Some(v.as_ref());
         }
     }
     found.ok_or(Reason::NoToken)

@@ -223,6 +223,21 @@ impl Function {
         self.logs.lock().unwrap().clone()
     }
 
+    /// Every line so far, after the output has been quiet for 50 ms (log lines are read from the
+    /// process's pipes asynchronously, so a line written just before a response may lag it).
+    pub async fn settled_logs(&self) -> Vec<String> {
+        let mut n = usize::MAX;
+        for _ in 0..40 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let now = self.logs.lock().unwrap().len();
+            if now == n {
+                break;
+            }
+            n = now;
+        }
+        self.logs()
+    }
+
     /// Peak resident set size of the process so far (VmHWM), in KiB.
     pub async fn peak_rss_kib(&self) -> Option<u64> {
         let pid = self.child.lock().await.id()?;

@@ -164,7 +164,7 @@ async fn valid_access_token_allowed_in_every_event_kind() {
     );
 
     // Logs: JSON lines, one decision per invocation, never the token or its signature.
-    let logs = s.f.logs();
+    let logs = s.f.settled_logs().await;
     let sig = t.rsplit('.').next().unwrap();
     assert!(
         logs.iter().all(|l| !l.contains(sig) && !l.contains(&t)),
@@ -535,7 +535,7 @@ async fn hostile_tokens_are_refused_in_every_event_kind() {
     assert!(!s.f.exited().await, "no panic on any input");
 
     // Nothing a stranger sent appears in the logs.
-    let logs = s.f.logs().join("\n");
+    let logs = s.f.settled_logs().await.join("\n");
     for (what, tok) in &cases {
         if let Some(sg) = tok.rsplit('.').next().filter(|x| x.len() > 20) {
             assert!(!logs.contains(sg), "{what}: token material in logs");
@@ -723,7 +723,10 @@ async fn origin_verify_header_is_required_when_configured() {
         e["headers"]["x-origin-verify"] = json!(good_secret);
         assert_eq!(s.f.invoke(&e).await.response()["isAuthorized"], true);
     }
-    assert!(!s.f.logs().join("\n").contains(secret), "secret logged");
+    assert!(
+        !s.f.settled_logs().await.join("\n").contains(secret),
+        "secret logged"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -995,7 +998,7 @@ async fn jwks_outage_keeps_known_keys_until_max_staleness() {
             }
         }
         assert!(ok, "{mode:?}: did not recover after the endpoint came back");
-        let logs = s.f.logs().join("\n");
+        let logs = s.f.settled_logs().await.join("\n");
         assert!(logs.contains("jwks_fetch_failed"), "{mode:?}");
         assert!(logs.contains("\"reason\":\"jwks_stale\""), "{mode:?}");
     }
