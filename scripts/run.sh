@@ -85,7 +85,7 @@ cat >&2 <<MSG
 
 [run] ready. In another shell:
 
-  TOKEN=\$(target/debug/gateway token --user alice)      # also: bob, carol (group admin)
+  TOKEN=\$(target/$PROFILE/gateway token --user alice)      # also: bob, carol (group admin)
   curl -s -X POST http://127.0.0.1:$PORT/items -H "authorization: Bearer \$TOKEN" \\
        -H 'content-type: application/json' -d '{"title":"first"}'
   curl -s http://127.0.0.1:$PORT/items -H "authorization: Bearer \$TOKEN"
