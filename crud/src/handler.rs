@@ -130,6 +130,7 @@ pub fn to_api_request(event: CrudEvent) -> ApiRequest {
                 headers,
                 body: decode_body(e.body.as_deref(), e.is_base64_encoded),
                 sub: sub_of(&e.request_context.authorizer.fields),
+                request_id: e.request_context.request_id.clone(),
             }
         }
         CrudEvent::Http(e) => {
@@ -147,6 +148,7 @@ pub fn to_api_request(event: CrudEvent) -> ApiRequest {
                     .authorizer
                     .as_ref()
                     .and_then(|a| sub_of(&a.fields)),
+                request_id: e.request_context.request_id.clone(),
             }
         }
     }
@@ -230,6 +232,10 @@ mod tests {
         );
         assert_eq!(r.body, Ok(vec![]));
         assert!(r.query.is_empty());
+        assert_eq!(
+            r.request_id.as_deref(),
+            Some("c6af9ac6-7b61-11e6-9a41-93e8deadbeef")
+        );
     }
 
     #[test]
@@ -245,6 +251,7 @@ mod tests {
         );
         assert_eq!(r.body, Ok(br#"{"title":"milk","qty":2}"#.to_vec()));
         assert_eq!(r.headers.get("content-type").unwrap(), "application/json");
+        assert_eq!(r.request_id.as_deref(), Some("JKJaXmPLvHcESHA="));
     }
 
     #[test]

@@ -431,6 +431,7 @@ mod tests {
             headers: h,
             body: Ok(body.as_bytes().to_vec()),
             sub: Some("u".into()),
+            request_id: None,
         }
     }
 

@@ -89,6 +89,13 @@ fn bench(c: &mut Criterion) {
     g.bench_function("viewer-request typed (no JSON)", |b| {
         b.iter(|| edge.handle(black_box(parsed.clone()), &ctx()))
     });
+    let parsed_resp: Event = match serde_json::from_str(&vresp) {
+        Ok(e) => e,
+        Err(e) => panic!("fixture: {e}"),
+    };
+    g.bench_function("viewer-response typed (no JSON)", |b| {
+        b.iter(|| edge.handle(black_box(parsed_resp.clone()), &ctx()))
+    });
     g.finish();
 }
 
