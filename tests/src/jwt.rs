@@ -123,6 +123,22 @@ impl TestKey {
         }
     }
 
+    /// RSA-PSS / PKCS#1 signature with SHA-256 over `input` (RSA keys only): for key-pinning tests.
+    pub fn sign_rsa_with(&self, pss: bool, input: &[u8]) -> Vec<u8> {
+        let Signer::Rsa(k) = &self.signer else {
+            panic!("sign_rsa_with needs an RSA key")
+        };
+        let rng = SystemRandom::new();
+        let mut sig = vec![0u8; k.public_modulus_len()];
+        let alg: &'static dyn signature::RsaEncoding = if pss {
+            &signature::RSA_PSS_SHA256
+        } else {
+            &signature::RSA_PKCS1_SHA256
+        };
+        k.sign(alg, &rng, input, &mut sig).expect("sign");
+        sig
+    }
+
     /// Sign `claims` with header `{alg, kid, typ}` merged with `extra_header`.
     pub fn sign(&self, claims: &Value, extra_header: &Value) -> String {
         let mut header = json!({"alg": self.default_alg(), "kid": self.kid, "typ": "JWT"});

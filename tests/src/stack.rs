@@ -23,6 +23,8 @@ pub struct Stack {
     pub pool: LocalPool,
     /// Access tokens by user name.
     pub tokens: HashMap<String, String>,
+    /// The environment the gateway was started with (to start another one like it).
+    pub env: Vec<(String, String)>,
     child: Child,
     client: Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
 }
@@ -70,26 +72,25 @@ impl Stack {
             String::from_utf8_lossy(&out.stderr)
         );
 
+        let mut full_env: Vec<(String, String)> = vec![
+            ("PATH".into(), std::env::var("PATH").unwrap_or_default()),
+            ("GATEWAY_PORT".into(), "0".into()),
+            ("USER_POOL_ID".into(), pool.user_pool_id.clone()),
+            ("JWKS_URI".into(), pool.jwks_uri.clone()),
+            ("CLIENT_IDS".into(), pool.client_id.clone()),
+            ("TABLE_NAME".into(), "items".into()),
+            ("EDGE_CONFIG".into(), edge_config.to_string()),
+        ];
+        full_env.extend(moto.aws_env());
+        full_env.extend(env.iter().map(|(k, v)| (k.to_string(), v.clone())));
         let mut cmd = Command::new(bin("gateway"));
         cmd.arg("serve")
             .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("GATEWAY_PORT", "0")
-            .env("USER_POOL_ID", &pool.user_pool_id)
-            .env("JWKS_URI", &pool.jwks_uri)
-            .env("CLIENT_IDS", &pool.client_id)
-            .env("TABLE_NAME", "items")
-            .env("EDGE_CONFIG", edge_config.to_string())
+            .envs(full_env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
-        for (k, v) in moto.aws_env() {
-            cmd.env(k, v);
-        }
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
         let mut child = cmd.spawn().expect("spawn gateway");
         let stderr = child.stderr.take().expect("stderr");
         let mut lines = BufReader::new(stderr).lines();
@@ -113,6 +114,7 @@ impl Stack {
             port,
             pool,
             tokens,
+            env: full_env,
             child,
             client: Client::builder(TokioExecutor::new()).build_http(),
         }
@@ -165,6 +167,34 @@ impl Stack {
         }
         let b = body.map(|v| v.to_string()).unwrap_or_default();
         self.call(method, path, &h, &b).await
+    }
+
+    /// Run `gateway serve` with the stack's environment changed by `set` (a `None` value removes
+    /// the variable) and wait for it to exit: (exit code, stderr).
+    pub async fn run_gateway_with(&self, set: &[(&str, Option<&str>)]) -> (Option<i32>, String) {
+        let mut env = self.env.clone();
+        for (k, v) in set {
+            env.retain(|(ek, _)| ek != k);
+            if let Some(v) = v {
+                env.push((k.to_string(), v.to_string()));
+            }
+        }
+        let out = tokio::time::timeout(
+            Duration::from_secs(30),
+            Command::new(bin("gateway"))
+                .arg("serve")
+                .env_clear()
+                .envs(env.iter().map(|(k, v)| (k, v)))
+                .stdin(Stdio::null())
+                .output(),
+        )
+        .await
+        .expect("gateway exits")
+        .expect("run gateway");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     }
 
     pub async fn stop(mut self) {

@@ -643,6 +643,42 @@ async fn psychic_signature_and_symmetric_or_enc_keys() {
     assert_refused_everywhere(&f, &rsa_enc.sign(&claims, &json!({})), "enc key").await;
 }
 
+/// A JWK is pinned to its `alg`: an RS256 key never verifies a PS256 token, even when PS256 is
+/// an accepted algorithm and the PSS signature by that very key is genuine; a JWK without `alg`
+/// may verify any accepted algorithm of its type.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jwk_alg_pins_the_algorithm() {
+    let pinned = TestKey::rsa("pinned");
+    let free = TestKey::rsa("free");
+    let mut free_jwk = free.jwk();
+    free_jwk.as_object_mut().unwrap().remove("alg");
+    let jwks = JwksServer::start(json!({"keys": [pinned.jwk(), free_jwk]})).await;
+    let mut env = base_env(&jwks);
+    env.push(("ALGORITHMS".into(), "RS256,PS256".into()));
+    let f = start(env).await;
+    let claims = access_claims(ISS, CLIENT, SUB);
+    let pss_token = |k: &TestKey| {
+        let input = format!(
+            "{}.{}",
+            b64_json(&json!({"alg":"PS256","kid": k.kid})),
+            b64_json(&claims)
+        );
+        format!("{input}.{}", b64(&k.sign_rsa_with(true, input.as_bytes())))
+    };
+    assert_refused_everywhere(&f, &pss_token(&pinned), "PS256 with an RS256-pinned key").await;
+    assert_allowed(
+        &f.invoke(&token_event(&pinned.sign(&claims, &json!({}))))
+            .await,
+        "RS256 pinned",
+    );
+    assert_allowed(
+        &f.invoke(&token_event(&pss_token(&free))).await,
+        "PS256 with alg-less JWK",
+    );
+    let logs = f.settled_logs().await.join("\n");
+    assert!(logs.contains("\"reason\":\"key_mismatch\""), "{logs}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn repeated_and_ambiguous_authorization_headers_are_refused() {
     let s = setup(&[]).await;

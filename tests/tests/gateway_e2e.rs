@@ -438,3 +438,48 @@ async fn cors_preflights_and_canary_stickiness() {
     }
     assert!(!seen.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn usual_mistakes_get_clear_errors() {
+    let s = Stack::start(&[origin_verify_env()], &edge_config(json!({}))).await;
+    let port = s.port.to_string();
+    let cases: Vec<(Vec<(&str, Option<&str>)>, &str)> = vec![
+        (vec![("GATEWAY_PORT", Some(port.as_str()))], "is in use"),
+        (
+            vec![(
+                "JWKS_URI",
+                Some("http://127.0.0.1:1/pool/.well-known/jwks.json"),
+            )],
+            "not reachable",
+        ),
+        (
+            vec![("AWS_ENDPOINT_URL", Some("http://127.0.0.1:1"))],
+            "DynamoDB at http://127.0.0.1:1 not reachable",
+        ),
+        (
+            vec![("TABLE_NAME", Some("no-such-table"))],
+            "\"no-such-table\" missing",
+        ),
+        (vec![("CLIENT_IDS", None)], "CLIENT_IDS"),
+        (
+            vec![(
+                "EDGE_CONFIG",
+                Some(r#"{"cors":{"allowed_origins":["*"],"allow_credentials":true}}"#),
+            )],
+            "edge configuration",
+        ),
+        (vec![("GATEWAY_PORT", Some("eighty"))], "GATEWAY_PORT"),
+    ];
+    for (set, want) in cases {
+        let (code, err) = s.run_gateway_with(&set).await;
+        assert_eq!(code, Some(2), "{set:?}: {err}");
+        assert!(err.contains(want), "{set:?}: expected {want:?} in {err:?}");
+        assert_eq!(
+            err.lines().filter(|l| l.starts_with("gateway: ")).count(),
+            1,
+            "one clear line: {err}"
+        );
+    }
+    // The running gateway was not disturbed.
+    assert_eq!(s.as_user("alice", "GET", "/items", None).await.status, 200);
+}
