@@ -443,7 +443,8 @@ async fn cors_preflights_and_canary_stickiness() {
 async fn usual_mistakes_get_clear_errors() {
     let s = Stack::start(&[origin_verify_env()], &edge_config(json!({}))).await;
     let port = s.port.to_string();
-    let cases: Vec<(Vec<(&str, Option<&str>)>, &str)> = vec![
+    type Change<'a> = Vec<(&'a str, Option<&'a str>)>;
+    let cases: Vec<(Change, &str)> = vec![
         (vec![("GATEWAY_PORT", Some(port.as_str()))], "is in use"),
         (
             vec![(
