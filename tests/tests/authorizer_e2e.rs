@@ -1070,3 +1070,44 @@ async fn jwks_hang_times_out_and_init_survives_a_dead_endpoint() {
     // known key unaffected
     assert_allowed(&f.invoke(&token_event(&t)).await, "known key during hang");
 }
+
+/// Any change to a valid token's text — one character replaced, deleted or inserted anywhere —
+/// is refused (the signature covers the exact bytes; base64url decoding is canonical), and the
+/// process survives all of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_mutation_of_a_valid_token_is_refused() {
+    let s = setup(&[]).await;
+    let t = good(&s);
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.";
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = |n: usize| {
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        ((seed >> 33) as usize) % n
+    };
+    let mut tried = 0;
+    for _ in 0..600 {
+        let mut b = t.as_bytes().to_vec();
+        let pos = next(b.len());
+        match next(3) {
+            0 => b[pos] = ALPHABET[next(ALPHABET.len())],
+            1 => {
+                b.remove(pos);
+            }
+            _ => b.insert(pos, ALPHABET[next(ALPHABET.len())]),
+        }
+        let m = String::from_utf8(b).unwrap();
+        if m == t {
+            continue;
+        }
+        tried += 1;
+        assert_rest_refused(
+            &s.f.invoke(&token_event(&m)).await,
+            &format!("mutation at {pos}"),
+        );
+    }
+    assert!(tried > 500);
+    assert_allowed(&s.f.invoke(&token_event(&t)).await, "original still valid");
+    assert!(!s.f.exited().await);
+}
