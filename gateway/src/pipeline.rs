@@ -16,8 +16,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use bytes::Bytes;
 use edge::event::{
-    Cf, CfConfig, CustomOrigin, Event, EventType, Header, Headers, Origin, Output, Record, Request,
-    Response,
+    CustomOrigin, Event, EventType, Header, Headers, Origin, Output, Request, Response,
 };
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use serde_json::{json, Map, Value};
@@ -112,6 +111,8 @@ pub struct Gateway {
     throttle: DefaultDirectRateLimiter,
     cache: Mutex<HashMap<String, CachedAuth>>,
     seq: AtomicU64,
+    /// The API as CloudFront's custom origin (built once; cloned into each origin-request event).
+    origin: Origin,
 }
 
 fn now_ms() -> u64 {
@@ -251,7 +252,21 @@ impl Gateway {
     ) -> Gateway {
         let rate = NonZeroU32::new(settings.throttle_rate.max(1)).unwrap_or(NonZeroU32::MIN);
         let burst = NonZeroU32::new(settings.throttle_burst.max(1)).unwrap_or(NonZeroU32::MIN);
+        let origin = Origin {
+            custom: Some(CustomOrigin {
+                custom_headers: Headers::new(),
+                domain_name: settings.origin_domain.clone(),
+                path: settings.origin_path.clone(),
+                other: serde_json::from_value(json!({
+                    "keepaliveTimeout": 5, "port": 443, "protocol": "https", "readTimeout": 30,
+                    "sslProtocols": ["TLSv1.2"]
+                }))
+                .unwrap_or_default(),
+            }),
+            s3: None,
+        };
         Gateway {
+            origin,
             throttle: RateLimiter::direct(Quota::per_second(rate).allow_burst(burst)),
             settings,
             edge,
@@ -273,19 +288,27 @@ impl Gateway {
         request: Request,
         response: Option<Response>,
     ) -> Event {
-        Event {
-            records: vec![Record {
-                cf: Cf {
-                    config: CfConfig {
-                        distribution_domain_name: self.settings.distribution_domain.clone(),
-                        distribution_id: "ELOCALGATEWAY1".into(),
-                        event_type: kind,
-                        request_id: request_id.to_string(),
-                    },
-                    request,
-                    response,
-                },
-            }],
+        let mut ev = Event::new(kind, request_id, request, response);
+        for r in &mut ev.records {
+            r.cf.config.distribution_domain_name = self.settings.distribution_domain.clone();
+            r.cf.config.distribution_id = "ELOCALGATEWAY1".into();
+        }
+        ev
+    }
+
+    /// A request trigger (viewer-request, origin-request): the request to forward, or the
+    /// response to send straight back (CloudFront runs no response trigger for it).
+    fn request_trigger(
+        &self,
+        kind: EventType,
+        request_id: &str,
+        request: Request,
+        t: &mut Timings,
+    ) -> Result<Request, HttpResponse> {
+        match self.run_edge(self.edge_event(kind, request_id, request, None), t) {
+            Ok(Output::Request(r)) => Ok(r),
+            Ok(Output::Response(r)) => Err(generated(r)),
+            Err(_) => Err(plain(502, "edge function error")),
         }
     }
 
@@ -327,37 +350,19 @@ impl Gateway {
         };
 
         // viewer-request: a generated response goes straight back (no response triggers run).
-        let vr = match self.run_edge(
-            self.edge_event(EventType::ViewerRequest, request_id, viewer_request, None),
-            t,
-        ) {
-            Ok(Output::Request(r)) => r,
-            Ok(Output::Response(r)) => return self.generated(r, Bytes::new()),
-            Err(_) => return plain(502, "edge function error"),
+        let vr = match self.request_trigger(EventType::ViewerRequest, request_id, viewer_request, t)
+        {
+            Ok(r) => r,
+            Err(resp) => return resp,
         };
 
         // origin-request, with the API as a custom origin.
         let mut or_req = vr.clone();
-        or_req.origin = Some(Origin {
-            custom: Some(CustomOrigin {
-                custom_headers: Headers::new(),
-                domain_name: self.settings.origin_domain.clone(),
-                path: self.settings.origin_path.clone(),
-                other: serde_json::from_value(json!({
-                    "keepaliveTimeout": 5, "port": 443, "protocol": "https", "readTimeout": 30,
-                    "sslProtocols": ["TLSv1.2"]
-                }))
-                .unwrap_or_default(),
-            }),
-            s3: None,
-        });
-        let origin_req = match self.run_edge(
-            self.edge_event(EventType::OriginRequest, request_id, or_req, None),
-            t,
-        ) {
-            Ok(Output::Request(r)) => r,
-            Ok(Output::Response(r)) => return self.generated(r, Bytes::new()),
-            Err(_) => return plain(502, "edge function error"),
+        or_req.origin = Some(self.origin.clone());
+        let origin_req = match self.request_trigger(EventType::OriginRequest, request_id, or_req, t)
+        {
+            Ok(r) => r,
+            Err(resp) => return resp,
         };
 
         let variant = single(&origin_req.headers, "x-canary-variant")
@@ -412,20 +417,6 @@ impl Gateway {
         }
         HttpResponse {
             status: resp.status_code(),
-            headers,
-            body,
-        }
-    }
-
-    fn generated(&self, r: Response, fallback: Bytes) -> HttpResponse {
-        let body = match r.body.clone() {
-            Some(b) => decode_edge_body(b, r.body_encoding.as_deref()),
-            None => fallback,
-        };
-        let mut headers = flatten(&r.headers);
-        headers.retain(|(k, _)| !k.eq_ignore_ascii_case("content-length"));
-        HttpResponse {
-            status: r.status_code(),
             headers,
             body,
         }
@@ -596,6 +587,21 @@ impl Gateway {
             return apigw_error(GatewayResponse::Default5xx, request_id);
         };
         proxy_response(&out, request_id)
+    }
+}
+
+/// A response the edge generated at a request trigger, as the client gets it.
+fn generated(r: Response) -> HttpResponse {
+    let body = match r.body.clone() {
+        Some(b) => decode_edge_body(b, r.body_encoding.as_deref()),
+        None => Bytes::new(),
+    };
+    let mut headers = flatten(&r.headers);
+    headers.retain(|(k, _)| !k.eq_ignore_ascii_case("content-length"));
+    HttpResponse {
+        status: r.status_code(),
+        headers,
+        body,
     }
 }
 
