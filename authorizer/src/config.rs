@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::policy::{RouteDefault, RouteRule};
+use crate::policy::{RouteDefault, RouteRules};
 
 /// Which Cognito token kind is accepted (`TOKEN_USE`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,8 +84,9 @@ pub const MAX_LEEWAY_SECONDS: u64 = 300;
 pub struct Config {
     /// Accepted `iss` values (exact string match).
     pub issuers: Vec<String>,
-    /// Where keys come from; never from the token.
-    pub jwks_uri: String,
+    /// Where each issuer's keys come from (`jwks_uris[i]` serves `issuers[i]` only); never from
+    /// the token.
+    pub jwks_uris: Vec<String>,
     /// Accepted app client ids.
     pub client_ids: Vec<String>,
     pub token_use: TokenUse,
@@ -98,7 +99,8 @@ pub struct Config {
     /// Raw token size cap in bytes (`MAX_TOKEN_BYTES`, default 8192).
     pub max_token_bytes: usize,
     pub http_api_response: HttpApiResponse,
-    pub route_rules: Vec<RouteRule>,
+    /// `ROUTE_RULES`, compiled against `API_ROUTES` when it is set (see `policy`).
+    pub route_rules: RouteRules,
     pub route_default: RouteDefault,
     pub jwks: JwksTimings,
     /// Verified-token memo capacity (`MEMO_CAPACITY`, default 4096; 0 disables).
@@ -269,19 +271,36 @@ impl Config {
             return Err(err("ISSUER", "no issuer given"));
         }
 
-        let jwks_uri = match nonempty("JWKS_URI") {
-            Some(u) => u.trim().to_string(),
-            None => {
-                if issuers.len() > 1 {
+        // One key set per issuer: JWKS_URI is a list aligned with ISSUER, or derived per issuer.
+        let jwks_uris = match nonempty("JWKS_URI") {
+            Some(u) => {
+                let l = list(&u);
+                if l.len() != issuers.len() {
                     return Err(err(
                         "JWKS_URI",
-                        "several issuers are configured: set JWKS_URI explicitly",
+                        format!(
+                            "{} URI(s) for {} issuer(s): give one JWKS URI per issuer, in ISSUER order (each issuer's keys serve only that issuer), or leave JWKS_URI unset to use <issuer>/.well-known/jwks.json for each",
+                            l.len(),
+                            issuers.len()
+                        ),
                     ));
                 }
-                format!("{}/.well-known/jwks.json", issuers[0].trim_end_matches('/'))
+                l
             }
+            None => issuers
+                .iter()
+                .map(|i| format!("{}/.well-known/jwks.json", i.trim_end_matches('/')))
+                .collect(),
         };
-        check_jwks_uri(&jwks_uri)?;
+        for u in &jwks_uris {
+            check_jwks_uri(u)?;
+        }
+        let mut sorted = issuers.clone();
+        sorted.sort();
+        sorted.dedup();
+        if sorted.len() != issuers.len() {
+            return Err(err("ISSUER", "an issuer is listed twice"));
+        }
 
         let client_ids = nonempty("CLIENT_IDS").map(|v| list(&v)).unwrap_or_default();
         if client_ids.is_empty() {
@@ -374,6 +393,14 @@ impl Config {
                 ))
             }
         };
+        // API_ROUTES: the API's own routes, which make route-rule policies exact; a rule set no
+        // exact policy expresses over them is refused here, naming the routes.
+        let route_rules = RouteRules::new(
+            route_rules,
+            route_default,
+            nonempty("API_ROUTES").as_deref(),
+        )
+        .map_err(|(setting, problem)| err(setting, problem))?;
 
         let http_api_response = match nonempty("HTTP_API_RESPONSE").as_deref().map(str::trim) {
             None if route_rules.is_empty() => HttpApiResponse::Simple,
@@ -443,7 +470,7 @@ impl Config {
 
         Ok(Config {
             issuers,
-            jwks_uri,
+            jwks_uris,
             client_ids,
             token_use,
             leeway_seconds,
@@ -484,8 +511,8 @@ mod tests {
             vec!["https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC123xyz9"]
         );
         assert_eq!(
-            c.jwks_uri,
-            "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC123xyz9/.well-known/jwks.json"
+            c.jwks_uris,
+            vec!["https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC123xyz9/.well-known/jwks.json"]
         );
         assert_eq!(c.client_ids, vec!["a", "b"]);
         assert_eq!(c.token_use, TokenUse::Access);
@@ -592,8 +619,24 @@ mod tests {
                 "JWKS_TIMEOUT_MS",
             ),
             (
-                &[("ISSUER", "https://a,https://b"), ("CLIENT_IDS", "a")],
+                &[
+                    ("ISSUER", "https://a,https://b"),
+                    ("JWKS_URI", "https://a/jwks"),
+                    ("CLIENT_IDS", "a"),
+                ],
                 "JWKS_URI",
+            ),
+            (
+                &[
+                    ("ISSUER", "https://a,https://b"),
+                    ("JWKS_URI", "https://a/jwks,http://b.example/jwks"),
+                    ("CLIENT_IDS", "a"),
+                ],
+                "JWKS_URI",
+            ),
+            (
+                &[("ISSUER", "https://a,https://a"), ("CLIENT_IDS", "a")],
+                "ISSUER",
             ),
             (
                 &[
@@ -640,7 +683,29 @@ mod tests {
         assert_eq!(c.leeway_seconds, 300);
         assert_eq!(c.algorithms, vec![Alg::RS256, Alg::ES256, Alg::EdDSA]);
         let c = cfg(&[("ISSUER", "http://localhost:1/x"), ("CLIENT_IDS", "c1")]).unwrap();
-        assert_eq!(c.jwks_uri, "http://localhost:1/x/.well-known/jwks.json");
+        assert_eq!(
+            c.jwks_uris,
+            vec!["http://localhost:1/x/.well-known/jwks.json"]
+        );
+        let c = cfg(&[
+            ("ISSUER", "https://a.example/p1, https://b.example/p2/"),
+            ("CLIENT_IDS", "c1"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.jwks_uris,
+            vec![
+                "https://a.example/p1/.well-known/jwks.json",
+                "https://b.example/p2/.well-known/jwks.json"
+            ]
+        );
+        let c = cfg(&[
+            ("ISSUER", "http://127.0.0.1:1/a,http://127.0.0.1:2/b"),
+            ("JWKS_URI", "http://127.0.0.1:1/a/k,http://127.0.0.1:2/b/k"),
+            ("CLIENT_IDS", "c1"),
+        ])
+        .unwrap();
+        assert_eq!(c.jwks_uris[1], "http://127.0.0.1:2/b/k");
     }
 
     #[test]

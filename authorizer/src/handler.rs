@@ -368,11 +368,10 @@ impl Authorizer {
         }
         let token = token::extract(raw, cfg.max_token_bytes)?;
         let h = memo::hash(token);
-        let instant = Instant::now();
         if let Some(e) = self.memo.get(&h, now, |e| {
             self.verifier
-                .jwks
-                .trusted(&e.key.kid, instant)
+                .jwks(e.issuer)
+                .and_then(|j| j.trusted(&e.key.kid))
                 .is_some_and(|k| memo::same_key(&k, &e.key))
         }) {
             return Ok((e, true));
@@ -383,6 +382,7 @@ impl Authorizer {
         let entry = Entry {
             principal: v.principal,
             access,
+            issuer: v.issuer,
             key: v.key,
             valid_until,
         };

@@ -78,14 +78,15 @@ struct Jwk {
 pub enum JwksError {
     #[error("JWKS is not a JSON object with a \"keys\" array")]
     NotAJwks,
-    #[error("JWKS holds no usable signing key")]
-    NoUsableKey,
 }
 
 /// The usable keys of a JWKS document, by `kid`.
 pub type KeyMap = HashMap<String, Arc<Key>>;
 
-/// Parse a JWKS document, keeping only keys usable for one of `algs`.
+/// Parse a JWKS document, keeping only keys usable for one of `algs`. A document that lists no
+/// usable key (an empty `keys` array, only `enc` or `oct` keys) is a valid, empty key set: the
+/// issuer has withdrawn its keys, and nothing it signed before is trusted any more. Only a body
+/// that is not a JWKS document at all is an error (treated as an outage by the cache).
 ///
 /// Two JWKs with the same `kid` are ambiguous: that `kid` is dropped altogether (a token naming
 /// it cannot say which key it means).
@@ -108,9 +109,6 @@ pub fn parse_jwks(body: &[u8], algs: &[Alg]) -> Result<KeyMap, JwksError> {
     }
     for k in dup {
         out.remove(&k);
-    }
-    if out.is_empty() {
-        return Err(JwksError::NoUsableKey);
     }
     Ok(out)
 }

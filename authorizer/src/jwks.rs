@@ -1,7 +1,13 @@
 //! The JWKS cache: keys fetched only from the configured URI, hydrated at init, refreshed on an
 //! unknown `kid` (single-flight, cooldown by `governor`, exponential back-off while the endpoint
 //! fails), kept through outages up to a maximum staleness, and dropped at once when a successful
-//! fetch no longer lists them.
+//! fetch no longer lists them (an empty key set included: then every token is refused with
+//! `jwks_no_usable_keys`).
+//!
+//! The cache takes its [`Fetcher`] (how a document is obtained) and its [`Clock`] as parameters,
+//! as aws-jwt-verify's `SimpleJwksCache` takes a fetcher and a penalty box: the rules below are
+//! unit-tested in microseconds with a scripted fetcher and a manual clock; [`HttpFetcher`] is the
+//! production fetcher. One cache per configured issuer: keys never serve another issuer.
 //!
 //! Timings (see [`crate::config::JwksTimings`]):
 //! - each fetch has a hard timeout (default 3 s, connect to last byte) and a body cap (256 KiB);
@@ -11,13 +17,17 @@
 //! - known keys keep verifying while refreshes fail, until the last *successful* fetch is older
 //!   than `max_stale` (default 24 h); then every token is refused (`jwks_stale`).
 
+use std::future::Future;
 use std::num::NonZeroU32;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use governor::middleware::NoOpMiddleware;
+use governor::state::{InMemoryState, NotKeyed};
+use governor::{Quota, RateLimiter};
 use http_body_util::{BodyExt, Empty, Limited};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
@@ -46,34 +56,52 @@ pub enum FetchError {
     Document(#[from] crate::jwk::JwksError),
 }
 
-struct State {
-    keys: KeyMap,
-    /// Last successful fetch.
-    fetched_at: Option<Instant>,
-    /// No new attempt before this (back-off after failures).
-    retry_at: Option<Instant>,
-    failures: u32,
-    /// Bumped on every successful fetch; lets a waiter see that a refresh already happened.
-    generation: u64,
+/// A boxed fetch in flight.
+pub type FetchFuture<'a> = Pin<Box<dyn Future<Output = Result<Bytes, FetchError>> + Send + 'a>>;
+
+/// Obtains the raw JWKS document. The cache applies the timeout and parses the body.
+pub trait Fetcher: Send + Sync {
+    fn fetch(&self) -> FetchFuture<'_>;
 }
 
-pub struct Jwks {
+/// Monotonic time, injectable for tests.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> Instant;
+}
+
+/// The real monotonic clock.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+}
+
+/// `governor` reads time through the cache's own clock, so the cooldown follows it too.
+#[derive(Clone)]
+struct GovClock(Arc<dyn Clock>);
+
+impl governor::clock::Clock for GovClock {
+    type Instant = Instant;
+    fn now(&self) -> Instant {
+        self.0.now()
+    }
+}
+
+type Limiter = RateLimiter<NotKeyed, InMemoryState, GovClock, NoOpMiddleware<Instant>>;
+
+/// GETs the JWKS URI over HTTPS (plain HTTP only for loopback, checked by the configuration),
+/// with the body capped at `max_bytes`.
+pub struct HttpFetcher {
     uri: http::Uri,
     client: HttpsClient,
-    algs: Vec<Alg>,
-    t: JwksTimings,
-    state: RwLock<State>,
-    flight: tokio::sync::Mutex<()>,
-    unknown_kid_limiter: DefaultDirectRateLimiter,
-    fetches: AtomicU64,
+    max_bytes: usize,
 }
 
-/// A usable key, with the JWKS generation it came from.
-pub type KeyRef = Arc<Key>;
-
-impl Jwks {
-    /// Build the cache (no network yet). Fails only on an unusable URI or TLS setup.
-    pub fn new(uri: &str, algs: Vec<Alg>, t: JwksTimings) -> Result<Jwks, FetchError> {
+impl HttpFetcher {
+    /// Fails only on an unusable URI or TLS setup.
+    pub fn new(uri: &str, t: &JwksTimings) -> Result<HttpFetcher, FetchError> {
         let uri: http::Uri = uri.parse().map_err(|_| FetchError::Uri)?;
         let mut http = HttpConnector::new();
         http.enforce_http(false);
@@ -86,13 +114,86 @@ impl Jwks {
             .enable_http1()
             .wrap_connector(http);
         let client = Client::builder(TokioExecutor::new()).build(https);
-        let per = t.cooldown;
-        let quota = Quota::with_period(per)
-            .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
-            .allow_burst(NonZeroU32::MIN);
-        Ok(Jwks {
+        Ok(HttpFetcher {
             uri,
             client,
+            max_bytes: t.max_bytes,
+        })
+    }
+
+    async fn get(&self) -> Result<Bytes, FetchError> {
+        let req = http::Request::get(self.uri.clone())
+            .header(http::header::ACCEPT, "application/json")
+            .body(Empty::<Bytes>::new())
+            .map_err(|_| FetchError::Uri)?;
+        let resp = self
+            .client
+            .request(req)
+            .await
+            .map_err(|e| FetchError::Request(e.to_string()))?;
+        if resp.status() != http::StatusCode::OK {
+            return Err(FetchError::Status(resp.status().as_u16()));
+        }
+        Ok(Limited::new(resp.into_body(), self.max_bytes)
+            .collect()
+            .await
+            .map_err(|_| FetchError::Body)?
+            .to_bytes())
+    }
+}
+
+impl Fetcher for HttpFetcher {
+    fn fetch(&self) -> FetchFuture<'_> {
+        Box::pin(self.get())
+    }
+}
+
+struct State {
+    keys: KeyMap,
+    /// Last successful fetch.
+    fetched_at: Option<Instant>,
+    /// No new attempt before this (back-off after failures).
+    retry_at: Option<Instant>,
+    failures: u32,
+    /// Bumped on every successful fetch; lets a waiter see that a refresh already happened.
+    generation: u64,
+}
+
+pub struct Jwks {
+    fetcher: Box<dyn Fetcher>,
+    clock: Arc<dyn Clock>,
+    algs: Vec<Alg>,
+    t: JwksTimings,
+    state: RwLock<State>,
+    flight: tokio::sync::Mutex<()>,
+    unknown_kid_limiter: Limiter,
+    fetches: AtomicU64,
+}
+
+/// A usable key, with the JWKS generation it came from.
+pub type KeyRef = Arc<Key>;
+
+impl Jwks {
+    /// The production cache for one issuer: HTTPS fetches of `uri`, the system clock.
+    pub fn http(uri: &str, algs: Vec<Alg>, t: JwksTimings) -> Result<Jwks, FetchError> {
+        let fetcher = HttpFetcher::new(uri, &t)?;
+        Ok(Jwks::new(Box::new(fetcher), Arc::new(SystemClock), algs, t))
+    }
+
+    /// Build the cache (no fetch yet) from its fetcher and clock.
+    pub fn new(
+        fetcher: Box<dyn Fetcher>,
+        clock: Arc<dyn Clock>,
+        algs: Vec<Alg>,
+        t: JwksTimings,
+    ) -> Jwks {
+        let quota = Quota::with_period(t.cooldown)
+            .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
+            .allow_burst(NonZeroU32::MIN);
+        let unknown_kid_limiter = RateLimiter::direct_with_clock(quota, GovClock(clock.clone()));
+        Jwks {
+            fetcher,
+            clock,
             algs,
             t,
             state: RwLock::new(State {
@@ -103,9 +204,9 @@ impl Jwks {
                 generation: 0,
             }),
             flight: tokio::sync::Mutex::new(()),
-            unknown_kid_limiter: RateLimiter::direct(quota),
+            unknown_kid_limiter,
             fetches: AtomicU64::new(0),
-        })
+        }
     }
 
     /// Number of fetch attempts so far (for logs and tests).
@@ -126,7 +227,8 @@ impl Jwks {
     }
 
     /// Current key for `kid` if it is still trusted right now (for memo hits: no I/O).
-    pub fn trusted(&self, kid: &str, now: Instant) -> Option<KeyRef> {
+    pub fn trusted(&self, kid: &str) -> Option<KeyRef> {
+        let now = self.clock.now();
         let s = self.state.read().ok()?;
         let fresh = s
             .fetched_at
@@ -139,7 +241,7 @@ impl Jwks {
 
     /// The key for `kid`, refreshing the JWKS when the kid is unknown or the copy is old.
     pub async fn key(&self, kid: &str) -> Result<KeyRef, Reason> {
-        let now = Instant::now();
+        let now = self.clock.now();
         let (found, age, generation, backoff_ok) = {
             let s = self.state.read().map_err(|_| Reason::JwksUnavailable)?;
             (
@@ -177,8 +279,11 @@ impl Jwks {
         let Some(at) = s.fetched_at else {
             return Err(Reason::JwksUnavailable);
         };
-        if Instant::now().saturating_duration_since(at) >= self.t.max_stale {
+        if self.clock.now().saturating_duration_since(at) >= self.t.max_stale {
             return Err(Reason::JwksStale);
+        }
+        if s.keys.is_empty() {
+            return Err(Reason::JwksNoUsableKeys);
         }
         s.keys.get(kid).cloned().ok_or(Reason::UnknownKid)
     }
@@ -187,7 +292,10 @@ impl Jwks {
     async fn refresh_if_unchanged(&self, seen_generation: u64) {
         let _g = self.flight.lock().await;
         let (generation, backoff_ok) = match self.state.read() {
-            Ok(s) => (s.generation, s.retry_at.is_none_or(|r| Instant::now() >= r)),
+            Ok(s) => (
+                s.generation,
+                s.retry_at.is_none_or(|r| self.clock.now() >= r),
+            ),
             Err(_) => return,
         };
         if generation != seen_generation || !backoff_ok {
@@ -221,11 +329,19 @@ impl Jwks {
                 let n = new_keys.len();
                 let removed = s.keys.keys().filter(|k| !new_keys.contains_key(*k)).count();
                 s.keys = new_keys;
-                s.fetched_at = Some(Instant::now());
+                s.fetched_at = Some(self.clock.now());
                 s.retry_at = None;
                 s.failures = 0;
                 s.generation += 1;
-                tracing::info!(event = "jwks_refreshed", keys = n, removed, "JWKS fetched");
+                if n == 0 {
+                    tracing::warn!(
+                        event = "jwks_no_usable_keys",
+                        removed,
+                        "JWKS fetched but lists no usable key; every token is refused until it does"
+                    );
+                } else {
+                    tracing::info!(event = "jwks_refreshed", keys = n, removed, "JWKS fetched");
+                }
                 Ok(n)
             }
             Err(e) => {
@@ -236,7 +352,7 @@ impl Jwks {
                     .backoff_min
                     .saturating_mul(1u32 << exp)
                     .min(self.t.backoff_max);
-                s.retry_at = Some(Instant::now() + backoff);
+                s.retry_at = Some(self.clock.now() + backoff);
                 tracing::warn!(
                     event = "jwks_fetch_failed",
                     error = %e,
@@ -250,23 +366,259 @@ impl Jwks {
     }
 
     async fn fetch(&self) -> Result<KeyMap, FetchError> {
-        let req = http::Request::get(self.uri.clone())
-            .header(http::header::ACCEPT, "application/json")
-            .body(Empty::<Bytes>::new())
-            .map_err(|_| FetchError::Uri)?;
-        let resp = self
-            .client
-            .request(req)
-            .await
-            .map_err(|e| FetchError::Request(e.to_string()))?;
-        if resp.status() != http::StatusCode::OK {
-            return Err(FetchError::Status(resp.status().as_u16()));
-        }
-        let body = Limited::new(resp.into_body(), self.t.max_bytes)
-            .collect()
-            .await
-            .map_err(|_| FetchError::Body)?
-            .to_bytes();
+        let body = self.fetcher.fetch().await?;
         Ok(parse_jwks(&body, &self.algs)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    use std::sync::Mutex;
+
+    /// What the scripted fetcher answers: a body, or an HTTP status error; `None` = timeout.
+    type Answer = Option<Result<String, u16>>;
+
+    /// A fetcher answering whatever the test last set, counting calls.
+    #[derive(Clone, Default)]
+    struct Script(Arc<Mutex<(Answer, u64)>>);
+
+    impl Script {
+        fn set(&self, r: Result<String, u16>) {
+            self.0.lock().unwrap().0 = Some(r);
+        }
+        fn calls(&self) -> u64 {
+            self.0.lock().unwrap().1
+        }
+    }
+
+    impl Fetcher for Script {
+        fn fetch(&self) -> FetchFuture<'_> {
+            Box::pin(async move {
+                // Yield so concurrent lookups really overlap with the fetch in flight.
+                tokio::task::yield_now().await;
+                let mut g = self.0.lock().unwrap();
+                g.1 += 1;
+                match g.0.clone() {
+                    Some(Ok(body)) => Ok(Bytes::from(body)),
+                    Some(Err(status)) => Err(FetchError::Status(status)),
+                    None => Err(FetchError::Timeout),
+                }
+            })
+        }
+    }
+
+    struct Manual {
+        base: Instant,
+        ms: AtomicU64,
+    }
+
+    impl Manual {
+        fn advance(&self, d: Duration) {
+            self.ms.fetch_add(d.as_millis() as u64, Ordering::SeqCst);
+        }
+    }
+
+    impl Clock for Manual {
+        fn now(&self) -> Instant {
+            self.base + Duration::from_millis(self.ms.load(Ordering::SeqCst))
+        }
+    }
+
+    fn jwk(kid: &str, extra: &str) -> String {
+        let kp = Ed25519KeyPair::generate().unwrap();
+        let x = URL_SAFE_NO_PAD.encode(kp.public_key().as_ref());
+        format!(r#"{{"kty":"OKP","crv":"Ed25519","kid":"{kid}","x":"{x}"{extra}}}"#)
+    }
+
+    fn doc(keys: &[&str]) -> String {
+        format!(r#"{{"keys":[{}]}}"#, keys.join(","))
+    }
+
+    fn timings() -> JwksTimings {
+        JwksTimings {
+            refresh_after: Duration::from_secs(3600),
+            max_stale: Duration::from_secs(86_400),
+            cooldown: Duration::from_secs(10),
+            backoff_min: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(300),
+            ..JwksTimings::default()
+        }
+    }
+
+    fn cache(script: &Script) -> (Jwks, Arc<Manual>) {
+        let clock = Arc::new(Manual {
+            base: Instant::now(),
+            ms: AtomicU64::new(0),
+        });
+        let j = Jwks::new(
+            Box::new(script.clone()),
+            clock.clone(),
+            vec![Alg::EdDSA],
+            timings(),
+        );
+        (j, clock)
+    }
+
+    async fn reason(j: &Jwks, kid: &str) -> Option<Reason> {
+        j.key(kid).await.err()
+    }
+
+    #[tokio::test]
+    async fn hydrate_then_known_kids_need_no_fetch() {
+        let s = Script::default();
+        let k1 = jwk("k1", "");
+        s.set(Ok(doc(&[&k1])));
+        let (j, clock) = cache(&s);
+        j.hydrate().await.unwrap();
+        let calls = s.calls();
+        for _ in 0..100 {
+            assert!(j.key("k1").await.is_ok());
+        }
+        clock.advance(Duration::from_secs(3599));
+        assert!(j.key("k1").await.is_ok());
+        assert_eq!(s.calls(), calls);
+        // older than refresh_after: the next request refreshes once
+        clock.advance(Duration::from_secs(2));
+        assert!(j.key("k1").await.is_ok());
+        assert_eq!(s.calls(), calls + 1);
+    }
+
+    #[tokio::test]
+    async fn unknown_kids_refresh_once_per_cooldown() {
+        let s = Script::default();
+        s.set(Ok(doc(&[&jwk("k1", "")])));
+        let (j, clock) = cache(&s);
+        j.hydrate().await.unwrap();
+        assert_eq!(s.calls(), 1);
+        for i in 0..300 {
+            assert_eq!(reason(&j, &format!("x{i}")).await, Some(Reason::UnknownKid));
+        }
+        assert_eq!(
+            s.calls(),
+            2,
+            "one refresh for 300 unknown kids inside one cooldown"
+        );
+        clock.advance(Duration::from_secs(10));
+        let k2 = jwk("k2", "");
+        s.set(Ok(doc(&[&jwk("k1", ""), &k2])));
+        assert!(
+            j.key("k2").await.is_ok(),
+            "a new key is picked up after the cooldown"
+        );
+        assert_eq!(s.calls(), 3);
+    }
+
+    #[tokio::test]
+    async fn concurrent_unknown_kid_lookups_share_one_fetch() {
+        let s = Script::default();
+        s.set(Ok(doc(&[&jwk("k1", "")])));
+        let (j, _clock) = cache(&s);
+        let (a, b, c, d) = tokio::join!(j.key("k1"), j.key("k1"), j.key("k1"), j.key("zz"));
+        assert!(a.is_ok() && b.is_ok() && c.is_ok());
+        assert_eq!(d.err(), Some(Reason::UnknownKid));
+        assert_eq!(s.calls(), 1, "single flight");
+    }
+
+    #[tokio::test]
+    async fn failures_back_off_exponentially() {
+        let s = Script::default();
+        s.set(Ok(doc(&[&jwk("k1", "")])));
+        let (j, clock) = cache(&s);
+        j.hydrate().await.unwrap();
+        s.set(Err(500));
+        let mut calls = s.calls();
+        // back-offs after failures 1..4: 1, 2, 4, 8 s, all shorter than the 10 s cooldown
+        for _ in 0..5 {
+            clock.advance(Duration::from_secs(10)); // past the cooldown and the back-off
+            assert_eq!(reason(&j, "new").await, Some(Reason::UnknownKid));
+            assert_eq!(s.calls(), calls + 1, "one attempt");
+            calls += 1;
+        }
+        // after 5 failures the back-off is 16 s: past the cooldown but inside it, no fetch
+        clock.advance(Duration::from_secs(10));
+        assert_eq!(reason(&j, "new").await, Some(Reason::UnknownKid));
+        assert_eq!(s.calls(), calls, "no fetch during back-off");
+        clock.advance(Duration::from_secs(7));
+        assert_eq!(reason(&j, "new").await, Some(Reason::UnknownKid));
+        assert_eq!(s.calls(), calls + 1, "fetch once the back-off is over");
+        // known keys kept working throughout
+        assert!(j.key("k1").await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn outage_keeps_known_keys_until_max_staleness_then_fails_closed() {
+        let s = Script::default();
+        s.set(Ok(doc(&[&jwk("k1", "")])));
+        let (j, clock) = cache(&s);
+        j.hydrate().await.unwrap();
+        s.set(Ok("<html>not a jwks</html>".into()));
+        clock.advance(Duration::from_secs(86_399));
+        assert!(
+            j.key("k1").await.is_ok(),
+            "garbage is an outage: the key is kept"
+        );
+        assert!(j.trusted("k1").is_some());
+        clock.advance(Duration::from_secs(1));
+        assert_eq!(reason(&j, "k1").await, Some(Reason::JwksStale));
+        assert!(j.trusted("k1").is_none());
+        // recovery
+        s.set(Ok(doc(&[&jwk("k1", "")])));
+        clock.advance(Duration::from_secs(600));
+        assert!(j.key("k1").await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_successful_fetch_replaces_the_key_set_at_once() {
+        for (case, body) in [
+            ("empty set", doc(&[])),
+            ("re-marked enc", doc(&[&jwk("k1", r#","use":"enc""#)])),
+            (
+                "oct only",
+                doc(&[r#"{"kty":"oct","kid":"k1","k":"c2VjcmV0"}"#]),
+            ),
+        ] {
+            let s = Script::default();
+            s.set(Ok(doc(&[&jwk("k1", "")])));
+            let (j, clock) = cache(&s);
+            j.hydrate().await.unwrap();
+            let before = j.key("k1").await.unwrap();
+            s.set(Ok(body));
+            clock.advance(Duration::from_secs(3600));
+            assert_eq!(
+                reason(&j, "k1").await,
+                Some(Reason::JwksNoUsableKeys),
+                "{case}"
+            );
+            assert!(j.trusted("k1").is_none(), "{case}");
+            assert_eq!(j.key_count(), 0, "{case}");
+            drop(before);
+        }
+        // a key no longer listed stops being trusted while the others stay
+        let s = Script::default();
+        let k2 = jwk("k2", "");
+        s.set(Ok(doc(&[&jwk("k1", ""), &k2])));
+        let (j, clock) = cache(&s);
+        j.hydrate().await.unwrap();
+        let k2_before = j.key("k2").await.unwrap();
+        s.set(Ok(doc(&[&k2])));
+        clock.advance(Duration::from_secs(3600));
+        assert_eq!(reason(&j, "k1").await, Some(Reason::UnknownKid));
+        assert!(
+            Arc::ptr_eq(&j.key("k2").await.unwrap(), &k2_before),
+            "unchanged key keeps its identity"
+        );
+    }
+
+    #[tokio::test]
+    async fn never_fetched_is_unavailable() {
+        let s = Script::default();
+        s.set(Err(503));
+        let (j, _clock) = cache(&s);
+        assert!(j.hydrate().await.is_err());
+        assert_eq!(reason(&j, "k1").await, Some(Reason::JwksUnavailable));
     }
 }

@@ -1,12 +1,15 @@
 //! Lambda custom authorizer for Amazon Cognito (and other OIDC) JWTs.
 //!
-//! One module per noun: [`config`] (settings, validated once), [`token`] (extraction and strict
-//! decoding), [`jwk`] (keys, pre-parsed), [`jwks`] (the cache), [`verify`] (signature and claims),
+//! One module per noun: [`config`] (settings, validated once), [`json`] (strict JSON building
+//! blocks), [`token`] (extraction and strict decoding), [`claims`] (strict claims and their
+//! checks), [`jwk`] (keys, pre-parsed), [`jwks`] (the cache), [`verify`] (the whole verification),
 //! [`policy`] (route rules and IAM policies), [`memo`] (recently verified tokens), [`reason`]
 //! (refusal codes) and [`handler`] (the only module that knows API Gateway's event shapes).
 
+pub mod claims;
 pub mod config;
 pub mod handler;
+pub mod json;
 pub mod jwk;
 pub mod jwks;
 pub mod memo;
@@ -19,12 +22,45 @@ pub use config::Config;
 pub use handler::{Authorizer, Unauthorized};
 pub use reason::Reason;
 
-/// Build the authorizer from a validated configuration and hydrate its JWKS cache (the init-phase
-/// fetch). A failed hydrate is logged, not fatal: requests are refused until a fetch succeeds.
+/// Build the authorizer from a validated configuration and hydrate its JWKS caches (the
+/// init-phase fetches, one per issuer, concurrently). A failed hydrate is logged, not fatal:
+/// that issuer's tokens are refused until a fetch succeeds.
 pub async fn init(cfg: Config) -> Result<Authorizer, jwks::FetchError> {
-    let jwks = jwks::Jwks::new(&cfg.jwks_uri, cfg.algorithms.clone(), cfg.jwks)?;
-    if let Err(e) = jwks.hydrate().await {
-        tracing::error!(event = "jwks_hydrate_failed", error = %e, "JWKS not loaded at init; will retry on demand");
+    let mut sets = Vec::with_capacity(cfg.jwks_uris.len());
+    for uri in &cfg.jwks_uris {
+        sets.push(jwks::Jwks::http(uri, cfg.algorithms.clone(), cfg.jwks)?);
     }
-    Ok(Authorizer::new(verify::Verifier::new(cfg, jwks)))
+    let results = hydrate_all(&sets).await;
+    for (i, r) in results.into_iter().enumerate() {
+        if let Err(e) = r {
+            tracing::error!(event = "jwks_hydrate_failed", issuer_index = i, error = %e, "JWKS not loaded at init; will retry on demand");
+        }
+    }
+    Ok(Authorizer::new(verify::Verifier::new(cfg, sets)))
+}
+
+/// Hydrate every key set concurrently (the fetches overlap on the current-thread runtime).
+async fn hydrate_all(sets: &[jwks::Jwks]) -> Vec<Result<usize, jwks::FetchError>> {
+    use std::future::Future;
+    use std::task::Poll;
+    let mut pending: Vec<_> = sets.iter().map(|s| Some(Box::pin(s.hydrate()))).collect();
+    let mut results: Vec<Option<Result<usize, jwks::FetchError>>> =
+        sets.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        for (slot, out) in pending.iter_mut().zip(results.iter_mut()) {
+            if let Some(f) = slot {
+                if let Poll::Ready(r) = f.as_mut().poll(cx) {
+                    *out = Some(r);
+                    *slot = None;
+                }
+            }
+        }
+        if pending.iter().all(Option::is_none) {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
+    .await;
+    results.into_iter().flatten().collect()
 }

@@ -25,6 +25,8 @@ pub fn hash(token: &str) -> TokenHash {
 pub struct Entry {
     pub principal: Principal,
     pub access: Access,
+    /// The issuer (position in `ISSUER`) whose key set holds `key`.
+    pub issuer: usize,
     pub key: KeyRef,
     /// Seconds since epoch after which the entry is dead (`exp + leeway`).
     pub valid_until: f64,

@@ -48,6 +48,9 @@ pub enum Reason {
     JwksUnavailable,
     /// The last successful JWKS fetch is older than the maximum staleness.
     JwksStale,
+    /// The last successful JWKS fetch listed no usable key (an empty set, only `enc`/`oct` keys):
+    /// every token of that issuer is refused until a fetch lists one.
+    JwksNoUsableKeys,
     /// `x-origin-verify` missing or wrong (when `ORIGIN_VERIFY_SECRET` is set).
     OriginVerifyFailed,
     /// The event is not one of the shapes API Gateway sends to an authorizer.
@@ -81,6 +84,7 @@ impl Reason {
             Reason::MissingSub => "missing_sub",
             Reason::JwksUnavailable => "jwks_unavailable",
             Reason::JwksStale => "jwks_stale",
+            Reason::JwksNoUsableKeys => "jwks_no_usable_keys",
             Reason::OriginVerifyFailed => "origin_verify_failed",
             Reason::UnsupportedEvent => "unsupported_event",
             Reason::RouteDenied => "route_denied",

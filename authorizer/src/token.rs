@@ -3,8 +3,8 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use serde::Deserialize;
 
+use crate::json::{Members, Str};
 use crate::reason::Reason;
 
 /// Extract the JWT from an `Authorization` value: `Bearer <jwt>` (scheme case-insensitive, one
@@ -49,16 +49,45 @@ pub fn extract(value: &str, max: usize) -> Result<&str, Reason> {
     Ok(token)
 }
 
-/// The JOSE header fields the verifier looks at. Unknown members are ignored, except that the
-/// presence of `crit` is recorded (and refused: no extension is understood here). Key-pointing
-/// members (`jku`, `x5u`, `jwk`, `x5c`) are never read: keys come only from the configured JWKS.
-#[derive(Debug, Deserialize)]
+/// The JOSE header fields the verifier looks at. The header must be a JSON object whose member
+/// names are all unique (at every depth, read or not); `alg` and `kid`, when present, must be
+/// strings (`null` is a wrong type); `crit` is recorded whatever its value (`null` included) and
+/// refused by the verifier: no extension is understood here. Key-pointing members (`jku`, `x5u`,
+/// `jwk`, `x5c`) are never read: keys come only from the configured JWKS.
+#[derive(Debug, Default, PartialEq, Eq)]
 pub struct Header {
-    pub alg: String,
-    #[serde(default)]
+    pub alg: Option<String>,
     pub kid: Option<String>,
-    #[serde(default)]
-    pub crit: Option<serde::de::IgnoredAny>,
+    pub crit: bool,
+}
+
+impl<'de> serde::Deserialize<'de> for Header {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Header;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JOSE header object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Header, A::Error> {
+                let mut m = Members::new(map);
+                let mut h = Header::default();
+                while let Some(name) = m.next_name()? {
+                    match &*name {
+                        "alg" => h.alg = Some(m.value::<Str>()?.0.into_owned()),
+                        "kid" => h.kid = Some(m.value::<Str>()?.0.into_owned()),
+                        "crit" => {
+                            m.skip_value()?;
+                            h.crit = true;
+                        }
+                        _ => m.skip_value()?,
+                    }
+                }
+                Ok(h)
+            }
+        }
+        d.deserialize_map(V)
+    }
 }
 
 /// A token split into its parts, with header decoded and the payload still raw JSON bytes.
@@ -145,7 +174,7 @@ mod tests {
         let s = URL_SAFE_NO_PAD.encode([1u8, 2, 3]);
         let ok = format!("{h}.{p}.{s}");
         let parts = split(&ok).unwrap();
-        assert_eq!(parts.header.alg, "RS256");
+        assert_eq!(parts.header.alg.as_deref(), Some("RS256"));
         assert_eq!(parts.header.kid.as_deref(), Some("k"));
         assert_eq!(parts.signing_input, format!("{h}.{p}").as_bytes());
         assert_eq!(
@@ -182,10 +211,103 @@ mod tests {
             Some(Reason::MalformedToken)
         );
         let crit = URL_SAFE_NO_PAD.encode(br#"{"alg":"RS256","kid":"k","crit":["exp"]}"#);
-        assert!(split(&format!("{crit}.{p}.{s}"))
-            .unwrap()
-            .header
-            .crit
-            .is_some());
+        assert!(split(&format!("{crit}.{p}.{s}")).unwrap().header.crit);
+    }
+
+    /// One row per header rule: header JSON, expected outcome of `split` (the parsed header or
+    /// the reason).
+    #[test]
+    fn header_rules() {
+        let p = URL_SAFE_NO_PAD.encode(br#"{"sub":"x"}"#);
+        let s = URL_SAFE_NO_PAD.encode([1u8, 2, 3]);
+        let h = |alg: Option<&str>, kid: Option<&str>, crit: bool| Header {
+            alg: alg.map(str::to_string),
+            kid: kid.map(str::to_string),
+            crit,
+        };
+        let rows: Vec<(&str, Result<Header, Reason>)> = vec![
+            (
+                r#"{"alg":"RS256","kid":"k"}"#,
+                Ok(h(Some("RS256"), Some("k"), false)),
+            ),
+            (
+                r#"{"alg":"RS256","kid":"k","typ":"JWT","x":{"y":[1]}}"#,
+                Ok(h(Some("RS256"), Some("k"), false)),
+            ),
+            (r#"{"kid":"k"}"#, Ok(h(None, Some("k"), false))),
+            (r#"{"alg":"RS256"}"#, Ok(h(Some("RS256"), None, false))),
+            (
+                r#"{"alg":"RS256","kid":"k","crit":null}"#,
+                Ok(h(Some("RS256"), Some("k"), true)),
+            ),
+            (
+                r#"{"alg":"RS256","kid":"k","crit":[]}"#,
+                Ok(h(Some("RS256"), Some("k"), true)),
+            ),
+            (
+                r#"{"alg":"RS256","kid":"k","crit":"b64"}"#,
+                Ok(h(Some("RS256"), Some("k"), true)),
+            ),
+            (
+                r#"{"alg":"RS256","k\u0069d":"k"}"#,
+                Ok(h(Some("RS256"), Some("k"), false)),
+            ),
+            // not an object
+            (r#"["RS256","k"]"#, Err(Reason::MalformedToken)),
+            ("null", Err(Reason::MalformedToken)),
+            (r#""RS256""#, Err(Reason::MalformedToken)),
+            // mistyped members (null is a type)
+            (r#"{"alg":null,"kid":"k"}"#, Err(Reason::MalformedToken)),
+            (r#"{"alg":"RS256","kid":null}"#, Err(Reason::MalformedToken)),
+            (r#"{"alg":"RS256","kid":7}"#, Err(Reason::MalformedToken)),
+            (
+                r#"{"alg":["RS256"],"kid":"k"}"#,
+                Err(Reason::MalformedToken),
+            ),
+            // every member unique, read or not, after unescaping
+            (
+                r#"{"alg":"RS256","kid":"k","typ":"JWT","typ":"JWT"}"#,
+                Err(Reason::MalformedToken),
+            ),
+            (
+                r#"{"alg":"RS256","kid":"k","zz":1,"zz":1}"#,
+                Err(Reason::MalformedToken),
+            ),
+            (
+                r#"{"alg":"RS256","kid":"k","kid":"k"}"#,
+                Err(Reason::MalformedToken),
+            ),
+            (
+                r#"{"alg":"RS256","kid":"k","k\u0069d":"k"}"#,
+                Err(Reason::MalformedToken),
+            ),
+            (
+                r#"{"alg":"RS256","kid":"k","jwk":{"kty":"RSA","kty":"oct"}}"#,
+                Err(Reason::MalformedToken),
+            ),
+            (
+                r#"{"alg":"RS256","kid":"k","crit":["x"],"crit":[]}"#,
+                Err(Reason::MalformedToken),
+            ),
+            // strings and numbers
+            (
+                r#"{"alg":"RS256","kid":"\ud800"}"#,
+                Err(Reason::MalformedToken),
+            ),
+            (
+                r#"{"alg":"RS256","kid":"k","n":1e400}"#,
+                Err(Reason::MalformedToken),
+            ),
+        ];
+        for (json, want) in rows {
+            let enc = URL_SAFE_NO_PAD.encode(json.as_bytes());
+            let got = split(&format!("{enc}.{p}.{s}")).map(|parts| parts.header);
+            assert_eq!(got, want, "{json}");
+        }
+        let bad_utf8 = URL_SAFE_NO_PAD.encode(b"{\"alg\":\"RS256\",\"kid\":\"\xff\"}");
+        assert_eq!(
+            split(&format!("{bad_utf8}.{p}.{s}")).err(),
+            Some(Reason::MalformedToken)
+        );
     }
 }

@@ -1,104 +1,38 @@
-//! Token verification: header checks, key pinning, signature, then every claim.
+//! Token verification: header checks, issuer, key pinning, signature, then every claim.
 //!
-//! Order matters: nothing from the payload is looked at before the signature verifies, and the
-//! key is chosen only by `kid` from the configured JWKS (never `jku`, `x5u`, `jwk` or `x5c`).
+//! Order: the header is checked (`alg`, `crit`, `kid`), the payload is read strictly (a JSON
+//! object of well-typed, unique members) only to learn which configured issuer's key set to use,
+//! the key is chosen only by `kid` from that issuer's JWKS (never `jku`, `x5u`, `jwk` or `x5c`),
+//! the signature is verified, and only then are the claims checked and trusted.
 
-use serde::Deserialize;
-
-use crate::config::{Alg, Config, TokenUse};
+use crate::claims;
+use crate::config::{Alg, Config};
 use crate::jwks::{Jwks, KeyRef};
 use crate::reason::Reason;
 use crate::token;
 
-/// `iat` may be at most this far in the future (plus `LEEWAY_SECONDS`): clocks drift a little,
-/// issuers do not mint tokens from the future.
-pub const IAT_SKEW_SECONDS: f64 = 60.0;
+pub use crate::claims::{Principal, IAT_SKEW_SECONDS};
 
-/// Claims as issued. Types are strict: a mistyped claim (`exp` as a string, `iss` as an array)
-/// or a duplicated claim makes the whole payload malformed.
-#[derive(Debug, Deserialize)]
-struct RawClaims {
-    #[serde(default)]
-    iss: Option<String>,
-    #[serde(default)]
-    sub: Option<String>,
-    #[serde(default)]
-    aud: Option<Aud>,
-    #[serde(default)]
-    exp: Option<f64>,
-    #[serde(default)]
-    nbf: Option<f64>,
-    #[serde(default)]
-    iat: Option<f64>,
-    #[serde(default)]
-    token_use: Option<String>,
-    #[serde(default)]
-    client_id: Option<String>,
-    #[serde(default)]
-    username: Option<String>,
-    #[serde(default, rename = "cognito:username")]
-    cognito_username: Option<String>,
-    #[serde(default)]
-    scope: Option<String>,
-    #[serde(default, rename = "cognito:groups")]
-    groups: Option<Vec<String>>,
-}
+/// Longest `kid` accepted (a JWKS key id, not a place for payloads).
+pub const MAX_KID_BYTES: usize = 256;
 
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum Aud {
-    One(String),
-    Many(Vec<String>),
-}
-
-impl Aud {
-    fn contains_any(&self, allowed: &[String]) -> bool {
-        match self {
-            Aud::One(a) => allowed.iter().any(|c| c == a),
-            Aud::Many(v) => v.iter().any(|a| allowed.iter().any(|c| c == a)),
-        }
-    }
-    fn first(&self) -> &str {
-        match self {
-            Aud::One(a) => a,
-            Aud::Many(v) => v.first().map(String::as_str).unwrap_or(""),
-        }
-    }
-}
-
-/// What a verified token says about its principal (everything the policy and context need).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Principal {
-    pub sub: String,
-    pub username: String,
-    pub client_id: String,
-    pub token_use: String,
-    pub scope: String,
-    pub groups: Vec<String>,
-    /// `exp` in whole seconds (floor), for the memo.
-    pub exp: i64,
-}
-
-impl Principal {
-    pub fn scopes(&self) -> impl Iterator<Item = &str> {
-        self.scope.split(' ').filter(|s| !s.is_empty())
-    }
-}
-
-/// A successfully verified token: the principal and the key that verified it.
+/// A successfully verified token: the principal, and the issuer (by position) and key that
+/// verified it (the memo re-checks that key is still trusted).
 pub struct Verified {
     pub principal: Principal,
+    pub issuer: usize,
     pub key: KeyRef,
 }
 
-/// Checks header and claims; holds the key cache.
+/// Checks header and claims; holds one key cache per configured issuer.
 pub struct Verifier {
     cfg: Config,
-    pub jwks: Jwks,
+    jwks: Vec<Jwks>,
 }
 
 impl Verifier {
-    pub fn new(cfg: Config, jwks: Jwks) -> Verifier {
+    /// `jwks[i]` is the key set of `cfg.issuers[i]`.
+    pub fn new(cfg: Config, jwks: Vec<Jwks>) -> Verifier {
         Verifier { cfg, jwks }
     }
 
@@ -106,97 +40,49 @@ impl Verifier {
         &self.cfg
     }
 
+    /// The key set of issuer `i` (in `ISSUER` order).
+    pub fn jwks(&self, i: usize) -> Option<&Jwks> {
+        self.jwks.get(i)
+    }
+
+    /// Every key set, in `ISSUER` order.
+    pub fn key_sets(&self) -> &[Jwks] {
+        &self.jwks
+    }
+
     /// Verify `token` (already extracted, within the size cap) at `now` (seconds since epoch).
     pub async fn verify(&self, token: &str, now: f64) -> Result<Verified, Reason> {
         let parts = token::split(token)?;
-        let alg = Alg::from_name(&parts.header.alg).ok_or(Reason::AlgNotAllowed)?;
+        let alg = parts
+            .header
+            .alg
+            .as_deref()
+            .and_then(Alg::from_name)
+            .ok_or(Reason::AlgNotAllowed)?;
         if !self.cfg.algorithms.contains(&alg) {
             return Err(Reason::AlgNotAllowed);
         }
-        if parts.header.crit.is_some() {
+        if parts.header.crit {
             return Err(Reason::CritHeader);
         }
         let kid = parts
             .header
             .kid
             .as_deref()
-            .filter(|k| !k.is_empty() && k.len() <= 256)
+            .filter(|k| !k.is_empty() && k.len() <= MAX_KID_BYTES)
             .ok_or(Reason::MissingKid)?;
-        let key = self.jwks.key(kid).await?;
+        let claims = claims::parse(&parts.payload)?;
+        let issuer = claims.issuer_index(&self.cfg.issuers)?;
+        let jwks = self.jwks.get(issuer).ok_or(Reason::JwksUnavailable)?;
+        let key = jwks.key(kid).await?;
         let pk = key.for_alg(alg).ok_or(Reason::KeyMismatch)?;
         pk.verify_sig(parts.signing_input, &parts.signature)
             .map_err(|_| Reason::BadSignature)?;
-        let principal = self.check_claims(&parts.payload, now)?;
-        Ok(Verified { principal, key })
-    }
-
-    /// Claim checks on a payload whose signature has verified.
-    pub fn check_claims(&self, payload: &[u8], now: f64) -> Result<Principal, Reason> {
-        let c: RawClaims = serde_json::from_slice(payload).map_err(|_| Reason::MalformedClaims)?;
-        let leeway = self.cfg.leeway_seconds as f64;
-
-        let iss = c.iss.as_deref().ok_or(Reason::WrongIssuer)?;
-        if !self.cfg.issuers.iter().any(|i| i == iss) {
-            return Err(Reason::WrongIssuer);
-        }
-
-        let client = match self.cfg.token_use {
-            TokenUse::Access => {
-                if c.token_use.as_deref() != Some("access") {
-                    return Err(Reason::WrongTokenUse);
-                }
-                // Access tokens name their client in client_id; an aud claim is no substitute.
-                let cid = c.client_id.as_deref().ok_or(Reason::WrongClient)?;
-                if !self.cfg.client_ids.iter().any(|a| a == cid) {
-                    return Err(Reason::WrongClient);
-                }
-                cid.to_string()
-            }
-            TokenUse::Id | TokenUse::None => {
-                if self.cfg.token_use == TokenUse::Id && c.token_use.as_deref() != Some("id") {
-                    return Err(Reason::WrongTokenUse);
-                }
-                let aud = c.aud.as_ref().ok_or(Reason::WrongClient)?;
-                if !aud.contains_any(&self.cfg.client_ids) {
-                    return Err(Reason::WrongClient);
-                }
-                match aud {
-                    Aud::One(a) => a.clone(),
-                    Aud::Many(_) => self
-                        .cfg
-                        .client_ids
-                        .iter()
-                        .find(|cid| aud.contains_any(std::slice::from_ref(cid)))
-                        .cloned()
-                        .unwrap_or_else(|| aud.first().to_string()),
-                }
-            }
-        };
-
-        let exp = c.exp.ok_or(Reason::MissingExp)?;
-        if !exp.is_finite() || now >= exp + leeway {
-            return Err(Reason::Expired);
-        }
-        if let Some(nbf) = c.nbf {
-            if !nbf.is_finite() || nbf > now + leeway {
-                return Err(Reason::NotYetValid);
-            }
-        }
-        if let Some(iat) = c.iat {
-            if !iat.is_finite() || iat > now + IAT_SKEW_SECONDS + leeway {
-                return Err(Reason::IatInFuture);
-            }
-        }
-        let sub = c.sub.filter(|s| !s.is_empty()).ok_or(Reason::MissingSub)?;
-
-        Ok(Principal {
-            sub,
-            username: c.username.or(c.cognito_username).unwrap_or_default(),
-            client_id: client,
-            token_use: c.token_use.unwrap_or_default(),
-            scope: c.scope.unwrap_or_default(),
-            groups: c.groups.unwrap_or_default(),
-            exp: exp.floor() as i64,
+        let principal = claims::check(claims, &self.cfg, now)?;
+        Ok(Verified {
+            principal,
+            issuer,
+            key,
         })
     }
 }

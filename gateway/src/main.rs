@@ -123,13 +123,18 @@ async fn serve() {
     // The authorizer, configured as its Lambda is.
     let acfg = authorizer::Config::from_lookup(|k| std::env::var(k).ok())
         .unwrap_or_else(|e| fail(&format!("authorizer {e}")));
-    let jwks_uri = acfg.jwks_uri.clone();
+    let jwks_uris = acfg.jwks_uris.join(", ");
     let auth = authorizer::init(acfg)
         .await
         .unwrap_or_else(|e| fail(&format!("authorizer JWKS client: {e}")));
-    if auth.verifier().jwks.key_count() == 0 {
+    if auth
+        .verifier()
+        .key_sets()
+        .iter()
+        .any(|j| j.key_count() == 0)
+    {
         fail(&format!(
-            "JWKS at {jwks_uri} is not reachable or holds no usable key: is the Cognito stand-in (moto) running? scripts/run.sh starts it"
+            "JWKS at {jwks_uris} is not reachable or holds no usable key: is the Cognito stand-in (moto) running? scripts/run.sh starts it"
         ));
     }
 

@@ -1,0 +1,506 @@
+//! Claims: the strict reading of a JWT payload and the checks on it.
+//!
+//! The payload must be a JSON object whose member names are all unique (at every depth, whether
+//! the verifier reads them or not). A claim that is present must have its type — `null` is a
+//! wrong type, never an absence: `iss`, `sub`, `token_use`, `client_id`, `username`,
+//! `cognito:username`, `scope`, `jti` are strings; `exp`, `nbf`, `iat` are finite numbers; `aud`
+//! is a string or an array of strings (a string only with `TOKEN_USE=id`, as Cognito issues id
+//! tokens and as aws-jwt-verify's Cognito verifier requires); `cognito:groups` is an array of
+//! strings. Any violation is [`Reason::MalformedClaims`].
+//!
+//! [`check`] is a pure function of the claims, the configuration and the time, so every rule is
+//! unit-tested here without keys or servers.
+
+use crate::config::{Config, TokenUse};
+use crate::json::{Members, Num, Str, StrList};
+use crate::reason::Reason;
+
+/// `iat` may be at most this far in the future (plus `LEEWAY_SECONDS`): clocks drift a little,
+/// issuers do not mint tokens from the future.
+pub const IAT_SKEW_SECONDS: f64 = 60.0;
+
+/// `aud`: one string or an array of strings.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Aud {
+    One(String),
+    Many(Vec<String>),
+}
+
+/// The claims the verifier reads, each `None` only when the member is absent.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Claims {
+    pub iss: Option<String>,
+    pub sub: Option<String>,
+    pub aud: Option<Aud>,
+    pub exp: Option<f64>,
+    pub nbf: Option<f64>,
+    pub iat: Option<f64>,
+    pub token_use: Option<String>,
+    pub client_id: Option<String>,
+    pub username: Option<String>,
+    pub cognito_username: Option<String>,
+    pub scope: Option<String>,
+    pub groups: Option<Vec<String>>,
+}
+
+impl<'de> serde::Deserialize<'de> for Aud {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Aud;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string or an array of strings")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Aud, E> {
+                Ok(Aud::One(v.to_string()))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Aud, E> {
+                Ok(Aud::One(v))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Aud, A::Error> {
+                let mut out = Vec::new();
+                while let Some(Str(s)) = seq.next_element::<Str<'de>>()? {
+                    out.push(s.into_owned());
+                }
+                Ok(Aud::Many(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Claims {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Claims;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JWT claims object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Claims, A::Error> {
+                let mut m = Members::new(map);
+                let mut c = Claims::default();
+                let s = |m: &mut Members<'de, A>| m.value::<Str>().map(|s| Some(s.0.into_owned()));
+                let n = |m: &mut Members<'de, A>| m.value::<Num>().map(|n| Some(n.0));
+                while let Some(name) = m.next_name()? {
+                    match &*name {
+                        "iss" => c.iss = s(&mut m)?,
+                        "sub" => c.sub = s(&mut m)?,
+                        "aud" => c.aud = Some(m.value::<Aud>()?),
+                        "exp" => c.exp = n(&mut m)?,
+                        "nbf" => c.nbf = n(&mut m)?,
+                        "iat" => c.iat = n(&mut m)?,
+                        "token_use" => c.token_use = s(&mut m)?,
+                        "client_id" => c.client_id = s(&mut m)?,
+                        "username" => c.username = s(&mut m)?,
+                        "cognito:username" => c.cognito_username = s(&mut m)?,
+                        "scope" => c.scope = s(&mut m)?,
+                        "jti" => {
+                            m.value::<Str>()?;
+                        }
+                        "cognito:groups" => c.groups = Some(m.value::<StrList>()?.0),
+                        _ => m.skip_value()?,
+                    }
+                }
+                Ok(c)
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// Read a payload strictly (see the module docs).
+pub fn parse(payload: &[u8]) -> Result<Claims, Reason> {
+    serde_json::from_slice(payload).map_err(|_| Reason::MalformedClaims)
+}
+
+/// What a verified token says about its principal (everything the policy and context need).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub sub: String,
+    pub username: String,
+    pub client_id: String,
+    pub token_use: String,
+    pub scope: String,
+    pub groups: Vec<String>,
+    /// `exp` in whole seconds (floor), for the memo.
+    pub exp: i64,
+}
+
+impl Principal {
+    pub fn scopes(&self) -> impl Iterator<Item = &str> {
+        self.scope.split(' ').filter(|s| !s.is_empty())
+    }
+}
+
+impl Claims {
+    /// Which configured issuer (by position) issued this token. Used to choose the key set before
+    /// the signature is checked: keys never serve another issuer.
+    pub fn issuer_index(&self, issuers: &[String]) -> Result<usize, Reason> {
+        let iss = self.iss.as_deref().ok_or(Reason::WrongIssuer)?;
+        issuers
+            .iter()
+            .position(|i| i == iss)
+            .ok_or(Reason::WrongIssuer)
+    }
+}
+
+/// Every claim check, at `now` (seconds since the epoch), in a fixed order so each refusal has
+/// one reason: issuer, token use, client, `exp`, `nbf`, `iat`, `sub`.
+pub fn check(c: Claims, cfg: &Config, now: f64) -> Result<Principal, Reason> {
+    let leeway = cfg.leeway_seconds as f64;
+    c.issuer_index(&cfg.issuers)?;
+
+    let client = match cfg.token_use {
+        TokenUse::Access => {
+            if c.token_use.as_deref() != Some("access") {
+                return Err(Reason::WrongTokenUse);
+            }
+            // Access tokens name their client in client_id; an aud claim is no substitute.
+            let cid = c.client_id.as_deref().ok_or(Reason::WrongClient)?;
+            if !cfg.client_ids.iter().any(|a| a == cid) {
+                return Err(Reason::WrongClient);
+            }
+            cid.to_string()
+        }
+        TokenUse::Id => {
+            if c.token_use.as_deref() != Some("id") {
+                return Err(Reason::WrongTokenUse);
+            }
+            match &c.aud {
+                Some(Aud::One(a)) if cfg.client_ids.iter().any(|cid| cid == a) => a.clone(),
+                // Cognito id tokens carry one audience, a string.
+                Some(Aud::Many(_)) => return Err(Reason::MalformedClaims),
+                _ => return Err(Reason::WrongClient),
+            }
+        }
+        TokenUse::None => match &c.aud {
+            Some(Aud::One(a)) if cfg.client_ids.iter().any(|cid| cid == a) => a.clone(),
+            // The first configured client the token is meant for.
+            Some(Aud::Many(v)) => cfg
+                .client_ids
+                .iter()
+                .find(|cid| v.iter().any(|a| a == *cid))
+                .cloned()
+                .ok_or(Reason::WrongClient)?,
+            _ => return Err(Reason::WrongClient),
+        },
+    };
+
+    let exp = c.exp.ok_or(Reason::MissingExp)?;
+    if now >= exp + leeway {
+        return Err(Reason::Expired);
+    }
+    if let Some(nbf) = c.nbf {
+        if nbf > now + leeway {
+            return Err(Reason::NotYetValid);
+        }
+    }
+    if let Some(iat) = c.iat {
+        if iat > now + IAT_SKEW_SECONDS + leeway {
+            return Err(Reason::IatInFuture);
+        }
+    }
+    let sub = c.sub.filter(|s| !s.is_empty()).ok_or(Reason::MissingSub)?;
+
+    Ok(Principal {
+        sub,
+        username: c.username.or(c.cognito_username).unwrap_or_default(),
+        client_id: client,
+        token_use: c.token_use.unwrap_or_default(),
+        scope: c.scope.unwrap_or_default(),
+        groups: c.groups.unwrap_or_default(),
+        exp: exp.floor() as i64,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ISS: &str = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_abc";
+    const NOW: f64 = 1_800_000_000.0;
+
+    fn cfg(token_use: &str, leeway: &str) -> Config {
+        let pairs = [
+            ("USER_POOL_ID", "us-east-1_abc"),
+            ("CLIENT_IDS", "client1,client2"),
+            ("TOKEN_USE", token_use),
+            ("LEEWAY_SECONDS", leeway),
+        ];
+        Config::from_lookup(|k| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        })
+        .expect("test config")
+    }
+
+    fn access(extra: &str) -> String {
+        format!(
+            r#"{{"iss":"{ISS}","token_use":"access","client_id":"client1","exp":{},"sub":"s1"{extra}}}"#,
+            NOW + 100.0
+        )
+    }
+
+    fn run(cfg: &Config, payload: &str) -> Result<Principal, Reason> {
+        check(parse(payload.as_bytes())?, cfg, NOW)
+    }
+
+    #[test]
+    fn a_well_formed_access_token_passes() {
+        let p = run(
+            &cfg("access", "0"),
+            &access(r#","scope":"a b","cognito:groups":["g1","g2"],"username":"u","jti":"j","auth_time":1,"x":{"y":[1,{"z":null}]}"#),
+        )
+        .unwrap();
+        assert_eq!(p.sub, "s1");
+        assert_eq!(p.client_id, "client1");
+        assert_eq!(p.scopes().collect::<Vec<_>>(), vec!["a", "b"]);
+        assert_eq!(p.groups, vec!["g1", "g2"]);
+        assert_eq!(p.username, "u");
+    }
+
+    /// One row per rule: payload, expected reason.
+    #[test]
+    fn every_claim_rule_has_its_reason() {
+        let c = cfg("access", "0");
+        let e = NOW + 100.0;
+        let rows: Vec<(String, Reason)> = vec![
+            // structure
+            ("[1,2]".into(), Reason::MalformedClaims),
+            ("\"x\"".into(), Reason::MalformedClaims),
+            ("null".into(), Reason::MalformedClaims),
+            ("{".into(), Reason::MalformedClaims),
+            (access(r#","sub":"s2""#), Reason::MalformedClaims),
+            (
+                access(r#","auth_time":1,"auth_time":1"#),
+                Reason::MalformedClaims,
+            ),
+            (
+                access(r#","email":"a","email":"a""#),
+                Reason::MalformedClaims,
+            ),
+            (access(r#","jti":"a","jti":"a""#), Reason::MalformedClaims),
+            (
+                access(r#","origin_jti":"a","origin_jti":"b""#),
+                Reason::MalformedClaims,
+            ),
+            (access(r#","i\u0073s":"x""#), Reason::MalformedClaims),
+            (access(r#","x":{"a":1,"a":2}"#), Reason::MalformedClaims),
+            (access(r#","x":"\ud800""#), Reason::MalformedClaims),
+            (access(r#","x":1e400"#), Reason::MalformedClaims),
+            // null is a wrong type, never an absence
+            (access(r#","nbf":null"#), Reason::MalformedClaims),
+            (access(r#","iat":null"#), Reason::MalformedClaims),
+            (access(r#","scope":null"#), Reason::MalformedClaims),
+            (access(r#","jti":null"#), Reason::MalformedClaims),
+            (access(r#","aud":null"#), Reason::MalformedClaims),
+            (access(r#","username":null"#), Reason::MalformedClaims),
+            (access(r#","cognito:groups":null"#), Reason::MalformedClaims),
+            // wrong types
+            (access(r#","jti":1"#), Reason::MalformedClaims),
+            (access(r#","jti":true"#), Reason::MalformedClaims),
+            (access(r#","jti":["a"]"#), Reason::MalformedClaims),
+            (access(r#","jti":{}"#), Reason::MalformedClaims),
+            (access(r#","nbf":"1""#), Reason::MalformedClaims),
+            (access(r#","aud":1"#), Reason::MalformedClaims),
+            (access(r#","aud":["a",1]"#), Reason::MalformedClaims),
+            (access(r#","scope":["a"]"#), Reason::MalformedClaims),
+            (access(r#","cognito:groups":"g""#), Reason::MalformedClaims),
+            (
+                format!(
+                    r#"{{"iss":["{ISS}"],"token_use":"access","client_id":"client1","exp":{e},"sub":"s"}}"#
+                ),
+                Reason::MalformedClaims,
+            ),
+            (
+                format!(
+                    r#"{{"iss":"{ISS}","token_use":"access","client_id":"client1","exp":"{e}","sub":"s"}}"#
+                ),
+                Reason::MalformedClaims,
+            ),
+            (
+                format!(
+                    r#"{{"iss":"{ISS}","token_use":"access","client_id":"client1","exp":{e},"sub":7}}"#
+                ),
+                Reason::MalformedClaims,
+            ),
+            // issuer
+            (
+                format!(r#"{{"token_use":"access","client_id":"client1","exp":{e},"sub":"s"}}"#),
+                Reason::WrongIssuer,
+            ),
+            (
+                format!(
+                    r#"{{"iss":"{ISS}/","token_use":"access","client_id":"client1","exp":{e},"sub":"s"}}"#
+                ),
+                Reason::WrongIssuer,
+            ),
+            (
+                format!(
+                    r#"{{"iss":"","token_use":"access","client_id":"client1","exp":{e},"sub":"s"}}"#
+                ),
+                Reason::WrongIssuer,
+            ),
+            // token use
+            (
+                format!(r#"{{"iss":"{ISS}","client_id":"client1","exp":{e},"sub":"s"}}"#),
+                Reason::WrongTokenUse,
+            ),
+            (
+                format!(
+                    r#"{{"iss":"{ISS}","token_use":"id","client_id":"client1","exp":{e},"sub":"s"}}"#
+                ),
+                Reason::WrongTokenUse,
+            ),
+            (
+                format!(
+                    r#"{{"iss":"{ISS}","token_use":"Access","client_id":"client1","exp":{e},"sub":"s"}}"#
+                ),
+                Reason::WrongTokenUse,
+            ),
+            // client
+            (
+                format!(r#"{{"iss":"{ISS}","token_use":"access","exp":{e},"sub":"s"}}"#),
+                Reason::WrongClient,
+            ),
+            (
+                format!(
+                    r#"{{"iss":"{ISS}","token_use":"access","aud":"client1","exp":{e},"sub":"s"}}"#
+                ),
+                Reason::WrongClient,
+            ),
+            (
+                format!(
+                    r#"{{"iss":"{ISS}","token_use":"access","client_id":"client3","exp":{e},"sub":"s"}}"#
+                ),
+                Reason::WrongClient,
+            ),
+            // time
+            (
+                format!(
+                    r#"{{"iss":"{ISS}","token_use":"access","client_id":"client1","sub":"s"}}"#
+                ),
+                Reason::MissingExp,
+            ),
+            (
+                format!(
+                    r#"{{"iss":"{ISS}","token_use":"access","client_id":"client1","exp":{NOW},"sub":"s"}}"#
+                ),
+                Reason::Expired,
+            ),
+            (
+                format!(
+                    r#"{{"iss":"{ISS}","token_use":"access","client_id":"client1","exp":-0,"sub":"s"}}"#
+                ),
+                Reason::Expired,
+            ),
+            (
+                access(&format!(r#","nbf":{}"#, NOW + 1.0)),
+                Reason::NotYetValid,
+            ),
+            (
+                access(&format!(r#","iat":{}"#, NOW + 61.0)),
+                Reason::IatInFuture,
+            ),
+            // subject
+            (
+                format!(
+                    r#"{{"iss":"{ISS}","token_use":"access","client_id":"client1","exp":{e}}}"#
+                ),
+                Reason::MissingSub,
+            ),
+            (
+                format!(
+                    r#"{{"iss":"{ISS}","token_use":"access","client_id":"client1","exp":{e},"sub":""}}"#
+                ),
+                Reason::MissingSub,
+            ),
+        ];
+        for (payload, want) in rows {
+            assert_eq!(run(&c, &payload).err(), Some(want), "{payload}");
+        }
+    }
+
+    #[test]
+    fn boundaries_and_number_forms() {
+        let c = cfg("access", "0");
+        let at = |exp: &str, extra: &str| {
+            run(
+                &c,
+                &format!(
+                    r#"{{"iss":"{ISS}","token_use":"access","client_id":"client1","exp":{exp},"sub":"s"{extra}}}"#
+                ),
+            )
+        };
+        assert!(at(&format!("{}", NOW + 0.5), "").is_ok());
+        assert_eq!(at(&format!("{NOW}"), "").err(), Some(Reason::Expired));
+        assert!(at("1e10", "").is_ok());
+        assert!(at("99999999999999999999999", "").is_ok());
+        assert_eq!(at("1e400", "").err(), Some(Reason::MalformedClaims));
+        assert!(at("1e10", &format!(r#","nbf":{NOW}"#)).is_ok());
+        assert!(at("1e10", &format!(r#","iat":{}"#, NOW + 60.0)).is_ok());
+        let lee = cfg("access", "30");
+        let r = |payload: String| run(&lee, &payload);
+        assert!(r(format!(
+            r#"{{"iss":"{ISS}","token_use":"access","client_id":"client1","exp":{},"sub":"s"}}"#,
+            NOW - 29.0
+        ))
+        .is_ok());
+        assert_eq!(
+            r(format!(r#"{{"iss":"{ISS}","token_use":"access","client_id":"client1","exp":{},"sub":"s"}}"#, NOW - 30.0)).err(),
+            Some(Reason::Expired)
+        );
+        assert!(r(access(&format!(r#","nbf":{}"#, NOW + 30.0))).is_ok());
+        assert!(r(access(&format!(r#","iat":{}"#, NOW + 90.0))).is_ok());
+        assert_eq!(
+            r(access(&format!(r#","iat":{}"#, NOW + 91.0))).err(),
+            Some(Reason::IatInFuture)
+        );
+    }
+
+    #[test]
+    fn id_tokens_carry_a_string_aud() {
+        let c = cfg("id", "0");
+        let id = |aud: &str| {
+            format!(
+                r#"{{"iss":"{ISS}","token_use":"id","aud":{aud},"exp":{},"sub":"s"}}"#,
+                NOW + 9.0
+            )
+        };
+        assert_eq!(run(&c, &id(r#""client2""#)).unwrap().client_id, "client2");
+        assert_eq!(
+            run(&c, &id(r#"["client2"]"#)).err(),
+            Some(Reason::MalformedClaims)
+        );
+        assert_eq!(run(&c, &id(r#""other""#)).err(), Some(Reason::WrongClient));
+        assert_eq!(run(&c, &id("null")).err(), Some(Reason::MalformedClaims));
+        let no_aud = format!(
+            r#"{{"iss":"{ISS}","token_use":"id","exp":{},"sub":"s"}}"#,
+            NOW + 9.0
+        );
+        assert_eq!(run(&c, &no_aud).err(), Some(Reason::WrongClient));
+    }
+
+    #[test]
+    fn generic_oidc_tokens_may_carry_an_aud_array() {
+        let c = cfg("none", "0");
+        let t = |aud: &str| {
+            format!(
+                r#"{{"iss":"{ISS}","aud":{aud},"exp":{},"sub":"s"}}"#,
+                NOW + 9.0
+            )
+        };
+        assert_eq!(
+            run(&c, &t(r#"["x","client2","client1"]"#))
+                .unwrap()
+                .client_id,
+            "client1"
+        );
+        assert_eq!(run(&c, &t(r#""client2""#)).unwrap().client_id, "client2");
+        assert_eq!(run(&c, &t(r#"[]"#)).err(), Some(Reason::WrongClient));
+        assert_eq!(run(&c, &t(r#"["x"]"#)).err(), Some(Reason::WrongClient));
+    }
+}
