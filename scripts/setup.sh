@@ -30,6 +30,20 @@ if command -v rustup >/dev/null 2>&1; then
     || { log "adding rustup target wasm32-unknown-unknown"; rustup target add wasm32-unknown-unknown; }
 fi
 
+# Node.js test oracle: aws-jwt-verify (tests/node, pinned by its package-lock.json), for the
+# differential tests against the authorizer.
+if command -v npm >/dev/null 2>&1; then
+  stamp=tests/node/node_modules/.lock.sha
+  want=$(sha256sum tests/node/package-lock.json | cut -d' ' -f1)
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    log "installing tests/node (npm ci: aws-jwt-verify)"
+    ( cd tests/node && npm ci --no-audit --no-fund --silent )
+    echo "$want" > "$stamp"
+  fi
+else
+  log "npm not found: the differential tests need Node.js and npm (apt-get install nodejs npm)"
+fi
+
 if [ "${1:-}" = "--deploy" ]; then
   stamp=$VENV/.deploy.sha
   want=$(sha256sum scripts/requirements-deploy.txt | cut -d' ' -f1)

@@ -5,6 +5,7 @@
 //! 127.0.0.1. Nothing here mocks our own code.
 
 pub mod cognito;
+pub mod differential;
 pub mod dynamo;
 pub mod jwks_server;
 pub mod jwt;
