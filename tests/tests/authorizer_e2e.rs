@@ -214,6 +214,65 @@ async fn arn_partition_is_kept() {
 }
 
 /// The hostile-token suite: jwt_tool's playbook and every claim confusion.
+/// The reason each hostile case is refused with (checks run in a fixed order: token form,
+/// header, `alg`, `crit`, `kid`, payload structure, issuer, key, signature, claims).
+fn hostile_reason(case: &str) -> &'static str {
+    match case {
+        "alg none" | "alg None" | "alg NONE" | "alg nOnE" | "null signature" => "bad_signature",
+        "broken signature" | "signature of other payload" | "payload swapped" => "bad_signature",
+        "embedded jwk" | "x5c header" | "attacker key same kid" => "bad_signature",
+        "truncated signature" => "bad_signature",
+        // 256 bytes are 342 characters whose last carries 2 bits: dropping it leaves 341
+        // characters, a length no byte string encodes to
+        "signature cut mid-character" => "malformed_token",
+        "alg none + sig" | "HS256 with public PEM" | "HS256 with PEM no newline" => {
+            "alg_not_allowed"
+        }
+        "HS256 with JWK json" | "HS384 with public PEM" | "HS256 empty key" => "alg_not_allowed",
+        "kid path traversal" | "kid sql injection" | "alg missing" => "alg_not_allowed",
+        "alg RS512 header" | "alg PS256 header" | "alg ES256 header" | "alg rs256 lowercase" => {
+            "alg_not_allowed"
+        }
+        "embedded jwk other kid" | "kid command injection" | "unknown kid" => "unknown_kid",
+        "kid empty" | "kid missing" | "kid huge" => "missing_kid",
+        "crit header" | "crit empty" => "crit_header",
+        "expired" | "exp now" => "expired",
+        "missing exp" => "missing_exp",
+        "nbf in future" => "not_yet_valid",
+        "iat in future" | "iat 90s ahead" => "iat_in_future",
+        "missing iss" | "wrong iss" | "iss trailing slash" | "iss prefix" | "iss case" => {
+            "wrong_issuer"
+        }
+        "id token to access authorizer" | "token_use missing" | "token_use wrong case" => {
+            "wrong_token_use"
+        }
+        "wrong client" | "client prefix" | "aud-only client" => "wrong_client",
+        "missing sub" | "empty sub" => "missing_sub",
+        "exp as string" | "exp null" | "exp bool" | "exp 1e400" | "nbf as string" => {
+            "malformed_claims"
+        }
+        "iat as string" | "iss array" | "iss null" | "client array" | "sub number" => {
+            "malformed_claims"
+        }
+        "groups not array" | "claims array" | "duplicate sub claim" | "payload not json" => {
+            "malformed_claims"
+        }
+        "alg array" | "kid number" | "duplicate alg header" | "alg none no dot" => {
+            "malformed_token"
+        }
+        "not a jwt" | "two parts" | "JWE five parts" | "padded base64" | "std base64 chars" => {
+            "malformed_token"
+        }
+        "header not json" | "header json array" | "dots" | "unicode" | "nul byte" => {
+            "malformed_token"
+        }
+        "oversized" => "token_too_large",
+        "empty" => "no_token",
+        "two tokens" => "multiple_tokens",
+        other => panic!("hostile case {other:?} has no expected reason"),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_tokens_are_refused_in_every_event_kind() {
     let s = setup(&[]).await;
@@ -272,9 +331,17 @@ async fn hostile_tokens_are_refused_in_every_event_kind() {
             raw[10] ^= 1;
             format!("{h}.{p}.{}", b64(&raw))
         }),
+        ("truncated signature", {
+            // three bytes shorter, canonically re-encoded (a cut mid-character would be a
+            // non-canonical encoding, refused earlier as malformed_token)
+            let raw =
+                base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, &sig)
+                    .unwrap();
+            format!("{h}.{p}.{}", b64(&raw[..raw.len() - 3]))
+        }),
         (
-            "truncated signature",
-            format!("{h}.{p}.{}", &sig[..sig.len() - 4]),
+            "signature cut mid-character",
+            format!("{h}.{p}.{}", &sig[..sig.len() - 1]),
         ),
         ("signature of other payload", {
             let other = k.sign(&access_claims(ISS, CLIENT, "someone-else"), &json!({}));
@@ -551,6 +618,13 @@ async fn hostile_tokens_are_refused_in_every_event_kind() {
             .map(|v| v["reason"].as_str().unwrap_or("").to_string())
             .collect();
     assert_eq!(reasons.len(), cases.len() * 6);
+    // ... and each case its own reason, in every event kind and both forms.
+    for (i, (what, _)) in cases.iter().enumerate() {
+        let want = hostile_reason(what);
+        for got in &reasons[i * 6..i * 6 + 6] {
+            assert_eq!(got, want, "{what}: reason");
+        }
+    }
     for code in [
         "alg_not_allowed",
         "bad_signature",
