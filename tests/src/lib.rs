@@ -7,6 +7,7 @@
 pub mod cognito;
 pub mod differential;
 pub mod dynamo;
+pub mod fault_proxy;
 pub mod jwks_server;
 pub mod jwt;
 pub mod moto;

@@ -59,10 +59,22 @@ struct Pending {
     reply: oneshot::Sender<Outcome>,
 }
 
-#[derive(Default)]
 struct Shared {
     waiting: Mutex<HashMap<String, oneshot::Sender<Outcome>>>,
     init_error: Mutex<Option<String>>,
+    /// The invocation timeout the `lambda-runtime-deadline-ms` header announces (the
+    /// function's `Timeout`), in milliseconds.
+    timeout_ms: std::sync::atomic::AtomicU64,
+}
+
+impl Default for Shared {
+    fn default() -> Self {
+        Shared {
+            waiting: Mutex::default(),
+            init_error: Mutex::default(),
+            timeout_ms: std::sync::atomic::AtomicU64::new(30_000),
+        }
+    }
 }
 
 /// A running function under the emulator. Dropping it kills the process.
@@ -214,6 +226,15 @@ impl Function {
         }
     }
 
+    /// The invocation timeout announced to later invocations through
+    /// `lambda-runtime-deadline-ms` (default 30 s), as the function's `Timeout` would be.
+    pub fn set_timeout(&self, timeout: Duration) {
+        self.shared.timeout_ms.store(
+            u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+            std::sync::atomic::Ordering::SeqCst,
+        );
+    }
+
     pub fn init_error(&self) -> Option<String> {
         self.shared.init_error.lock().unwrap().clone()
     }
@@ -290,7 +311,7 @@ async fn handle(
             .duration_since(std::time::UNIX_EPOCH)
             .expect("clock")
             .as_millis()
-            + 30_000;
+            + u128::from(shared.timeout_ms.load(std::sync::atomic::Ordering::SeqCst));
         let resp = Response::builder()
             .status(200)
             .header("content-type", "application/json")
