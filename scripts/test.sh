@@ -18,3 +18,7 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --locked --no-fail-fast "$@"
 fi
+# A short bounded fuzz pass of the authorizer (FUZZ_SECONDS per target; scripts/fuzz.sh for
+# longer runs); fails on any crash or failed property.
+echo "== fuzz (${FUZZ_SECONDS:-20} s per target)"
+scripts/fuzz.sh "${FUZZ_SECONDS:-20}"

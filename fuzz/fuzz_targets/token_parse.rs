@@ -1,0 +1,45 @@
+//! Token extraction, splitting, header and claims parsing on arbitrary bytes: never a panic;
+//! whatever the strict readers accept is one JSON object with unique member names (checked by an
+//! independent reader), and a split token's parts are exactly the token's text.
+#![no_main]
+
+use authorizer::{claims, token};
+use authorizer_fuzz::is_unique_object;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    // The Authorization value path: extract, split, read the header and the payload.
+    if let Ok(s) = std::str::from_utf8(data) {
+        if let Ok(t) = token::extract(s, 8192) {
+            assert!(t.len() <= 8192);
+            assert!(t
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.'));
+            assert!(s.contains(t));
+            if let Ok(p) = token::split(t) {
+                assert!(t.as_bytes().starts_with(p.signing_input));
+                assert_eq!(t.matches('.').count(), 2);
+                if claims::parse(&p.payload).is_ok() {
+                    assert!(
+                        is_unique_object(&p.payload),
+                        "accepted payload not a unique object"
+                    );
+                }
+            }
+        }
+    }
+    // The JSON readers straight on the bytes.
+    let header: Result<token::Header, _> = serde_json::from_slice(data);
+    if header.is_ok() {
+        assert!(
+            is_unique_object(data),
+            "accepted header is not a unique-member object"
+        );
+    }
+    if claims::parse(data).is_ok() {
+        assert!(
+            is_unique_object(data),
+            "accepted claims are not a unique-member object"
+        );
+    }
+});
