@@ -1,7 +1,9 @@
 //! Routing. Routes are matched on API Gateway's resource (REST: `/items/{id}`) or route key
 //! (HTTP API: `GET /items/{id}`), so a stage or base-path prefix in the raw path never matters.
-//! When the template is a catch-all (`/{proxy+}`, `$default`) or absent (in-process callers), the
-//! raw path is matched by its trailing segments: `…/items`, `…/items/{id}`, `…/profile`.
+//! When the template is not one of these (a catch-all such as `/{proxy+}` or `$default`) or is
+//! absent (in-process callers), the whole path is matched, as API Gateway matches it: extra
+//! leading slashes and one trailing slash are ignored, and nothing else is: `/anything/items` is
+//! no route (a prefix never falls through to a trailing match).
 
 use http::Method;
 
@@ -57,11 +59,13 @@ pub fn resource(template: Option<&str>, path_id: Option<&str>, raw_path: &str) -
         }
         _ => {}
     }
-    let segs: Vec<&str> = raw_path.split('/').filter(|s| !s.is_empty()).collect();
+    let path = raw_path.trim_start_matches('/');
+    let path = path.strip_suffix('/').unwrap_or(path);
+    let segs: Vec<&str> = path.split('/').collect();
     match segs.as_slice() {
-        [.., "items", id] => Some(Resource::Item((*id).to_owned())),
-        [.., "items"] => Some(Resource::Items),
-        [.., "profile"] => Some(Resource::Profile),
+        ["items"] => Some(Resource::Items),
+        ["items", id] if !id.is_empty() => Some(Resource::Item((*id).to_owned())),
+        ["profile"] => Some(Resource::Profile),
         _ => None,
     }
 }
@@ -97,13 +101,35 @@ mod tests {
             Some(Resource::Item("X".into()))
         );
         assert_eq!(
-            resource(Some("/{proxy+}"), None, "/prod/items/ABC"),
+            resource(Some("/{proxy+}"), None, "/items/ABC"),
             Some(Resource::Item("ABC".into()))
         );
         assert_eq!(
-            resource(Some("$default"), None, "/v1/profile/"),
+            resource(Some("ANY /{proxy+}"), None, "//items/ABC/"),
+            Some(Resource::Item("ABC".into()))
+        );
+        assert_eq!(
+            resource(Some("$default"), None, "/profile/"),
             Some(Resource::Profile)
         );
+        // The whole path, never its trailing segments.
+        for p in [
+            "/prod/items/ABC",
+            "/anything/items",
+            "/v1/profile/",
+            "/items//",
+            "/items/a/b",
+            "/items/",
+            "/x/profile",
+        ] {
+            let want = if p == "/items/" {
+                Some(Resource::Items)
+            } else {
+                None
+            };
+            assert_eq!(resource(Some("/{proxy+}"), None, p), want, "{p}");
+            assert_eq!(resource(None, None, p), want, "{p}");
+        }
         assert_eq!(resource(None, None, "/items"), Some(Resource::Items));
         assert_eq!(resource(None, None, "/"), None);
         assert_eq!(resource(None, None, "/admin"), None);

@@ -101,7 +101,13 @@ async fn serve() {
 
     let port: u16 = env_num("GATEWAY_PORT", 3000);
     let ttl: u64 = env_num("GATEWAY_AUTH_CACHE_TTL_SECONDS", 300);
+    // The API's routes: API_ROUTES when set, else crud's own. The authorizer gets the same table,
+    // as the template passes it, so its policies are exact for every route served here.
+    let api_routes = env("API_ROUTES").unwrap_or_else(gateway::routes::crud_routes_json);
+    let routes = gateway::routes::Routes::parse(&api_routes)
+        .unwrap_or_else(|e| fail(&format!("API_ROUTES: {e}")));
     let settings = Settings {
+        routes,
         throttle_rate: env_num("GATEWAY_THROTTLE_RATE", 100),
         throttle_burst: env_num("GATEWAY_THROTTLE_BURST", 200),
         auth_cache_ttl: Duration::from_secs(ttl),
@@ -121,8 +127,11 @@ async fn serve() {
         .unwrap_or_else(|e| fail(&format!("edge configuration: {e}")));
 
     // The authorizer, configured as its Lambda is.
-    let acfg = authorizer::Config::from_lookup(|k| std::env::var(k).ok())
-        .unwrap_or_else(|e| fail(&format!("authorizer {e}")));
+    let acfg = authorizer::Config::from_lookup(|k| match k {
+        "API_ROUTES" => Some(api_routes.clone()),
+        _ => std::env::var(k).ok(),
+    })
+    .unwrap_or_else(|e| fail(&format!("authorizer {e}")));
     let jwks_uris = acfg.jwks_uris.join(", ");
     let auth = authorizer::init(acfg)
         .await

@@ -44,6 +44,8 @@ pub struct Settings {
     pub distribution_domain: String,
     pub origin_domain: String,
     pub origin_path: String,
+    /// The API's routes (`API_ROUTES`, default crud's).
+    pub routes: routes::Routes,
 }
 
 impl Default for Settings {
@@ -61,6 +63,7 @@ impl Default for Settings {
             distribution_domain: "d111111abcdef8.cloudfront.net".into(),
             origin_domain: "localapi01.execute-api.us-east-1.amazonaws.com".into(),
             origin_path: "/local".into(),
+            routes: routes::Routes::crud(),
         }
     }
 }
@@ -443,7 +446,7 @@ impl Gateway {
             .map(|c| c.path.trim_matches('/').to_string())
             .filter(|s| !s.is_empty() && !s.contains('/'))
             .unwrap_or_else(|| self.settings.stage.clone());
-        let Some(route) = routes::match_route(&req.method, &req.uri) else {
+        let Some(route) = self.settings.routes.match_route(&req.method, &req.uri) else {
             return apigw_error(GatewayResponse::MissingAuthenticationToken, request_id);
         };
 
@@ -460,7 +463,9 @@ impl Gateway {
             cache_key.push('\u{0}');
             cache_key.push_str(ov);
         }
-        let path_no_slash = req.uri.trim_start_matches('/');
+        // API Gateway's method ARN carries the path as sent, less its first `/` (extra leading
+        // slashes and a trailing slash stay; README, "Path semantics").
+        let path_no_slash = req.uri.strip_prefix('/').unwrap_or(&req.uri);
         let method_arn = format!(
             "arn:aws:execute-api:{}:{}:{}/{}/{}/{}",
             self.settings.region,
@@ -498,7 +503,7 @@ impl Gateway {
                     "multiValueHeaders": multi_map(&headers_flat),
                     "queryStringParameters": single_map(&query),
                     "multiValueQueryStringParameters": multi_map(&query),
-                    "pathParameters": route.id.as_ref().map(|id| json!({"id": id})).unwrap_or(Value::Null),
+                    "pathParameters": path_parameters(&route),
                     "stageVariables": null,
                     "requestContext": {
                         "path": format!("/{stage}{}", req.uri), "accountId": self.settings.account,
@@ -564,7 +569,7 @@ impl Gateway {
             "multiValueHeaders": multi_map(&headers_flat),
             "queryStringParameters": single_map(&query),
             "multiValueQueryStringParameters": multi_map(&query),
-            "pathParameters": route.id.as_ref().map(|id| json!({"id": id})).unwrap_or(Value::Null),
+            "pathParameters": path_parameters(&route),
             "stageVariables": null,
             "requestContext": {
                 "accountId": self.settings.account, "resourceId": "local", "stage": stage,
@@ -588,6 +593,20 @@ impl Gateway {
         };
         proxy_response(&out, request_id)
     }
+}
+
+/// `pathParameters` of the proxy and authorizer events (`null` when the route has none).
+fn path_parameters(route: &routes::Route) -> Value {
+    if route.params.is_empty() {
+        return Value::Null;
+    }
+    Value::Object(
+        route
+            .params
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect(),
+    )
 }
 
 /// A response the edge generated at a request trigger, as the client gets it.

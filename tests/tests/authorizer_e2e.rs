@@ -860,11 +860,14 @@ async fn route_rules_give_explicit_denies() {
         json!(["arn:aws:execute-api:us-east-1:123456789012:abcdef123/test/*"])
     );
     assert_eq!(st[1]["Effect"], "Deny");
+    // Every form API Gateway can present a denied path in: extra leading slashes too (issue 9).
     assert_eq!(
         st[1]["Resource"],
         json!([
             "arn:aws:execute-api:us-east-1:123456789012:abcdef123/test/DELETE/items/*",
-            "arn:aws:execute-api:us-east-1:123456789012:abcdef123/test/*/reports/*"
+            "arn:aws:execute-api:us-east-1:123456789012:abcdef123/test/DELETE//*items/*",
+            "arn:aws:execute-api:us-east-1:123456789012:abcdef123/test/*/reports/*",
+            "arn:aws:execute-api:us-east-1:123456789012:abcdef123/test/*//*reports/*"
         ])
     );
     let r = assert_allowed(
