@@ -669,8 +669,13 @@ pub fn mutations(t: &Target) -> Vec<Mutation> {
         "header.x invalid UTF-8",
         vec![Op::Set(Part::Header, "x".into(), b"\"a\xffb\"".to_vec())],
     )
+    .expect("malformed_token")
     .class("invalid_utf8"));
-    add(Mutation::new("header.x lone surrogate", hset("x", r#""\ud800""#)).class("lone_surrogate"));
+    add(
+        Mutation::new("header.x lone surrogate", hset("x", r#""\ud800""#))
+            .expect("malformed_token")
+            .class("lone_surrogate"),
+    );
     add(Mutation::new(
         "header.kid invalid UTF-8",
         vec![Op::Set(
@@ -763,10 +768,8 @@ pub fn mutations(t: &Target) -> Vec<Mutation> {
         };
         let dup_base = |first: Option<Vec<u8>>, last: Option<Vec<u8>>| {
             let mut ops = Vec::new();
-            if name == "nbf"
-                || (name == "aud" && u == Use::Access)
-                || (name == "client_id" && u == Use::Id)
-            {
+            // a claim the base token lacks is added first, so there is something to duplicate
+            if base_payload(t).get(name).is_none() {
                 ops.push(Op::Set(Part::Payload, name.into(), default_value(t, name)));
             }
             ops.push(Op::Dup(Part::Payload, name.into(), first, last));

@@ -7,7 +7,8 @@
 //! - we never allow a token aws-jwt-verify refuses; we never allow a token jsonwebtoken refuses
 //!   unless the mutation is in a documented `LAXER_THAN_JSONWEBTOKEN` class;
 //! - every token we refuse that an oracle allows falls in a documented `STRICTER_CLASSES` class;
-//! - a refusal of a single mutation with one obvious reason carries that reason code.
+//! - a single mutation with one obvious reason (the contract's) is refused with that reason code,
+//!   whatever the oracles say (e.g. duplicated members they accept, last one winning).
 //!
 //! `DIFFERENTIAL_SEED` (default fixed, printed) picks the random combinations;
 //! `DIFFERENTIAL_TOKENS` (default 3000) is the number of tokens per token use;
@@ -305,6 +306,12 @@ async fn run(u: Use) {
         }
         match &ours[i] {
             Ours::Allow => {
+                if let Some(want) = c.expect {
+                    r.fail(
+                        format!("ALLOWED, the contract refuses ({want}): [{names}]"),
+                        example.clone(),
+                    );
+                }
                 if aws[i].is_err() {
                     r.fail(
                         format!("ALLOWED but aws-jwt-verify refuses: [{names}]"),
