@@ -431,6 +431,43 @@ fn api_routes_are_exactly_crud_routes_and_go_to_crud() {
     }
 }
 
+/// The authorizer's `API_ROUTES` is the API's own route table (what the template deploys and
+/// `crud::routes::ROUTES` lists), and the authorizer accepts it: policies are then exact for every
+/// route (issue 9). Checked here, so the template's copy cannot drift.
+#[test]
+fn authorizer_api_routes_are_the_apis_routes() {
+    let (_, f) = resources()
+        .iter()
+        .find(|(id, _)| id.as_str() == "AuthorizerFunction")
+        .expect("AuthorizerFunction");
+    let v = &f["Properties"]["Environment"]["Variables"]["API_ROUTES"];
+    let json = v
+        .as_str()
+        .unwrap_or_else(|| panic!("AuthorizerFunction must set API_ROUTES to a JSON string: {v}"));
+    let list: Vec<String> = serde_json::from_str(json).expect("API_ROUTES is a JSON array");
+    let got: BTreeSet<(String, String)> = list
+        .iter()
+        .map(|r| {
+            let (m, p) = r.split_once(' ').expect("METHOD /path");
+            (m.to_string(), p.to_string())
+        })
+        .collect();
+    assert_eq!(got.len(), list.len(), "API_ROUTES lists a route twice");
+    let deployed: BTreeSet<(String, String)> =
+        operations().into_iter().map(|(m, p, _)| (m, p)).collect();
+    assert_eq!(got, deployed, "API_ROUTES vs the template's API routes");
+    let src = read("crud/src/routes.rs");
+    let lits = literals_between(&src, "pub const ROUTES", "];");
+    let crud: BTreeSet<(String, String)> = lits
+        .chunks(2)
+        .map(|c| (c[0].clone(), c[1].clone()))
+        .collect();
+    assert_eq!(got, crud, "API_ROUTES vs crud::routes::ROUTES");
+    // The authorizer takes it (the same parser its init runs).
+    let parsed = authorizer::policy::parse_api_routes(json).expect("API_ROUTES parses");
+    assert_eq!(parsed.len(), list.len());
+}
+
 #[test]
 fn item_bodies_are_validated_against_a_model_refusing_server_owned_fields() {
     let server_owned: BTreeSet<String> = literals_between(
