@@ -226,14 +226,19 @@ impl Jwks {
         self.refresh_locked().await
     }
 
-    /// Current key for `kid` if it is still trusted right now (for memo hits: no I/O).
+    /// Current key for `kid` if it is still trusted right now and no refresh is due (for memo
+    /// hits: no I/O). When the copy is older than `refresh_after` and no back-off holds, this is
+    /// `None`, so the caller takes the full path, which refreshes: a memoised decision never
+    /// outlives the key's withdrawal by more than `refresh_after`.
     pub fn trusted(&self, kid: &str) -> Option<KeyRef> {
         let now = self.clock.now();
         let s = self.state.read().ok()?;
-        let fresh = s
-            .fetched_at
-            .is_some_and(|at| now.saturating_duration_since(at) < self.t.max_stale);
-        if !fresh {
+        let age = now.saturating_duration_since(s.fetched_at?);
+        if age >= self.t.max_stale {
+            return None;
+        }
+        let refresh_due = age >= self.t.refresh_after && s.retry_at.is_none_or(|r| now >= r);
+        if refresh_due {
             return None;
         }
         s.keys.get(kid).cloned()
@@ -264,8 +269,10 @@ impl Jwks {
             return self.lookup_trusted(kid);
         }
 
-        // Unknown kid: refresh at most once per cooldown, and never during back-off.
-        if backoff_ok && self.unknown_kid_limiter.check().is_ok() {
+        // Unknown kid: refresh at most once per cooldown (or when the copy is due anyway), and
+        // never during back-off.
+        let due = age.is_none_or(|a| a >= self.t.refresh_after);
+        if backoff_ok && (due || self.unknown_kid_limiter.check().is_ok()) {
             self.refresh_if_unchanged(generation).await;
         } else {
             // Another request may be refreshing right now: wait for it, then look again.
@@ -610,6 +617,32 @@ mod tests {
         assert!(
             Arc::ptr_eq(&j.key("k2").await.unwrap(), &k2_before),
             "unchanged key keeps its identity"
+        );
+    }
+
+    #[tokio::test]
+    async fn trusted_yields_to_a_due_refresh_except_during_back_off() {
+        let s = Script::default();
+        s.set(Ok(doc(&[&jwk("k1", "")])));
+        let (j, clock) = cache(&s);
+        j.hydrate().await.unwrap();
+        assert!(j.trusted("k1").is_some());
+        assert!(j.trusted("k2").is_none());
+        clock.advance(Duration::from_secs(3600));
+        assert!(j.trusted("k1").is_none(), "refresh due: take the full path");
+        s.set(Err(500));
+        assert!(
+            j.key("k1").await.is_ok(),
+            "outage: the known key still verifies"
+        );
+        assert!(
+            j.trusted("k1").is_some(),
+            "during back-off the memo may serve"
+        );
+        clock.advance(Duration::from_secs(2));
+        assert!(
+            j.trusted("k1").is_none(),
+            "back-off over: the next request retries"
         );
     }
 

@@ -1186,3 +1186,92 @@ async fn every_mutation_of_a_valid_token_is_refused() {
     assert_allowed(&s.f.invoke(&token_event(&t)).await, "original still valid");
     assert!(!s.f.exited().await);
 }
+
+/// The reason codes of the decision lines logged so far, in order.
+async fn decision_reasons(f: &Function) -> Vec<String> {
+    f.settled_logs()
+        .await
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v.get("decision").is_some())
+        .map(|v| v["reason"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fetched_jwks_without_usable_keys_fails_closed_at_once() {
+    for (case, doc) in [
+        ("empty keys", json!({"keys": []})),
+        ("key re-marked enc", {
+            let k = TestKey::rsa("key-1");
+            let mut jwk = k.jwk();
+            jwk["use"] = json!("enc");
+            json!({ "keys": [jwk] })
+        }),
+    ] {
+        let s = setup(&[("JWKS_REFRESH_SECONDS", "1")]).await;
+        let t = good(&s);
+        assert_allowed(&s.f.invoke(&token_event(&t)).await, case);
+        // The issuer withdraws its key: the next refresh (the copy is older than 1 s) empties
+        // the set, and the memoised decision goes with it — not 24 h of staleness.
+        s.jwks.set_doc(if case == "key re-marked enc" {
+            let mut jwk = s.key.jwk();
+            jwk["use"] = json!("enc");
+            json!({ "keys": [jwk] })
+        } else {
+            doc.clone()
+        });
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        assert_refused_everywhere(&s.f, &t, case).await;
+        let reasons = decision_reasons(&s.f).await;
+        assert!(
+            reasons[1..].iter().all(|r| r == "jwks_no_usable_keys"),
+            "{case}: {reasons:?}"
+        );
+        assert_eq!(reasons.len(), 7, "{case}");
+        // Garbage is an outage, not a withdrawal: keys come back with the next good document.
+        s.jwks.set_doc(jwt::jwks(&[&s.key]));
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        assert_allowed(&s.f.invoke(&token_event(&t)).await, "restored");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_issuer_has_its_own_key_set() {
+    const ISS_B: &str = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_PoolB";
+    let key_a = TestKey::rsa("key-a");
+    let key_b = TestKey::rsa("key-b");
+    let jwks_a = JwksServer::start(jwt::jwks(&[&key_a])).await;
+    let jwks_b = JwksServer::start(jwt::jwks(&[&key_b])).await;
+    let f = start(vec![
+        ("ISSUER".into(), format!("{ISS},{ISS_B}")),
+        (
+            "JWKS_URI".into(),
+            format!("{},{}", jwks_a.uri(), jwks_b.uri()),
+        ),
+        ("CLIENT_IDS".into(), CLIENT.into()),
+    ])
+    .await;
+    assert_eq!(jwks_a.hits(), 1, "each key set hydrated at init");
+    assert_eq!(jwks_b.hits(), 1, "each key set hydrated at init");
+    let a = key_a.sign(&access_claims(ISS, CLIENT, SUB), &json!({}));
+    let b = key_b.sign(&access_claims(ISS_B, CLIENT, SUB), &json!({}));
+    assert_allowed(&f.invoke(&token_event(&a)).await, "issuer A with A's key");
+    assert_allowed(&f.invoke(&token_event(&b)).await, "issuer B with B's key");
+    // A key of issuer B never verifies a token claiming issuer A, and the other way round.
+    let a_signed_by_b = key_b.sign(&access_claims(ISS, CLIENT, SUB), &json!({}));
+    let b_signed_by_a = key_a.sign(&access_claims(ISS_B, CLIENT, SUB), &json!({}));
+    let before = decision_reasons(&f).await.len();
+    assert_refused_everywhere(&f, &a_signed_by_b, "A's iss, B's key").await;
+    assert_refused_everywhere(&f, &b_signed_by_a, "B's iss, A's key").await;
+    let reasons = decision_reasons(&f).await;
+    assert!(
+        reasons[before..].iter().all(|r| r == "unknown_kid"),
+        "{reasons:?}"
+    );
+    // An unknown kid of issuer B refreshes only B's key set.
+    let a_hits = jwks_a.hits();
+    assert!(jwks_b.hits() >= 2);
+    assert_eq!(jwks_a.hits(), a_hits);
+    assert!(!f.exited().await);
+}
