@@ -15,7 +15,7 @@ use crate::error::ApiError;
 use crate::ids::IdGenerator;
 use crate::ratelimit::CallerLimiter;
 use crate::routes::{self, Route, RouteError};
-use crate::store::{Store, StoreError};
+use crate::store::{self, Store, StoreError};
 use crate::{identity, items, profile};
 
 /// A request, already decoded from whatever carried it.
@@ -179,8 +179,32 @@ impl From<StoreError> for ApiError {
 
 /// Handle one request. Never panics on request data; every failure is a problem document.
 pub async fn handle(req: ApiRequest, deps: &Deps) -> ApiResponse {
+    handle_until(req, deps, None).await
+}
+
+/// [`handle`] within an invocation deadline (Lambda's `Timeout`, from the Runtime API): every
+/// DynamoDB call is budgeted against the time left (see [`crate::store`]), and an answer is
+/// always ready before the deadline (503 `service_unavailable` when the data store could not
+/// answer in time).
+pub async fn handle_until(req: ApiRequest, deps: &Deps, deadline: Option<Instant>) -> ApiResponse {
     let started = Instant::now();
-    let result = dispatch(&req, deps, SystemTime::now()).await;
+    let work = store::with_deadline(deadline, dispatch(&req, deps, SystemTime::now()));
+    let result = match deadline {
+        None => work.await,
+        // A last guard only: the store's budgets end every call before this fires.
+        Some(d) => {
+            let limit = d
+                .saturating_duration_since(started)
+                .saturating_sub(store::RESPONSE_RESERVE / 2);
+            match tokio::time::timeout(limit, work).await {
+                Ok(r) => r,
+                Err(_) => {
+                    tracing::warn!("request stopped at the invocation deadline");
+                    Err(ApiError::Unavailable)
+                }
+            }
+        }
+    };
     let (response, code) = match result {
         Ok(r) => (r, "-"),
         Err(e) => (ApiResponse::problem(&e), e.code()),

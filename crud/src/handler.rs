@@ -180,8 +180,17 @@ pub fn to_lambda_response(resp: ApiResponse, http_api: bool) -> CrudResponse {
 
 /// Handle one Lambda event.
 pub async fn handle_event(event: CrudEvent, deps: &Deps) -> CrudResponse {
+    handle_event_until(event, deps, None).await
+}
+
+/// Handle one Lambda event within the invocation's deadline (see [`api::handle_until`]).
+pub async fn handle_event_until(
+    event: CrudEvent,
+    deps: &Deps,
+    deadline: Option<std::time::Instant>,
+) -> CrudResponse {
     let http_api = matches!(event, CrudEvent::Http(_));
-    let resp = api::handle(to_api_request(event), deps).await;
+    let resp = api::handle_until(to_api_request(event), deps, deadline).await;
     to_lambda_response(resp, http_api)
 }
 

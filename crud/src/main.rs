@@ -1,13 +1,14 @@
 //! `crud`: the CRUD Lambda. Reads the environment, builds the DynamoDB client once, then serves
 //! Runtime API invocations. A missing or invalid setting fails init with a message naming it.
 
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime};
 
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::BehaviorVersion;
-use crud::store::Store;
-use crud::{handle_event, CrudEvent, Deps, Settings};
+use crud::handler::handle_event_until;
+use crud::store::{self, Store};
+use crud::{CrudEvent, Deps, Settings};
 use lambda_runtime::{service_fn, LambdaEvent};
 
 #[tokio::main(flavor = "current_thread")]
@@ -30,12 +31,19 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         e
     })?;
     let sdk = aws_config::defaults(BehaviorVersion::latest())
-        .retry_config(RetryConfig::standard().with_max_attempts(3))
+        // Short, jittered back-off (DynamoDB answers in milliseconds; 50, 100, 200 ms caps), and
+        // every call's timeouts are cut to the invocation's remaining time (see `store`).
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(4)
+                .with_initial_backoff(Duration::from_millis(50))
+                .with_max_backoff(Duration::from_secs(1)),
+        )
         .timeout_config(
             TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(1))
-                .operation_attempt_timeout(Duration::from_secs(3))
-                .operation_timeout(Duration::from_secs(8))
+                .connect_timeout(store::CONNECT_TIMEOUT)
+                .operation_attempt_timeout(store::ATTEMPT_TIMEOUT)
+                .operation_timeout(store::OPERATION_TIMEOUT)
                 .build(),
         )
         .load()
@@ -51,7 +59,16 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let deps = &deps;
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<CrudEvent>| async move {
-            Ok::<_, lambda_runtime::Error>(handle_event(event.payload, deps).await)
+            // The Runtime API's deadline (the function's `Timeout`) as a monotonic instant.
+            let left = event
+                .context
+                .deadline()
+                .duration_since(SystemTime::now())
+                .unwrap_or(Duration::ZERO);
+            let deadline = Instant::now() + left;
+            Ok::<_, lambda_runtime::Error>(
+                handle_event_until(event.payload, deps, Some(deadline)).await,
+            )
         },
     ))
     .await

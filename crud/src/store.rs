@@ -18,10 +18,36 @@
 //! (`attribute_exists` / `attribute_not_exists` / `version`), so another user's item is
 //! indistinguishable from a missing one by construction, with no read-then-write. Expressions use
 //! fixed text with `#name` / `:value` placeholders only; user data is only ever a value.
+//!
+//! ## Under faults
+//!
+//! Every call is budgeted against the invocation's deadline ([`with_deadline`]): its operation
+//! timeout is what is left of the Lambda's remaining time, minus [`RESPONSE_RESERVE`] (and, for a
+//! write, [`CHECK_RESERVE`] for the read that settles an uncertain outcome); with too little time
+//! left no call starts and the answer is [`StoreError::Unavailable`] (503).
+//!
+//! Every write stamps the record with a fresh per-call write token (attribute `write_token`,
+//! never rendered) and asks for the old item on a failed condition
+//! (`ReturnValuesOnConditionCheckFailure=ALL_OLD`). When a reply is lost after DynamoDB applied
+//! the write, the SDK's retry meets this call's own write: a failed condition whose old item
+//! carries our token is our success, not a 412 / 404 / 500. Writes that would apply twice
+//! (`PUT` without `If-Match`, the profile upsert) are guarded by `write_token <> :ours`, so a
+//! retry never bumps the version twice. A write that fails after an attempt whose outcome is
+//! unknown (no reply, a timeout, a 5xx) is settled by a consistent read: our token on the item
+//! means it happened. A delete cannot leave a token: a failed `attribute_exists` after an uncertain
+//! attempt, or the item absent on the settling read, means it is gone (204).
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+use aws_sdk_dynamodb::config::interceptors::FinalizerInterceptorContextRef;
+use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_dynamodb::error::{BoxError, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
     AttributeValue, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
 };
@@ -40,6 +66,144 @@ pub const UPDATED: &str = "updated_at";
 pub const EXPIRES: &str = "expires_at";
 pub const BODY_HASH: &str = "body_hash";
 pub const RESPONSE: &str = "response";
+/// The per-call write token (see "Under faults" above); never rendered to clients.
+pub const WRITE_TOKEN: &str = "write_token";
+
+/// SDK timeouts (`main.rs` configures the client with them; a deadline only ever shortens them).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(3);
+pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(8);
+/// Kept free before the deadline for rendering and sending the answer: no call runs into it.
+pub const RESPONSE_RESERVE: Duration = Duration::from_millis(100);
+/// Kept back from a write's own call for the read that settles an uncertain outcome.
+pub const CHECK_RESERVE: Duration = Duration::from_millis(300);
+/// The shortest call worth starting.
+const MIN_CALL: Duration = Duration::from_millis(20);
+
+tokio::task_local! {
+    static DEADLINE: Instant;
+}
+
+/// Run `f` (one request) with `deadline` as the limit every DynamoDB call in it is budgeted
+/// against (`None`: only the SDK's own timeouts).
+pub async fn with_deadline<F: Future>(deadline: Option<Instant>, f: F) -> F::Output {
+    match deadline {
+        Some(d) => DEADLINE.scope(d, f).await,
+        None => f.await,
+    }
+}
+
+/// The current request's deadline, if any.
+pub fn deadline() -> Option<Instant> {
+    DEADLINE.try_with(|d| *d).ok()
+}
+
+/// The operation timeout for a call starting now, keeping `keep` back for what follows it
+/// (`None`: no deadline; `Err`: too little time left to start one).
+fn budget(keep: Duration) -> Result<Option<Duration>, StoreError> {
+    let Some(d) = deadline() else {
+        return Ok(None);
+    };
+    let left = d
+        .saturating_duration_since(Instant::now())
+        .saturating_sub(RESPONSE_RESERVE);
+    // Keep back at most a third of what is left: the call itself comes first.
+    let call = left.saturating_sub(keep.min(left / 3));
+    if call < MIN_CALL {
+        tracing::warn!("invocation deadline too close for a dynamodb call");
+        return Err(StoreError::Unavailable);
+    }
+    Ok(Some(call.min(OPERATION_TIMEOUT)))
+}
+
+/// A per-call config override holding the budgeted timeouts.
+fn timeouts(op: Duration) -> aws_sdk_dynamodb::config::Builder {
+    aws_sdk_dynamodb::config::Builder::default().timeout_config(
+        TimeoutConfig::builder()
+            .connect_timeout(CONNECT_TIMEOUT.min(op))
+            .operation_attempt_timeout(ATTEMPT_TIMEOUT.min(op))
+            .operation_timeout(op)
+            .build(),
+    )
+}
+
+/// Records, per call, whether any attempt's outcome is unknown: no reply (reset, timeout,
+/// cancelled) or a 5xx (the write may have been applied).
+#[derive(Debug, Clone, Default)]
+struct Probe(Arc<ProbeState>);
+
+#[derive(Debug, Default)]
+struct ProbeState {
+    attempts: AtomicU32,
+    uncertain: AtomicBool,
+}
+
+impl Probe {
+    fn uncertain(&self) -> bool {
+        self.0.uncertain.load(Ordering::Relaxed)
+    }
+    fn attempts(&self) -> u32 {
+        self.0.attempts.load(Ordering::Relaxed)
+    }
+}
+
+impl Intercept for Probe {
+    fn name(&self) -> &'static str {
+        "WriteOutcomeProbe"
+    }
+
+    fn read_after_attempt(
+        &self,
+        context: &FinalizerInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.0.attempts.fetch_add(1, Ordering::Relaxed);
+        let unknown = context
+            .response()
+            .is_none_or(|r| r.status().as_u16() >= 500);
+        if unknown {
+            self.0.uncertain.store(true, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+}
+
+/// Send a fluent request with the budgeted timeouts and `probe` attached.
+macro_rules! send {
+    ($req:expr, $keep:expr, $probe:expr) => {{
+        let mut op = $req.customize().interceptor($probe.clone());
+        if let Some(t) = budget($keep)? {
+            op = op.config_override(timeouts(t));
+        }
+        op.send().await
+    }};
+}
+
+/// A fresh write token: 128 random bits, hex.
+fn new_token() -> Result<String, StoreError> {
+    let mut b = [0u8; 16];
+    SystemRandom::new().fill(&mut b).map_err(|_| {
+        tracing::error!("no randomness for a write token");
+        StoreError::Internal
+    })?;
+    Ok(b.iter().map(|x| format!("{x:02x}")).collect())
+}
+
+fn has_token(m: &Attrs, token: &str) -> bool {
+    get_s(m, WRITE_TOKEN) == Some(token)
+}
+
+/// Whether a failed call's final error leaves its outcome unknown.
+fn uncertain<E>(e: &SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>) -> bool {
+    match e {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            true
+        }
+        SdkError::ServiceError(se) => se.raw().status().as_u16() >= 500,
+        _ => false,
+    }
+}
 
 pub type Attrs = HashMap<String, AttributeValue>;
 
@@ -249,15 +413,14 @@ impl Store {
     }
 
     async fn get_attrs(&self, sub: &str, sk: &str) -> Result<Option<Attrs>, StoreError> {
-        let out = self
+        let req = self
             .client
             .get_item()
             .table_name(&self.table)
             .set_key(Some(key(sub, sk)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| classify("GetItem", &e))?;
+            .consistent_read(true);
+        let out =
+            send!(req, Duration::ZERO, Probe::default()).map_err(|e| classify("GetItem", &e))?;
         Ok(out.item)
     }
 
@@ -271,21 +434,78 @@ impl Store {
         }
     }
 
+    /// After a write failed with `err`: when an attempt may have reached DynamoDB (`uncertain`),
+    /// read `sk` back; our token on it means the write happened (its attributes are returned).
+    async fn settle(
+        &self,
+        op: &'static str,
+        sub: &str,
+        sk: &str,
+        token: &str,
+        uncertain: bool,
+        err: StoreError,
+    ) -> Result<Attrs, StoreError> {
+        if !uncertain {
+            return Err(err);
+        }
+        match self.get_attrs(sub, sk).await {
+            Ok(Some(m)) if has_token(&m, token) => {
+                tracing::info!(op, "write confirmed by a read after an uncertain failure");
+                Ok(m)
+            }
+            Ok(_) => Err(err),
+            Err(_) => Err(StoreError::Unavailable),
+        }
+    }
+
     /// Create a record that must not exist yet.
     pub async fn create(&self, sub: &str, r: &Record) -> Result<(), StoreError> {
-        let res = self
+        let token = new_token()?;
+        let mut item = record_attrs(sub, r);
+        item.insert(WRITE_TOKEN.to_owned(), s(&token));
+        let probe = Probe::default();
+        let req = self
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(record_attrs(sub, r)))
+            .set_item(Some(item))
             .condition_expression("attribute_not_exists(#sk)")
             .expression_attribute_names("#sk", SK)
-            .send()
-            .await;
-        match res {
-            Ok(_) => Ok(()),
-            Err(e) => Err(classify("PutItem", &e)),
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        let e = match send!(req, CHECK_RESERVE, probe) {
+            Ok(_) => return Ok(()),
+            Err(e) => e,
+        };
+        if let Some(
+            aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(c),
+        ) = e.as_service_error()
+        {
+            let old = match c.item() {
+                Some(m) => Some(m.clone()),
+                None => self.get_attrs(sub, &r.sk).await?,
+            };
+            if old.as_ref().is_some_and(|m| has_token(m, &token)) {
+                tracing::info!(
+                    op = "PutItem",
+                    attempts = probe.attempts(),
+                    "write confirmed: a retry met this call's own write"
+                );
+                return Ok(());
+            }
+            tracing::error!("item id collision");
+            return Err(StoreError::Internal);
         }
+        let err = classify("PutItem", &e);
+        self.settle(
+            "PutItem",
+            sub,
+            &r.sk,
+            &token,
+            probe.uncertain() || uncertain(&e),
+            err,
+        )
+        .await
+        .map(|_| ())
     }
 
     /// Create `r` and remember it under the idempotency record `idem_sk` in one transaction, so a
@@ -298,9 +518,14 @@ impl Store {
         idem: &IdemRecord,
         now_secs: u64,
     ) -> Result<IdemOutcome, StoreError> {
+        let token = new_token()?;
+        let mut idem_item = idem_attrs(sub, idem_sk, idem, &r.created_at);
+        idem_item.insert(WRITE_TOKEN.to_owned(), s(&token));
+        let mut item = record_attrs(sub, r);
+        item.insert(WRITE_TOKEN.to_owned(), s(&token));
         let idem_put = Put::builder()
             .table_name(&self.table)
-            .set_item(Some(idem_attrs(sub, idem_sk, idem, &r.created_at)))
+            .set_item(Some(idem_item))
             .condition_expression("attribute_not_exists(#sk) OR #exp < :now")
             .expression_attribute_names("#sk", SK)
             .expression_attribute_names("#exp", EXPIRES)
@@ -310,19 +535,20 @@ impl Store {
             .map_err(|_| StoreError::Internal)?;
         let item_put = Put::builder()
             .table_name(&self.table)
-            .set_item(Some(record_attrs(sub, r)))
+            .set_item(Some(item))
             .condition_expression("attribute_not_exists(#sk)")
             .expression_attribute_names("#sk", SK)
             .build()
             .map_err(|_| StoreError::Internal)?;
-        let res = self
+        let probe = Probe::default();
+        // The SDK fills in `ClientRequestToken`, so on DynamoDB a retried transaction is a no-op
+        // success; where it is not honoured, the retry meets our own record (token below).
+        let req = self
             .client
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().put(idem_put).build())
-            .transact_items(TransactWriteItem::builder().put(item_put).build())
-            .send()
-            .await;
-        let err = match res {
+            .transact_items(TransactWriteItem::builder().put(item_put).build());
+        let err = match send!(req, CHECK_RESERVE, probe) {
             Ok(_) => return Ok(IdemOutcome::Created),
             Err(e) => e,
         };
@@ -330,16 +556,40 @@ impl Store {
             Some(aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(tc)) => {
                 tc.cancellation_reasons().to_vec()
             }
-            _ => return Err(classify("TransactWriteItems", &err)),
+            _ => {
+                let e = classify("TransactWriteItems", &err);
+                return self
+                    .settle(
+                        "TransactWriteItems",
+                        sub,
+                        idem_sk,
+                        &token,
+                        probe.uncertain() || uncertain(&err),
+                        e,
+                    )
+                    .await
+                    .map(|_| IdemOutcome::Created);
+            }
         };
         let codes: Vec<Option<&str>> = reasons.iter().map(|r| r.code()).collect();
         match cancelled(&codes) {
-            Cancelled::InFlight => Ok(IdemOutcome::InFlight),
+            Cancelled::InFlight => {
+                tracing::info!(reasons = ?codes, "idempotent create: transaction conflict");
+                Ok(IdemOutcome::InFlight)
+            }
             Cancelled::KeyExists => {
                 let existing = match reasons.first().and_then(|r| r.item()) {
                     Some(m) => Some(m.clone()),
                     None => self.get_attrs(sub, idem_sk).await?,
                 };
+                if existing.as_ref().is_some_and(|m| has_token(m, &token)) {
+                    tracing::info!(
+                        op = "TransactWriteItems",
+                        attempts = probe.attempts(),
+                        "write confirmed: a retry met this call's own write"
+                    );
+                    return Ok(IdemOutcome::Created);
+                }
                 Ok(match existing.as_ref().and_then(idem_from) {
                     Some(rec) if rec.expires_at >= now_secs => IdemOutcome::Existing(rec),
                     // Expired between our write and our read, or half-visible: let the client retry.
@@ -370,25 +620,6 @@ impl Store {
             .as_ref()
             .and_then(idem_from)
             .filter(|r| r.expires_at >= now_secs))
-    }
-
-    /// Decide why a conditional write on `sk` failed (used only when DynamoDB did not return the
-    /// old item with the failure).
-    async fn why(
-        &self,
-        sub: &str,
-        sk: &str,
-        old: Option<&Attrs>,
-    ) -> Result<CondFailure, StoreError> {
-        let exists = match old {
-            Some(_) => true,
-            None => self.get_attrs(sub, sk).await?.is_some(),
-        };
-        Ok(if exists {
-            CondFailure::VersionMismatch
-        } else {
-            CondFailure::Missing
-        })
     }
 
     /// Replace the document of an existing record; `versions`: the versions `If-Match` allows
@@ -480,18 +711,22 @@ impl Store {
         })
     }
 
+    /// A conditional `UpdateItem` (`condition` may be empty) that stamps this call's write token
+    /// and never applies twice: a retry that meets our own write is our success.
     async fn update(
         &self,
         sub: &str,
         sk: &str,
         update: &str,
         condition: &str,
-        values: Attrs,
+        mut values: Attrs,
     ) -> Result<Result<Record, CondFailure>, StoreError> {
+        let token = new_token()?;
         let mut names = HashMap::from([
             ("#doc".to_owned(), DOC.to_owned()),
             ("#upd".to_owned(), UPDATED.to_owned()),
             ("#ver".to_owned(), VERSION.to_owned()),
+            ("#wt".to_owned(), WRITE_TOKEN.to_owned()),
         ]);
         if update.contains("#crt") {
             names.insert("#crt".to_owned(), CREATED.to_owned());
@@ -500,34 +735,69 @@ impl Store {
         if condition.contains("#sk") {
             names.insert("#sk".to_owned(), SK.to_owned());
         }
-        let mut req = self
+        values.insert(":wt".to_owned(), s(&token));
+        let update = format!("{update}, #wt = :wt");
+        let guard = "(attribute_not_exists(#wt) OR #wt <> :wt)";
+        let condition = if condition.is_empty() {
+            guard.to_owned()
+        } else {
+            format!("({condition}) AND {guard}")
+        };
+        let probe = Probe::default();
+        let req = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(sub, sk)))
             .update_expression(update)
+            .condition_expression(condition)
             .set_expression_attribute_names(Some(names))
             .set_expression_attribute_values(Some(values))
             .return_values(ReturnValue::AllNew)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-        if !condition.is_empty() {
-            req = req.condition_expression(condition);
-        }
-        match req.send().await {
-            Ok(out) => match out.attributes.as_ref().and_then(record_from) {
-                Some(r) => Ok(Ok(r)),
-                None => {
-                    tracing::error!("UpdateItem returned no usable attributes");
-                    Err(StoreError::Internal)
-                }
-            },
+        let attrs = match send!(req, CHECK_RESERVE, probe) {
+            Ok(out) => out.attributes,
             Err(e) => {
                 if let Some(aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(c)) =
                     e.as_service_error()
                 {
-                    return Ok(Err(self.why(sub, sk, c.item()).await?));
+                    let old = match c.item() {
+                        Some(m) => Some(m.clone()),
+                        None => self.get_attrs(sub, sk).await?,
+                    };
+                    match old {
+                        Some(m) if has_token(&m, &token) => {
+                            tracing::info!(
+                                op = "UpdateItem",
+                                attempts = probe.attempts(),
+                                "write confirmed: a retry met this call's own write"
+                            );
+                            Some(m)
+                        }
+                        Some(_) => return Ok(Err(CondFailure::VersionMismatch)),
+                        None => return Ok(Err(CondFailure::Missing)),
+                    }
+                } else {
+                    let err = classify("UpdateItem", &e);
+                    Some(
+                        self.settle(
+                            "UpdateItem",
+                            sub,
+                            sk,
+                            &token,
+                            probe.uncertain() || uncertain(&e),
+                            err,
+                        )
+                        .await?,
+                    )
                 }
-                Err(classify("UpdateItem", &e))
+            }
+        };
+        match attrs.as_ref().and_then(record_from) {
+            Some(r) => Ok(Ok(r)),
+            None => {
+                tracing::error!("UpdateItem returned no usable attributes");
+                Err(StoreError::Internal)
             }
         }
     }
@@ -554,17 +824,43 @@ impl Store {
                 .expression_attribute_names("#ver", VERSION)
                 .set_expression_attribute_values(Some(values));
         }
-        match req.send().await {
-            Ok(_) => Ok(Ok(())),
-            Err(e) => {
-                if let Some(aws_sdk_dynamodb::operation::delete_item::DeleteItemError::ConditionalCheckFailedException(c)) =
-                    e.as_service_error()
-                {
-                    return Ok(Err(self.why(sub, sk, c.item()).await?));
+        let probe = Probe::default();
+        let e = match send!(req, CHECK_RESERVE, probe) {
+            Ok(_) => return Ok(Ok(())),
+            Err(e) => e,
+        };
+        if let Some(aws_sdk_dynamodb::operation::delete_item::DeleteItemError::ConditionalCheckFailedException(c)) =
+            e.as_service_error()
+        {
+            let old = match c.item() {
+                Some(m) => Some(m.clone()),
+                None => self.get_attrs(sub, sk).await?,
+            };
+            return Ok(match old {
+                Some(_) => Err(CondFailure::VersionMismatch),
+                // Gone after an attempt that may have deleted it: that was us.
+                None if probe.uncertain() => {
+                    tracing::info!(
+                        op = "DeleteItem",
+                        attempts = probe.attempts(),
+                        "delete confirmed: a retry found the item gone"
+                    );
+                    Ok(())
                 }
-                Err(classify("DeleteItem", &e))
+                None => Err(CondFailure::Missing),
+            });
+        }
+        let err = classify("DeleteItem", &e);
+        if probe.uncertain() || uncertain(&e) {
+            if let Ok(None) = self.get_attrs(sub, sk).await {
+                tracing::info!(
+                    op = "DeleteItem",
+                    "delete confirmed by a read after an uncertain failure"
+                );
+                return Ok(Ok(()));
             }
         }
+        Err(err)
     }
 
     /// Up to `limit` items, newest first, strictly older than `after` (an item sort key);
@@ -576,7 +872,7 @@ impl Store {
         after: Option<&str>,
     ) -> Result<(Vec<Record>, bool), StoreError> {
         let fetch = i32::try_from(limit + 1).unwrap_or(i32::MAX);
-        let out = self
+        let req = self
             .client
             .query()
             .table_name(&self.table)
@@ -588,10 +884,9 @@ impl Store {
             .scan_index_forward(false)
             .consistent_read(true)
             .limit(fetch)
-            .set_exclusive_start_key(after.map(|sk| key(sub, sk)))
-            .send()
-            .await
-            .map_err(|e| classify("Query", &e))?;
+            .set_exclusive_start_key(after.map(|sk| key(sub, sk)));
+        let out =
+            send!(req, Duration::ZERO, Probe::default()).map_err(|e| classify("Query", &e))?;
         let more_in_table = out.last_evaluated_key.is_some();
         let mut records = Vec::with_capacity(limit);
         for m in out.items.unwrap_or_default() {

@@ -7,6 +7,8 @@
 
 mod crud_support;
 
+use std::time::{Duration, Instant};
+
 use crud_support::*;
 use harness::fault_proxy::{Fault, FaultProxy};
 use serde_json::json;
@@ -238,5 +240,229 @@ async fn condition_failed_on_an_existing_record_replays_the_first_answer() {
         f.c.call(&Req::post("/items", ALICE, &body).header("idempotency-key", "pay-3"))
             .await;
     other.expect_err(409, "idempotency_in_flight");
+    assert_eq!(item_keys(&f.c, ALICE).await.len(), 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// A reply lost after the write happened: the SDK's retry meets this request's own write. The
+// answer is the one the write deserves, never a 412, 404 or 500 for a change that was made.
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lost_reply_after_a_create_is_one_201() {
+    let f = start().await;
+    f.proxy.inject(Some("PutItem"), Fault::LoseReply, 1);
+    let r =
+        f.c.call(&Req::post("/items", ALICE, &json!({"n": 1})))
+            .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let stats = f.proxy.stats();
+    assert_eq!(stats.requests_for("PutItem"), 2, "{stats:?}");
+    assert_eq!(stats.faults_named("lose_reply"), 1);
+    let keys = item_keys(&f.c, ALICE).await;
+    assert_eq!(
+        keys,
+        vec![format!("item#{}", r.json["id"].as_str().unwrap())]
+    );
+    let got =
+        f.c.call(&Req::get(
+            &format!("/items/{}", r.json["id"].as_str().unwrap()),
+            ALICE,
+        ))
+        .await;
+    assert_eq!(got.json, r.json);
+    assert!(
+        !got.body.contains("write_token"),
+        "the write token is never echoed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lost_replies_after_updates_answer_as_the_write_deserves() {
+    let f = start().await;
+    let item = f.c.create(ALICE, json!({"v": 0})).await;
+    let p = format!("/items/{}", item["id"].as_str().unwrap());
+    // (request, expected version after it)
+    let steps = [
+        Req::put(&p, ALICE, &json!({"v": 1})).header("if-match", "\"1\""),
+        Req::put(&p, ALICE, &json!({"v": 2})),
+        Req::patch(&p, ALICE, &json!({"w": 3})).header("if-match", "\"3\""),
+        Req::patch(&p, ALICE, &json!({"x": 4})),
+    ];
+    for (i, req) in steps.iter().enumerate() {
+        f.proxy.inject(Some("UpdateItem"), Fault::LoseReply, 1);
+        let r = f.c.call(req).await;
+        assert_eq!(r.status, 200, "step {i}: {}", r.body);
+        assert_eq!(r.json["version"], i as u64 + 2, "step {i}: applied once");
+        let now = f.c.call(&Req::get(&p, ALICE)).await;
+        assert_eq!(now.json, r.json, "step {i}: the answer is what is stored");
+    }
+    let now = f.c.call(&Req::get(&p, ALICE)).await;
+    assert_eq!(client_part(&now.json), json!({"v": 2, "w": 3, "x": 4}));
+    assert!(!now.body.contains("write_token"));
+    // The profile: create-only PUT (`If-None-Match: *`) whose reply was lost is a 201, not a 412.
+    f.proxy.inject(Some("UpdateItem"), Fault::LoseReply, 1);
+    let prof =
+        f.c.call(&Req::put("/profile", ALICE, &json!({"name": "a"})).header("if-none-match", "*"))
+            .await;
+    assert_eq!(prof.status, 201, "{}", prof.body);
+    f.proxy.inject(Some("UpdateItem"), Fault::LoseReply, 1);
+    let prof =
+        f.c.call(&Req::put("/profile", ALICE, &json!({"name": "b"})))
+            .await;
+    assert_eq!(prof.status, 200, "{}", prof.body);
+    assert_eq!(prof.json["version"], 2, "the upsert applied once");
+    assert_eq!(f.proxy.stats().faults_named("lose_reply"), 6);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lost_reply_after_a_delete_is_204() {
+    let f = start().await;
+    for if_match in [None, Some("\"1\"")] {
+        let item = f.c.create(ALICE, json!({"d": 1})).await;
+        let p = format!("/items/{}", item["id"].as_str().unwrap());
+        f.proxy.inject(Some("DeleteItem"), Fault::LoseReply, 1);
+        let mut req = Req::delete(&p, ALICE);
+        if let Some(v) = if_match {
+            req = req.header("if-match", v);
+        }
+        let r = f.c.call(&req).await;
+        assert_eq!(r.status, 204, "If-Match {if_match:?}: {}", r.body);
+        f.c.call(&Req::get(&p, ALICE))
+            .await
+            .expect_err(404, "not_found");
+    }
+    // A delete of an id that never existed is still a 404 when no attempt was uncertain.
+    f.c.call(&Req::delete("/items/01ARZ3NDEKTSV4RRFFQ69G5FAV", ALICE))
+        .await
+        .expect_err(404, "not_found");
+    assert!(item_keys(&f.c, ALICE).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_reply_lost_is_settled_by_a_read() {
+    let f = start().await;
+    // Every attempt of the write is forwarded and its reply lost; the read that settles the
+    // outcome finds this request's token on the item.
+    f.proxy.always(Some("PutItem"), Fault::LoseReply);
+    let created =
+        f.c.call(&Req::post("/items", ALICE, &json!({"s": 1})))
+            .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    f.proxy.clear();
+    let p = format!("/items/{}", created.json["id"].as_str().unwrap());
+    f.proxy.always(Some("UpdateItem"), Fault::LoseReply);
+    let put = f.c.call(&Req::put(&p, ALICE, &json!({"s": 2}))).await;
+    assert_eq!(put.status, 200, "{}", put.body);
+    assert_eq!(put.json["version"], 2);
+    f.proxy.clear();
+    f.proxy.always(Some("DeleteItem"), Fault::LoseReply);
+    let del = f.c.call(&Req::delete(&p, ALICE)).await;
+    assert_eq!(del.status, 204, "{}", del.body);
+    f.proxy.clear();
+    assert!(item_keys(&f.c, ALICE).await.is_empty());
+    let stats = f.proxy.stats();
+    assert!(stats.faults_named("lose_reply") >= 6, "{stats:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_late_reply_past_the_attempt_timeout_is_one_write() {
+    let f = start().await;
+    let item = f.c.create(ALICE, json!({"v": 0})).await;
+    let p = format!("/items/{}", item["id"].as_str().unwrap());
+    f.proxy.inject(
+        Some("UpdateItem"),
+        Fault::DelayReply(Duration::from_secs(5)),
+        1,
+    );
+    let r =
+        f.c.call(&Req::put(&p, ALICE, &json!({"v": 1})).header("if-match", "\"1\""))
+            .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json["version"], 2);
+    assert_eq!(f.proxy.stats().requests_for("UpdateItem"), 2);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Idempotent POSTs whose reply was lost.
+
+#[tokio::test(flavor = "multi_thread")]
+async fn idempotent_post_whose_reply_was_lost_is_one_item_with_the_original_id() {
+    let f = start().await;
+    let body = json!({"order": 1});
+    let post = Req::post("/items", ALICE, &body).header("idempotency-key", "order-1");
+    // The SDK's retry meets the first attempt's transaction: one 201 (not a replay).
+    f.proxy
+        .inject(Some("TransactWriteItems"), Fault::LoseReply, 1);
+    let r = f.c.call(&post).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.header("idempotent-replayed"), None);
+    assert_eq!(item_keys(&f.c, ALICE).await.len(), 1);
+
+    // Every reply lost, the settling read too: crud cannot know, answers 503; the client retries
+    // with the same key and body and gets the original's id; still exactly one item for it.
+    let post2 =
+        Req::post("/items", ALICE, &json!({"order": 2})).header("idempotency-key", "order-2");
+    f.proxy.always(Some("TransactWriteItems"), Fault::LoseReply);
+    f.proxy.always(Some("GetItem"), Fault::LoseReply);
+    let lost = f.c.call(&post2).await;
+    assert_unavailable(&lost);
+    f.proxy.clear();
+    let keys = item_keys(&f.c, ALICE).await;
+    assert_eq!(keys.len(), 2, "the write happened once: {keys:?}");
+    let retry = f.c.call(&post2).await;
+    assert_eq!(retry.status, 201, "{}", retry.body);
+    assert_eq!(retry.header("idempotent-replayed"), Some("true"));
+    let id = retry.json["id"].as_str().unwrap();
+    assert!(keys.contains(&format!("item#{id}")), "the original's id");
+    assert_eq!(item_keys(&f.c, ALICE).await, keys, "never a duplicate");
+    let got = f.c.call(&Req::get(&format!("/items/{id}"), ALICE)).await;
+    assert_eq!(client_part(&got.json), json!({"order": 2}));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hangs: past the SDK's attempt timeout, and past the invocation's deadline.
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hang_that_clears_succeeds_after_the_attempt_timeout() {
+    let f = start().await;
+    let item = f.c.create(ALICE, json!({"h": 1})).await;
+    let p = format!("/items/{}", item["id"].as_str().unwrap());
+    f.proxy
+        .inject(Some("GetItem"), Fault::Hang(Duration::from_secs(20)), 1);
+    let t = Instant::now();
+    let r = f.c.call(&Req::get(&p, ALICE)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(t.elapsed() < Duration::from_secs(6), "{:?}", t.elapsed());
+    assert_eq!(f.proxy.stats().faults_named("hang"), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn persistent_hangs_answer_503_before_the_invocation_deadline() {
+    let f = start().await;
+    let item = f.c.create(ALICE, json!({"h": 1})).await;
+    let p = format!("/items/{}", item["id"].as_str().unwrap());
+    let timeout = Duration::from_millis(1500);
+    f.c.fns[0].set_timeout(timeout);
+    for (op, req) in [
+        ("Query", Req::get("/items", ALICE)),
+        ("GetItem", Req::get(&p, ALICE)),
+        (
+            "PutItem",
+            Req::post("/items", ALICE, &json!({"never": true})),
+        ),
+        ("UpdateItem", Req::put(&p, ALICE, &json!({"h": 2}))),
+    ] {
+        f.proxy
+            .always(Some(op), Fault::Hang(Duration::from_secs(30)));
+        let t = Instant::now();
+        let r = f.c.call(&req).await;
+        let took = t.elapsed();
+        assert_unavailable(&r);
+        assert!(took < timeout, "{op}: answered after {took:?}");
+        f.proxy.clear();
+    }
+    // Healthy afterwards, nothing changed.
+    let now = f.c.call(&Req::get(&p, ALICE)).await;
+    assert_eq!(now.json, item);
     assert_eq!(item_keys(&f.c, ALICE).await.len(), 1);
 }
