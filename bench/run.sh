@@ -39,14 +39,22 @@ if [ "$SECTION" = all ] || [ "$SECTION" = verify ]; then
   done
   O=$(printf '%s\n' "${ossl[@]}" | med); U=$(printf '%s\n' "${ours[@]}" | med)
   N=$(printf '%s\n' "${node[@]}" | med); R=$(printf '%s\n' "${raw[@]}" | med)
+  # jsonwebtoken (the design card's crate, aws-lc-rs backend, strict Validation) against our JOSE
+  # path in one process on the same tokens, rounds interleaved: the dependency choice's figure.
+  pin cargo bench -q -p tests --bench verify_jsonwebtoken -- "$SECS" "$ROUNDS" 2>/dev/null > "$OUT/jsonwebtoken.jsonl"
+  cat "$OUT/jsonwebtoken.jsonl" >> "$OUT/verify.jsonl"
+  J=$(sed -n 2p "$OUT/jsonwebtoken.jsonl" | jnum verifies_per_sec)
+  JR=$(sed -n 3p "$OUT/jsonwebtoken.jsonl" | jnum ratio_ours_to_jsonwebtoken)
   say "### RS256 verification, one core, distinct tokens (median of $ROUNDS rounds x ${SECS}s)"
   say ""
   say "| implementation | verify/s | ratio to openssl | ratio to aws-jwt-verify |"
   say "|---|---:|---:|---:|"
-  for row in "openssl speed rsa2048 (raw RSA, no JWT)|$O" "aws-lc-rs raw RSA verify, pre-parsed key|$R" "apigw-guard authorizer, full validation|$U" "aws-jwt-verify verifySync (Node $(node --version))|$N"; do
+  for row in "openssl speed rsa2048 (raw RSA, no JWT)|$O" "aws-lc-rs raw RSA verify, pre-parsed key|$R" "apigw-guard authorizer, full validation|$U" "aws-jwt-verify verifySync (Node $(node --version))|$N" "jsonwebtoken 10.3 (aws-lc-rs backend), strict Validation|$J"; do
     name=${row%%|*}; v=${row##*|}
     say "| $name | $(printf '%.0f' "$v") | $(python3 -c "print(f'{$v/$O:.2f}')") | $(python3 -c "print(f'{$v/$N:.2f}')") |"
   done
+  say ""
+  say "Same process, same tokens: the authorizer's JOSE path verifies $(python3 -c "print(f'{$JR:.2f}')") x as many tokens per second as jsonwebtoken."
   say ""
 fi
 

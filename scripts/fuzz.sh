@@ -28,10 +28,17 @@ fi
 
 cd fuzz
 log "building ${TARGETS[*]} (release, debug assertions, ASan)"
+started=$(date +%s)
 for t in "${TARGETS[@]}"; do
-  "$CF" build --debug-assertions "$t" 2>&1 | grep -Ev '^\s*(Compiling|Downloaded|Downloading|Updating|Locking|Adding)' || true
-  [ -x "target/x86_64-unknown-linux-gnu/release/$t" ] || { log "build of $t failed"; exit 1; }
+  blog=$(mktemp)
+  if ! "$CF" build --debug-assertions "$t" >"$blog" 2>&1; then
+    cat "$blog" >&2
+    log "build of $t failed"
+    exit 1
+  fi
+  rm -f "$blog"
 done
+log "built in $(( $(date +%s) - started )) s"
 
 status=0
 summary=()
