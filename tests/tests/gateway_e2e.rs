@@ -484,3 +484,112 @@ async fn usual_mistakes_get_clear_errors() {
     // The running gateway was not disturbed.
     assert_eq!(s.as_user("alice", "GET", "/items", None).await.status, 200);
 }
+
+/// Issue 9: a denied route stays denied in every form API Gateway presents it, whichever route
+/// the cached policy came from.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trailing_slash_forms_of_a_denied_route_are_denied_from_a_policy_cached_on_another() {
+    let rules = r#"[{"route":"GET /items","groups_any":["admin"]}]"#;
+    let s = Stack::start(
+        &[
+            origin_verify_env(),
+            ("ROUTE_RULES", rules.to_string()),
+            ("ROUTE_DEFAULT", "allow".to_string()),
+            ("GATEWAY_AUTH_CACHE_TTL_SECONDS", "300".to_string()),
+        ],
+        &edge_config(json!({})),
+    )
+    .await;
+    // alice's policy is cached from a POST on /items, an allowed route.
+    let r = s
+        .as_user("alice", "POST", "/items", Some(&json!({"t": 1})))
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    for path in [
+        "/items",
+        "/items/",
+        "//items",
+        "//items/",
+        "/items?limit=1",
+        "/items/?limit=1",
+    ] {
+        let r = s.as_user("alice", "GET", path, None).await;
+        assert_eq!(r.status, 403, "GET {path}: {:?}", r.body);
+        assert_eq!(r.json()["code"], "forbidden", "GET {path}");
+    }
+    // The other routes, in their trailing-slash forms too, from the same cached policy.
+    for path in [format!("/items/{id}"), format!("/items/{id}/")] {
+        let r = s.as_user("alice", "GET", &path, None).await;
+        assert_eq!(r.status, 200, "GET {path}: {:?}", r.body);
+    }
+    let r = s.as_user("alice", "GET", "/profile/", None).await;
+    assert_ne!(r.status, 403, "{:?}", r.body);
+    // Paths that are no route never reach the authorizer or crud.
+    for path in ["/items//", "/items/x/y", "/anything/items"] {
+        let r = s.as_user("alice", "GET", path, None).await;
+        assert_eq!(r.status, 404, "GET {path}: {:?}", r.body);
+        assert_eq!(r.json()["code"], "route_not_found", "GET {path}");
+    }
+    // carol (admin): the policy cached from a GET /items/ allows every form.
+    for path in ["/items/", "/items", "//items"] {
+        let r = s.as_user("carol", "GET", path, None).await;
+        assert_eq!(r.status, 200, "carol GET {path}: {:?}", r.body);
+    }
+    s.stop().await;
+}
+
+/// Issue 9: a greedy proxy route (`ANY /{proxy+}` to crud): the authorizer's policy is exact for
+/// it, and crud routes on the whole path, never on its trailing segments.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_greedy_proxy_route_gets_exact_policies_and_whole_path_routing() {
+    let rules = r#"[{"route":"DELETE /*","groups_any":["admin"]}]"#;
+    let s = Stack::start(
+        &[
+            origin_verify_env(),
+            ("API_ROUTES", r#"["ANY /{proxy+}"]"#.to_string()),
+            ("ROUTE_RULES", rules.to_string()),
+            ("ROUTE_DEFAULT", "allow".to_string()),
+            ("GATEWAY_AUTH_CACHE_TTL_SECONDS", "300".to_string()),
+        ],
+        &edge_config(json!({})),
+    )
+    .await;
+    let r = s
+        .as_user("alice", "POST", "/items/", Some(&json!({"t": 1})))
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    let r = s
+        .as_user("alice", "GET", &format!("/items/{id}/"), None)
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    // A prefix never falls through to a trailing match in crud.
+    for path in ["/anything/items", "/prod/items", &format!("/x/items/{id}")] {
+        let r = s.as_user("alice", "GET", path, None).await;
+        assert_eq!(r.status, 404, "GET {path}: {:?}", r.body);
+        assert_eq!(r.json()["code"], "route_not_found", "GET {path}");
+    }
+    // DELETE is denied to alice on every path the proxy takes, in every form.
+    for path in [
+        format!("/items/{id}"),
+        format!("/items/{id}/"),
+        format!("//items/{id}"),
+        "/anything/deeper/still".to_string(),
+    ] {
+        let r = s.as_user("alice", "DELETE", &path, None).await;
+        assert_eq!(r.status, 403, "DELETE {path}: {:?}", r.body);
+    }
+    let r = s.as_user("alice", "GET", "/items", None).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    // carol (admin) may delete her own.
+    let r = s
+        .as_user("carol", "POST", "/items", Some(&json!({"t": 2})))
+        .await;
+    let cid = r.json()["id"].as_str().unwrap().to_string();
+    let r = s
+        .as_user("carol", "DELETE", &format!("/items/{cid}/"), None)
+        .await;
+    assert_eq!(r.status, 204, "{:?}", r.body);
+    s.stop().await;
+}
