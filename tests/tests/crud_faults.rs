@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use crud_support::*;
 use harness::fault_proxy::{Fault, FaultProxy};
-use serde_json::json;
+use serde_json::{json, Value};
 
 struct Faulty {
     c: Crud,
@@ -465,4 +465,430 @@ async fn persistent_hangs_answer_503_before_the_invocation_deadline() {
     let now = f.c.call(&Req::get(&p, ALICE)).await;
     assert_eq!(now.json, item);
     assert_eq!(item_keys(&f.c, ALICE).await.len(), 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// A mixed fault schedule of a few hundred requests from two users, checked against a model.
+
+/// xorshift64*: a seeded, reproducible schedule.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    fn pick<'a, T>(&mut self, v: &'a [T]) -> &'a T {
+        &v[self.below(v.len() as u64) as usize]
+    }
+}
+
+/// What the test believes one user's items are: id → (client document, version).
+type Model = std::collections::BTreeMap<String, (Value, u64)>;
+
+/// The table's view of one user's items, read from moto directly (not through the proxy).
+async fn table_items(c: &Crud, user: &str) -> Model {
+    let mut m = Model::new();
+    for (k, attrs) in c.stored(user).await {
+        let Some(id) = k.strip_prefix("item#") else {
+            continue;
+        };
+        let doc: Value = serde_json::from_str(attrs["doc"].as_s().unwrap()).unwrap();
+        let version: u64 = attrs["version"].as_n().unwrap().parse().unwrap();
+        m.insert(id.to_owned(), (doc, version));
+    }
+    m
+}
+
+fn merge(doc: &mut Value, patch: &Value) {
+    for (k, v) in patch.as_object().unwrap() {
+        if v.is_null() {
+            doc.as_object_mut().unwrap().remove(k);
+        } else {
+            doc[k] = v.clone();
+        }
+    }
+}
+
+#[derive(Default, Debug)]
+struct Tally {
+    requests: u64,
+    faulted_requests: u64,
+    ok: u64,
+    unavailable: u64,
+    in_flight: u64,
+    expected_4xx: u64,
+    lost_writes: u64,
+    phantom_writes: u64,
+    duplicates: u64,
+    replays: u64,
+    uncertain_deletes_of_absent: u64,
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mixed_fault_schedule_keeps_every_acknowledged_write_and_nothing_else() {
+    let seed = 0x5eed_0011_u64;
+    let f = start_with(true).await;
+    let c = &f.c;
+    // A short invocation timeout bounds every hang (and the test's time).
+    c.fns[0].set_timeout(Duration::from_millis(1000));
+
+    // B's frozen items: A attacks them; nobody may change them.
+    let mut frozen = Vec::new();
+    for i in 0..3 {
+        frozen.push(
+            c.create(BOB, json!({"frozen": i})).await["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let frozen_snapshot = c.stored(BOB).await;
+
+    let users = [ALICE, BOB];
+    let mut models = [Model::new(), Model::new()];
+    // Idempotency keys that got a 201: key → (body, id).
+    let mut keys: [Vec<(String, Value, String)>; 2] = [vec![], vec![]];
+    let mut rng = Rng(seed);
+    let mut t = Tally::default();
+    let started = Instant::now();
+    let plain_faults = [
+        Fault::ThroughputExceeded,
+        Fault::Throttling,
+        Fault::InternalServerError,
+        Fault::Unavailable503,
+        Fault::Reset,
+        Fault::LoseReply,
+        Fault::LoseReply,
+    ];
+    const N: usize = 300;
+    for step in 0..N {
+        let u = rng.below(2) as usize;
+        let user = users[u];
+        let model = &mut models[u];
+        let ids: Vec<String> = model.keys().cloned().collect();
+        let some_id = |rng: &mut Rng| -> String {
+            if ids.is_empty() || rng.below(10) == 0 {
+                // A well-formed id that does not exist (or no longer does).
+                "01ARZ3NDEKTSV4RRFFQ69G5FAV".to_owned()
+            } else {
+                rng.pick(&ids).clone()
+            }
+        };
+        let mut kind = rng.below(100);
+        if model.len() >= 30 && kind < 30 {
+            kind = 85; // keep partitions small: delete instead of create
+        }
+        // (request, DynamoDB operations it uses, what it is)
+        enum Op {
+            Create(Value),
+            IdemNew(String, Value),
+            IdemReplay(String),
+            Get(String),
+            List,
+            Put(String, Option<u64>, Value),
+            Patch(String, Option<u64>, Value),
+            Delete(String, Option<u64>),
+            Foreign,
+        }
+        let body = json!({"step": step, "k": rng.below(1000)});
+        let (op, req, ops): (Op, Req, &[&str]) = match kind {
+            0..=19 => (
+                Op::Create(body.clone()),
+                Req::post("/items", user, &body),
+                &["PutItem"],
+            ),
+            20..=29 => {
+                if !keys[u].is_empty() && rng.below(3) == 0 {
+                    let (k, b, id) = rng.pick(&keys[u]).clone();
+                    let r = Req::post("/items", user, &b).header("idempotency-key", &k);
+                    (Op::IdemReplay(id), r, &["TransactWriteItems", "GetItem"])
+                } else {
+                    let k = format!("key-{u}-{step}");
+                    let r = Req::post("/items", user, &body).header("idempotency-key", &k);
+                    (Op::IdemNew(k, body.clone()), r, &["TransactWriteItems"])
+                }
+            }
+            30..=44 => {
+                let id = some_id(&mut rng);
+                let r = Req::get(&format!("/items/{id}"), user);
+                (Op::Get(id), r, &["GetItem"])
+            }
+            45..=49 => (
+                Op::List,
+                Req::get("/items", user).query("limit", "100"),
+                &["Query"],
+            ),
+            50..=79 => {
+                let id = some_id(&mut rng);
+                let current = model.get(&id).map(|(_, v)| *v).unwrap_or(1);
+                let if_match = match rng.below(7) {
+                    0..=2 => Some(current),
+                    3 => Some(current + 7), // stale / wrong
+                    _ => None,
+                };
+                let path = format!("/items/{id}");
+                if kind < 65 {
+                    let mut r = Req::put(&path, user, &body);
+                    if let Some(v) = if_match {
+                        r = r.header("if-match", &format!("\"{v}\""));
+                    }
+                    (Op::Put(id, if_match, body.clone()), r, &["UpdateItem"])
+                } else {
+                    let patch = if rng.below(3) == 0 {
+                        json!({"k": null, "p": step})
+                    } else {
+                        json!({"p": step})
+                    };
+                    let mut r = Req::patch(&path, user, &patch);
+                    if let Some(v) = if_match {
+                        r = r.header("if-match", &format!("\"{v}\""));
+                    }
+                    (
+                        Op::Patch(id, if_match, patch),
+                        r,
+                        &["GetItem", "UpdateItem"],
+                    )
+                }
+            }
+            80..=91 => {
+                let id = some_id(&mut rng);
+                let current = model.get(&id).map(|(_, v)| *v).unwrap_or(1);
+                let if_match = match rng.below(4) {
+                    0 => Some(current),
+                    1 => Some(current + 3),
+                    _ => None,
+                };
+                let mut r = Req::delete(&format!("/items/{id}"), user);
+                if let Some(v) = if_match {
+                    r = r.header("if-match", &format!("\"{v}\""));
+                }
+                (Op::Delete(id, if_match), r, &["DeleteItem"])
+            }
+            _ => {
+                // ALICE touches one of BOB's frozen items; BOB reads his own.
+                let id = rng.pick(&frozen).clone();
+                let path = format!("/items/{id}");
+                if u == 0 {
+                    let r = match rng.below(3) {
+                        0 => Req::get(&path, ALICE),
+                        1 => Req::put(&path, ALICE, &json!({"stolen": true})),
+                        _ => Req::delete(&path, ALICE),
+                    };
+                    (Op::Foreign, r, &["GetItem", "UpdateItem", "DeleteItem"])
+                } else {
+                    (Op::Get(id), Req::get(&path, BOB), &["GetItem"])
+                }
+            }
+        };
+        // Faults: on about half the requests, on one of the operations the request uses, for
+        // 1-5 matching requests (4 or more outlast the SDK's attempts: a persistent fault).
+        let mut faulted = false;
+        let mut delete_uncertain = false;
+        if rng.below(2) == 0 {
+            let target = *rng.pick(ops);
+            let fault = if target == "TransactWriteItems" && rng.below(3) == 0 {
+                Fault::TransactionCanceled(if rng.below(2) == 0 {
+                    vec!["TransactionConflict", "None"]
+                } else {
+                    vec!["None", "ThrottlingError"]
+                })
+            } else if rng.below(40) == 0 {
+                Fault::Hang(Duration::from_secs(5))
+            } else if rng.below(25) == 0 {
+                // Past the attempt timeout (the deadline cuts it to under a second).
+                Fault::DelayReply(Duration::from_millis(1200))
+            } else {
+                rng.pick(&plain_faults).clone()
+            };
+            // An outcome the client cannot know: no reply, or a 5xx.
+            delete_uncertain = target == "DeleteItem"
+                && !matches!(
+                    fault,
+                    Fault::ThroughputExceeded | Fault::Throttling | Fault::TransactionCanceled(_)
+                );
+            f.proxy.inject(Some(target), fault, 1 + rng.below(5) as u32);
+            faulted = true;
+            t.faulted_requests += 1;
+        }
+        let r = c.call(&req).await;
+        f.proxy.clear();
+        t.requests += 1;
+        let ctx = format!(
+            "step {step} user {u} {:?} {}: {} {}",
+            kind, req.method, r.status, r.body
+        );
+        assert_ne!(r.status, 500, "{ctx}");
+        match r.status {
+            503 => {
+                assert_unavailable(&r);
+                t.unavailable += 1;
+            }
+            409 => {
+                r.expect_err(409, "idempotency_in_flight");
+                assert!(r.header("retry-after").is_some(), "{ctx}");
+                t.in_flight += 1;
+            }
+            s if (200..300).contains(&s) => t.ok += 1,
+            _ => t.expected_4xx += 1,
+        }
+        let ok = (200..300).contains(&r.status);
+        let before = model.clone();
+        // Apply the expected effect of a 2xx to the model; check the status was deserved.
+        match op {
+            Op::Create(b) => {
+                if ok {
+                    assert_eq!(r.status, 201, "{ctx}");
+                    let id = r.json["id"].as_str().unwrap().to_owned();
+                    assert!(!model.contains_key(&id), "{ctx}");
+                    model.insert(id, (b, 1));
+                } else {
+                    assert_eq!(r.status, 503, "{ctx}");
+                }
+            }
+            Op::IdemNew(k, b) => {
+                if ok {
+                    assert_eq!(r.status, 201, "{ctx}");
+                    let id = r.json["id"].as_str().unwrap().to_owned();
+                    model.insert(id.clone(), (b.clone(), 1));
+                    keys[u].push((k, b, id));
+                } else {
+                    assert!(matches!(r.status, 503 | 409), "{ctx}");
+                }
+            }
+            Op::IdemReplay(id) => {
+                if ok {
+                    t.replays += 1;
+                    assert_eq!(r.status, 201, "{ctx}");
+                    if r.json["id"].as_str() != Some(id.as_str()) {
+                        t.duplicates += 1;
+                    }
+                } else {
+                    assert!(matches!(r.status, 503 | 409), "{ctx}");
+                }
+            }
+            Op::Get(id) => match (r.status, model.get(&id)) {
+                (200, Some((doc, v))) => {
+                    assert_eq!(&client_part(&r.json), doc, "{ctx}");
+                    assert_eq!(r.json["version"], *v, "{ctx}");
+                }
+                (200, None) => {
+                    // BOB reading his own frozen item.
+                    assert!(u == 1 && frozen.contains(&id), "{ctx}");
+                }
+                (404, None) | (503, _) => {}
+                _ => panic!("undeserved answer: {ctx}"),
+            },
+            Op::List => {
+                if ok {
+                    let listed: Model = r.json["items"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .filter(|i| {
+                            !(u == 1 && frozen.contains(&i["id"].as_str().unwrap().to_owned()))
+                        })
+                        .map(|i| {
+                            (
+                                i["id"].as_str().unwrap().to_owned(),
+                                (client_part(i), i["version"].as_u64().unwrap()),
+                            )
+                        })
+                        .collect();
+                    assert_eq!(&listed, model, "{ctx}");
+                } else {
+                    assert_eq!(r.status, 503, "{ctx}");
+                }
+            }
+            Op::Put(id, if_match, b) | Op::Patch(id, if_match, b) => {
+                let is_patch = req.method == "PATCH";
+                match (r.status, model.get(&id).cloned()) {
+                    (200, Some((mut doc, v))) => {
+                        assert!(if_match.is_none_or(|m| m == v), "{ctx}");
+                        if is_patch {
+                            merge(&mut doc, &b);
+                        } else {
+                            doc = b.clone();
+                        }
+                        assert_eq!(client_part(&r.json), doc, "{ctx}");
+                        assert_eq!(r.json["version"], v + 1, "applied exactly once: {ctx}");
+                        model.insert(id, (doc, v + 1));
+                    }
+                    (412, Some((_, v))) => assert!(if_match.is_some_and(|m| m != v), "{ctx}"),
+                    (404, None) | (503, _) => {}
+                    _ => panic!("undeserved answer: {ctx}"),
+                }
+            }
+            Op::Delete(id, if_match) => match (r.status, model.get(&id).cloned()) {
+                (204, Some((_, v))) => {
+                    assert!(if_match.is_none_or(|m| m == v), "{ctx}");
+                    model.remove(&id);
+                }
+                // A delete whose outcome was uncertain and found nothing there (documented).
+                (204, None) => {
+                    assert!(faulted && delete_uncertain, "{ctx}");
+                    t.uncertain_deletes_of_absent += 1;
+                }
+                (412, Some((_, v))) => assert!(if_match.is_some_and(|m| m != v), "{ctx}"),
+                (404, None) | (503, _) => {}
+                _ => panic!("undeserved answer: {ctx}"),
+            },
+            Op::Foreign => match r.status {
+                404 | 503 => {}
+                // As for a missing id of one's own: indistinguishable, and nothing changes.
+                204 if req.method == "DELETE" && delete_uncertain => {
+                    t.uncertain_deletes_of_absent += 1
+                }
+                _ => panic!("another user's item: {ctx}"),
+            },
+        }
+        // The table holds exactly the model: every 2xx's effect, nothing from a non-2xx.
+        let table = table_items(c, user).await;
+        let mut table_own = table.clone();
+        if u == 1 {
+            table_own.retain(|id, _| !frozen.contains(id));
+        }
+        if table_own != *model {
+            for (id, v) in model.iter() {
+                if table_own.get(id) != Some(v) {
+                    t.lost_writes += 1;
+                }
+            }
+            for id in table_own.keys() {
+                if !model.contains_key(id) {
+                    t.phantom_writes += 1;
+                }
+            }
+            panic!(
+                "table differs from the model after {ctx}\nbefore: {before:?}\nmodel: {model:?}\ntable: {table_own:?}\n{t:?}"
+            );
+        }
+    }
+    let elapsed = started.elapsed();
+    // BOB's frozen items are exactly as they were, attribute for attribute.
+    let bob_now: Vec<_> = c
+        .stored(BOB)
+        .await
+        .into_iter()
+        .filter(|(k, _)| frozen.iter().any(|id| k == &format!("item#{id}")))
+        .collect();
+    assert_eq!(bob_now, frozen_snapshot, "B's data untouched");
+    let stats = f.proxy.stats();
+    eprintln!(
+        "mixed schedule (seed {seed:#x}): {t:?}; proxy saw {} DynamoDB requests, injected {} faults {:?}; {:?}",
+        stats.total_requests(),
+        stats.total_faults(),
+        stats.faults,
+        elapsed
+    );
+    assert_eq!(t.requests, N as u64);
+    assert_eq!((t.lost_writes, t.phantom_writes, t.duplicates), (0, 0, 0));
+    assert!(
+        t.faulted_requests > 100 && t.unavailable > 10 && t.ok > 100,
+        "{t:?}"
+    );
 }
