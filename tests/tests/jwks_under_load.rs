@@ -78,7 +78,7 @@ async fn a_hanging_jwks_endpoint_has_one_fetch_in_flight_and_known_keys_keep_wor
         Box::new(fetcher),
         clock.clone(),
         vec![Alg::RS256],
-        t.clone(),
+        t,
     ));
     assert_eq!(jwks.hydrate().await.expect("hydrate"), 1);
 
