@@ -48,6 +48,24 @@ pub enum RouteError {
 /// Where a request points. `template` is the resource / route key (method prefix allowed),
 /// `path_id` the `{id}` path parameter, `raw_path` the request path.
 pub fn resource(template: Option<&str>, path_id: Option<&str>, raw_path: &str) -> Option<Resource> {
+    resource_at(template, path_id, raw_path, None)
+}
+
+/// [`resource`] for a raw path that starts with the stage name (HTTP API named stages put it in
+/// `rawPath`): `/{stage}` is removed before the whole path is matched. `$default` has no prefix.
+pub fn resource_at(
+    template: Option<&str>,
+    path_id: Option<&str>,
+    raw_path: &str,
+    stage: Option<&str>,
+) -> Option<Resource> {
+    let raw_path = match stage.filter(|s| !s.is_empty() && *s != "$default") {
+        Some(s) => match raw_path.strip_prefix('/').and_then(|p| p.strip_prefix(s)) {
+            Some(rest) if rest.is_empty() || rest.starts_with('/') => rest,
+            _ => raw_path,
+        },
+        None => raw_path,
+    };
     let template = template.map(|t| t.split_once(' ').map_or(t, |(_, p)| p));
     match template {
         Some("/items") => return Some(Resource::Items),
@@ -130,6 +148,13 @@ mod tests {
             assert_eq!(resource(Some("/{proxy+}"), None, p), want, "{p}");
             assert_eq!(resource(None, None, p), want, "{p}");
         }
+        // An HTTP API named stage in rawPath, and only that.
+        let at = |p: &str, st: &str| resource_at(Some("$default"), None, p, Some(st));
+        assert_eq!(at("/v1/profile/", "v1"), Some(Resource::Profile));
+        assert_eq!(at("/v1/items/A", "v1"), Some(Resource::Item("A".into())));
+        assert_eq!(at("/v1x/items", "v1"), None);
+        assert_eq!(at("/v2/items", "v1"), None);
+        assert_eq!(at("/items", "$default"), Some(Resource::Items));
         assert_eq!(resource(None, None, "/items"), Some(Resource::Items));
         assert_eq!(resource(None, None, "/"), None);
         assert_eq!(resource(None, None, "/admin"), None);

@@ -156,19 +156,28 @@ async fn routes_fall_back_to_raw_paths_and_refuse_unknown_ones() {
     let c = Crud::start().await;
     let item = c.create(ALICE, json!({"n": 1})).await;
     let id = item["id"].as_str().unwrap();
-    // Catch-all integrations: routed on the raw path, whatever the stage / base path.
+    // Catch-all integrations: routed on the whole path (issue 9: a prefix such as a base path
+    // never falls through to a match on trailing segments). REST `path` carries no stage.
     for (template, v2) in [
         ("/{proxy+}", false),
         ("$default", true),
         ("/{proxy+}", true),
     ] {
-        let mut r = Req::get(&format!("/api/items/{id}"), ALICE);
+        let mut r = Req::get(&format!("/items/{id}"), ALICE);
         r.template = Some(template.into());
         r.v2 = v2;
-        r.stage = Some("stage1".into());
+        if !v2 {
+            r.stage = Some("stage1".into());
+        }
         let got = c.call(&r).await;
         assert_eq!(got.status, 200, "{template}: {}", got.body);
         assert_eq!(got.json, item);
+        for prefixed in [format!("/api/items/{id}"), "/anything/items".to_string()] {
+            let mut r = Req::get(&prefixed, ALICE);
+            r.template = Some(template.into());
+            r.v2 = v2;
+            c.call(&r).await.expect_err(404, "route_not_found");
+        }
         let mut r = Req::get("/items/", ALICE);
         r.template = Some(template.into());
         r.v2 = v2;
