@@ -24,8 +24,11 @@ pub struct ApiRequest {
     pub method: Method,
     /// API Gateway's resource (`/items/{id}`) or route key (`GET /items/{id}`), when known.
     pub route: Option<String>,
-    /// The request path (any stage or base-path prefix is fine).
+    /// The request path as the event gives it (REST: without the stage; HTTP API: `rawPath`,
+    /// which starts with `/{stage}` for a named stage).
     pub path: String,
+    /// The HTTP API stage when `path` starts with it (`None` for REST events and `$default`).
+    pub stage: Option<String>,
     /// The `{id}` path parameter, when the route template gave one.
     pub path_id: Option<String>,
     /// Decoded query parameters, in order, repeats kept.
@@ -48,6 +51,7 @@ impl ApiRequest {
             method,
             route: None,
             path: path.into(),
+            stage: None,
             path_id: None,
             query: Vec::new(),
             headers: HeaderMap::new(),
@@ -228,8 +232,13 @@ async fn dispatch(req: &ApiRequest, deps: &Deps, now: SystemTime) -> Result<ApiR
             .check(sub)
             .map_err(|retry_after_secs| ApiError::RateLimited { retry_after_secs })?;
     }
-    let resource = routes::resource(req.route.as_deref(), req.path_id.as_deref(), &req.path)
-        .ok_or(ApiError::RouteNotFound)?;
+    let resource = routes::resource_at(
+        req.route.as_deref(),
+        req.path_id.as_deref(),
+        &req.path,
+        req.stage.as_deref(),
+    )
+    .ok_or(ApiError::RouteNotFound)?;
     let route = routes::route(resource, &req.method).map_err(|e| match e {
         RouteError::NotFound => ApiError::RouteNotFound,
         RouteError::MethodNotAllowed(allow) => ApiError::MethodNotAllowed { allow },

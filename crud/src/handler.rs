@@ -125,6 +125,7 @@ pub fn to_api_request(event: CrudEvent) -> ApiRequest {
                 method: e.http_method,
                 route: e.resource.or(e.request_context.resource_path),
                 path: e.path.unwrap_or_default(),
+                stage: None,
                 path_id: e.path_parameters.get("id").cloned(),
                 query,
                 headers,
@@ -139,6 +140,7 @@ pub fn to_api_request(event: CrudEvent) -> ApiRequest {
                 method: e.request_context.http.method,
                 route: e.route_key.or(e.request_context.route_key),
                 path: e.raw_path.unwrap_or_default(),
+                stage: e.request_context.stage.clone(),
                 path_id: e.path_parameters.get("id").cloned(),
                 query: parse_query(e.raw_query_string.as_deref().unwrap_or("")),
                 headers: e.headers,
@@ -261,6 +263,28 @@ mod tests {
         assert_eq!(r.body, Ok(br#"{"title":"milk","qty":2}"#.to_vec()));
         assert_eq!(r.headers.get("content-type").unwrap(), "application/json");
         assert_eq!(r.request_id.as_deref(), Some("JKJaXmPLvHcESHA="));
+    }
+
+    #[test]
+    fn http_named_stage_behind_a_catch_all_route_is_routed_on_the_path_after_the_stage() {
+        let mut v: serde_json::Value = serde_json::from_str(HTTP).unwrap();
+        v["routeKey"] = "ANY /{proxy+}".into();
+        v["requestContext"]["routeKey"] = "ANY /{proxy+}".into();
+        v["requestContext"]["stage"] = "prod".into();
+        v["rawPath"] = "/prod/items".into();
+        let r = to_api_request(serde_json::from_value(v.clone()).unwrap());
+        assert_eq!(r.stage.as_deref(), Some("prod"));
+        assert_eq!(
+            crate::routes::resource_at(r.route.as_deref(), None, &r.path, r.stage.as_deref()),
+            Some(crate::routes::Resource::Items)
+        );
+        // the stage is stripped only as a whole first segment: /prodx/items is not /items
+        v["rawPath"] = "/prodx/items".into();
+        let r = to_api_request(serde_json::from_value(v).unwrap());
+        assert_eq!(
+            crate::routes::resource_at(r.route.as_deref(), None, &r.path, r.stage.as_deref()),
+            None
+        );
     }
 
     #[test]

@@ -426,6 +426,7 @@ mod tests {
             method: Method::POST,
             route: Some("/items".into()),
             path: "/items".into(),
+            stage: None,
             path_id: None,
             query: vec![],
             headers: h,
