@@ -15,13 +15,19 @@ PORT=${GATEWAY_PORT:-3000}
 STATE_DIR=$ROOT/.local
 mkdir -p "$STATE_DIR"
 
-scripts/setup.sh
+SETUP_SKIP_BROWSER=1 scripts/setup.sh    # the browser (for the tests) is not needed to run
 PROFILE=${GATEWAY_BUILD:-debug}
 echo "[run] building the gateway ($PROFILE; the first build takes a few minutes)" >&2
 if [ "$PROFILE" = release ]; then cargo build -p gateway --release --locked -q; else cargo build -p gateway --locked -q; fi
 
 if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
   echo "[run] port $PORT on 127.0.0.1 is in use: stop the other process or set GATEWAY_PORT" >&2
+  exit 2
+fi
+# The sample web app (web/, scripts/web_server.py) on an origin in the edge's CORS allow-list.
+WEB_PORT=${WEB_PORT:-5173}
+if (exec 3<>"/dev/tcp/127.0.0.1/$WEB_PORT") 2>/dev/null; then
+  echo "[run] port $WEB_PORT on 127.0.0.1 is in use: stop the other process or set WEB_PORT" >&2
   exit 2
 fi
 
@@ -54,12 +60,14 @@ $PY scripts/local_table.py --endpoint "$MOTO_URL" --table "$TABLE" > /dev/null
 # Fresh secrets for this run (never built-in constants): origin-verify, canary cookie, tester.
 secret() { $PY -c 'import secrets; print(secrets.token_urlsafe(32))'; }
 OV_SECRET=$(secret); COOKIE_KEY=$(secret); TESTER_KEY=$(secret)
-$PY - "$STATE_DIR" "$MOTO_URL" "$OV_SECRET" "$COOKIE_KEY" "$TESTER_KEY" "$PORT" "$TABLE" "${EDGE_RATE_LIMIT_PER_MINUTE:-1000}" <<'PY'
+$PY - "$STATE_DIR" "$MOTO_URL" "$OV_SECRET" "$COOKIE_KEY" "$TESTER_KEY" "$PORT" "$TABLE" "${EDGE_RATE_LIMIT_PER_MINUTE:-1000}" "$WEB_PORT" <<'PY'
 import json, sys
-d, moto, ov, ck, tk, port, table, rpm = sys.argv[1:]
+d, moto, ov, ck, tk, port, table, rpm, web = sys.argv[1:]
 a = json.load(open(f"{d}/alice.json"))
 json.dump({
-    "cors": {"allowed_origins": ["http://localhost:5173", "http://127.0.0.1:5173"], "allow_credentials": False},
+    "cors": {"allowed_origins": sorted({"http://localhost:5173", "http://127.0.0.1:5173",
+                                        f"http://localhost:{web}", f"http://127.0.0.1:{web}"}),
+             "allow_credentials": False},
     "origin_verify": {"key_id": "v1", "secret": ov},
     "rate_limit": {"enabled": True, "requests_per_minute": int(rpm)},
     "canary": {"weight_percent": 10, "cookie_keys": [{"id": "c1", "secret": ck}],
@@ -72,6 +80,8 @@ json.dump({
     "users": {"alice": "Alice-Passw0rd!", "bob": "Bob-Passw0rd!", "carol": "Carol-Passw0rd!"},
     "canary_tester_key": {"id": "t1", "secret": tk},
 }, open(f"{d}/state.json", "w"), indent=2)
+json.dump({"api": f"http://127.0.0.1:{port}", "client_id": a["client_id"], "region": "us-east-1",
+           "cognito_endpoint": moto}, open(f"{d}/web-config.json", "w"), indent=2)
 PY
 chmod 600 "$STATE_DIR/state.json" "$STATE_DIR/edge-config.json"
 
@@ -92,8 +102,18 @@ cat >&2 <<MSG
   curl -si -X OPTIONS http://127.0.0.1:$PORT/items -H 'origin: http://localhost:5173' \\
        -H 'access-control-request-method: POST'
 
-Ctrl-C stops the gateway and moto.
+Sample web app (sign in as alice / Alice-Passw0rd!, bob / Bob-Passw0rd!, carol / Carol-Passw0rd!):
+
+  http://localhost:$WEB_PORT/
+
+Ctrl-C stops the gateway, the web app and moto.
 MSG
+rm -f "$STATE_DIR/web.port"
+.venv/bin/python scripts/web_server.py --port "$WEB_PORT" --config "$STATE_DIR/web-config.json" \
+  >"$STATE_DIR/web.port" 2>"$STATE_DIR/web.log" &
+PIDS+=("$!")
+for _ in $(seq 100); do [ -s "$STATE_DIR/web.port" ] && break; sleep 0.1; done
+[ -s "$STATE_DIR/web.port" ] || { echo "[run] the web app did not start: see $STATE_DIR/web.log" >&2; exit 1; }
 "target/$PROFILE/gateway" serve &
 PIDS+=("$!")
 wait "${PIDS[-1]}"

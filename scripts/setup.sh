@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Idempotent installation of everything the tests and the local run need.
 # Installs only into the project's ignored folders (.venv, .tools, node_modules) plus rustup targets.
-#   scripts/setup.sh            test + run prerequisites (moto in a venv, wasm target, node packages)
+#   scripts/setup.sh            test + run prerequisites (moto in a venv, wasm target, node packages,
+#                               chromium for the browser tests)
 #   scripts/setup.sh --deploy   also cargo-lambda, aws-sam-cli, cfn-lint (deploy/bench tooling)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -43,6 +44,32 @@ if command -v npm >/dev/null 2>&1; then
 else
   log "npm not found: the differential tests need Node.js and npm (apt-get install nodejs npm)"
 fi
+
+# ---- Browser tests (tests/tests/browser_e2e.rs): Debian's chromium + playwright-core ----------
+# The system browser only (never `npx playwright install`, which downloads a browser build);
+# playwright-core pinned by tests/browser/package-lock.json. SETUP_SKIP_BROWSER=1 skips this block
+# (scripts/run.sh sets it: running the stack needs no browser). CHROMIUM names another binary.
+if [ "${SETUP_SKIP_BROWSER:-0}" != 1 ]; then
+  if [ ! -x "${CHROMIUM:-/usr/bin/chromium}" ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      log "installing Debian's chromium (apt-get)"
+      DEBIAN_FRONTEND=noninteractive apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    else
+      log "chromium not found: the browser tests need it (sudo apt-get install chromium)"
+    fi
+  fi
+  if command -v npm >/dev/null 2>&1; then
+    stamp=tests/browser/node_modules/.lock.sha
+    want=$(sha256sum tests/browser/package-lock.json | cut -d' ' -f1)
+    if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+      log "installing tests/browser (npm ci: playwright-core, no browser download)"
+      ( cd tests/browser && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --silent )
+      echo "$want" > "$stamp"
+    fi
+  fi
+fi
+# ---- end of the browser-test block -------------------------------------------------------
 
 if [ "${1:-}" = "--deploy" ]; then
   stamp=$VENV/.deploy.sha
