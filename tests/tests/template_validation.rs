@@ -1025,9 +1025,11 @@ fn cloudfront_behaviour_does_not_cache_keys_the_variant_and_drops_host() {
             ["QueryStringBehavior"],
         "all"
     );
-    // The API is the origin, over TLS, with its stage as the path.
+    // The API is the first origin, over TLS, with its stage as the path; the only other one is
+    // the optional sample app's bucket (checked in `sample_app_is_a_private_bucket_at_app_...`).
     let origins = list(&cfg["Origins"]);
-    assert_eq!(origins.len(), 1);
+    assert_eq!(origins.len(), 2);
+    assert_eq!(origins[1]["Fn::If"][0], "SampleAppOn");
     let o = &origins[0];
     assert!(o["DomainName"].to_string().contains("${Api}.execute-api."));
     assert_eq!(
@@ -1054,6 +1056,165 @@ fn cloudfront_behaviour_does_not_cache_keys_the_variant_and_drops_host() {
         managed.contains("AWSManagedRulesKnownBadInputsRuleSet"),
         "{managed:?}"
     );
+}
+
+/// The edge's default value of a security header, from its source (edge/src/config.rs).
+fn edge_default_header(field: &str) -> String {
+    let src = read("edge/src/config.rs");
+    let start = src
+        .find(&format!("{field}: Some("))
+        .unwrap_or_else(|| panic!("{field} default in edge/src/config.rs"));
+    let lit = &src[start..];
+    let open = lit.find('"').expect("string literal") + 1;
+    let close = open + lit[open..].find('"').expect("end of literal");
+    // Rust's `\<newline><indent>` string continuation.
+    let mut out = String::new();
+    let mut it = lit[open..close].split("\\\n");
+    out.push_str(it.next().unwrap_or_default());
+    for part in it {
+        out.push_str(part.trim_start());
+    }
+    out
+}
+
+#[test]
+fn sample_app_is_a_private_bucket_at_app_with_the_edges_security_headers() {
+    // Off unless asked for: every app resource is conditional.
+    assert_eq!(
+        expanded()["Parameters"]["EnableSampleApp"]["Default"],
+        "false"
+    );
+    for id in [
+        "AppBucket",
+        "AppBucketPolicy",
+        "AppOriginAccessControl",
+        "AppResponseHeadersPolicy",
+        "AppIndexFunction",
+    ] {
+        assert_eq!(resource(id)["Condition"], "SampleAppOn", "{id}");
+    }
+    // The bucket is private: no public access of any kind, owner-enforced, encrypted.
+    let b = &resource("AppBucket")["Properties"];
+    for k in [
+        "BlockPublicAcls",
+        "BlockPublicPolicy",
+        "IgnorePublicAcls",
+        "RestrictPublicBuckets",
+    ] {
+        assert_eq!(b["PublicAccessBlockConfiguration"][k], true, "{k}");
+    }
+    assert_eq!(
+        b["OwnershipControls"]["Rules"][0]["ObjectOwnership"],
+        "BucketOwnerEnforced"
+    );
+    assert!(b.get("WebsiteConfiguration").is_none(), "no public website");
+    // Only CloudFront, only for this distribution, only GetObject under app/; TLS only.
+    let statements =
+        list(&resource("AppBucketPolicy")["Properties"]["PolicyDocument"]["Statement"]);
+    let allows: Vec<&Value> = statements
+        .iter()
+        .filter(|s| s["Effect"] == "Allow")
+        .collect();
+    assert_eq!(allows.len(), 1, "{statements:?}");
+    let a = allows[0];
+    assert_eq!(
+        a["Principal"],
+        json!({"Service": "cloudfront.amazonaws.com"})
+    );
+    assert_eq!(list(&a["Action"]), vec![json!("s3:GetObject")]);
+    assert!(
+        a["Resource"].to_string().contains("/app/*"),
+        "{}",
+        a["Resource"]
+    );
+    assert!(
+        a["Condition"]["StringEquals"]["AWS:SourceArn"]
+            .to_string()
+            .contains("distribution/${Distribution}"),
+        "{}",
+        a["Condition"]
+    );
+    assert!(
+        statements
+            .iter()
+            .any(|s| s["Effect"] == "Deny"
+                && s["Condition"]["Bool"]["aws:SecureTransport"] == "false")
+    );
+    let oac = &resource("AppOriginAccessControl")["Properties"]["OriginAccessControlConfig"];
+    assert_eq!(oac["OriginAccessControlOriginType"], "s3");
+    assert_eq!(oac["SigningBehavior"], "always");
+
+    // The distribution: the bucket origin through OAC, /app/* to it with the headers policy and
+    // no Lambda@Edge; everything else stays on the API's default behaviour.
+    let (_, dist) = one_of_type("AWS::CloudFront::Distribution");
+    let cfg = &dist["Properties"]["DistributionConfig"];
+    let origin = &list(&cfg["Origins"])[1]["Fn::If"][1];
+    assert_eq!(origin["Id"], "app");
+    assert_eq!(
+        origin["OriginAccessControlId"],
+        json!({"Fn::GetAtt": ["AppOriginAccessControl", "Id"]})
+    );
+    assert_eq!(
+        origin["S3OriginConfig"]["OriginAccessIdentity"], "",
+        "OAC, not a legacy OAI"
+    );
+    assert_eq!(cfg["CacheBehaviors"]["Fn::If"][0], "SampleAppOn");
+    let behaviours = list(&cfg["CacheBehaviors"]["Fn::If"][1]);
+    assert_eq!(behaviours.len(), 1);
+    let app = &behaviours[0];
+    assert_eq!(app["PathPattern"], "/app/*");
+    assert_eq!(app["TargetOriginId"], "app");
+    assert_eq!(
+        app["ResponseHeadersPolicyId"],
+        reference("AppResponseHeadersPolicy")
+    );
+    assert_eq!(
+        list(&app["AllowedMethods"]),
+        vec![json!("GET"), json!("HEAD")]
+    );
+    assert!(app.get("LambdaFunctionAssociations").is_none());
+    assert!(cfg["DefaultCacheBehavior"]["TargetOriginId"] == "api");
+
+    // The headers policy: the edge's security headers, and a CSP for the app (not the API's).
+    let h = &resource("AppResponseHeadersPolicy")["Properties"]["ResponseHeadersPolicyConfig"];
+    let sec = &h["SecurityHeadersConfig"];
+    let hsts = edge_default_header("strict_transport_security");
+    assert_eq!(hsts, "max-age=63072000; includeSubDomains");
+    assert_eq!(
+        sec["StrictTransportSecurity"]["AccessControlMaxAgeSec"],
+        63072000
+    );
+    assert_eq!(sec["StrictTransportSecurity"]["IncludeSubdomains"], true);
+    assert_eq!(sec["ContentTypeOptions"]["Override"], true);
+    assert_eq!(sec["FrameOptions"]["FrameOption"], "DENY");
+    assert_eq!(sec["ReferrerPolicy"]["ReferrerPolicy"], "no-referrer");
+    let custom = list(&h["CustomHeadersConfig"]["Items"]);
+    let pp = custom
+        .iter()
+        .find(|c| c["Header"] == "Permissions-Policy")
+        .expect("Permissions-Policy");
+    assert_eq!(pp["Value"], edge_default_header("permissions_policy"));
+    let csp = sec["ContentSecurityPolicy"]["ContentSecurityPolicy"].to_string();
+    for d in [
+        "default-src 'none'",
+        "script-src 'self'",
+        "connect-src 'self' https://cognito-idp.",
+        "frame-ancestors 'none'",
+    ] {
+        assert!(csp.contains(d), "app CSP lacks {d}: {csp}");
+    }
+    assert!(!csp.contains("unsafe-"), "{csp}");
+    // The local app server sends the same policy (its connect-src names the local API instead).
+    let local = read("scripts/web_server.py");
+    for d in [
+        "script-src 'self'",
+        "style-src 'self'",
+        "frame-ancestors 'none'",
+    ] {
+        assert!(local.contains(d), "scripts/web_server.py CSP lacks {d}");
+    }
+    let outputs = expanded()["Outputs"].as_object().expect("outputs");
+    assert_eq!(outputs["AppUrl"]["Condition"], "SampleAppOn");
 }
 
 #[test]
