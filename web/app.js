@@ -112,10 +112,11 @@ function showProblem(p) {
     413: 'That is too large for the API: shorten it.',
     429: 'Too many requests: wait a moment and try again.',
   }[p.status];
-  const msg = [p.detail, hint, p.retryAfter ? `Retry after ${p.retryAfter} s.` : ''].filter(Boolean).join(' ');
-  if (msg) {
+  const detail = p.detail && p.detail !== p.title ? p.detail : '';
+  for (const line of [detail, [hint, p.retryAfter ? `Retry after ${p.retryAfter} s.` : ''].filter(Boolean).join(' ')]) {
+    if (!line) continue;
     const d = document.createElement('div');
-    d.textContent = msg;
+    d.textContent = line;
     el.append(d);
   }
   el.dataset.status = String(p.status);
