@@ -10,6 +10,8 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== features: workspace and per-package builds agree"
+scripts/check-features.sh
 echo "== build binaries"
 cargo build --workspace --bins --locked
 echo "== tests"

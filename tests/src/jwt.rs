@@ -28,6 +28,27 @@ pub fn now() -> i64 {
         .as_secs() as i64
 }
 
+/// `n` and `e` (big-endian, no leading zero) of a DER `RSAPublicKey` (RFC 8017 A.1.1:
+/// `SEQUENCE { INTEGER n, INTEGER e }`). Read here rather than through aws-lc-rs's `ring-io`
+/// feature, which would otherwise be unified into the authorizer in a workspace build.
+pub fn rsa_public_components(der: &[u8]) -> (&[u8], &[u8]) {
+    fn tlv(b: &[u8], tag: u8) -> (&[u8], &[u8]) {
+        assert_eq!(b[0], tag, "DER tag");
+        let (len, hdr) = match b[1] {
+            l if l < 0x80 => (l as usize, 2),
+            0x81 => (b[2] as usize, 3),
+            0x82 => (((b[2] as usize) << 8) | b[3] as usize, 4),
+            other => panic!("unsupported DER length {other:#x}"),
+        };
+        (&b[hdr..hdr + len], &b[hdr + len..])
+    }
+    let (seq, _) = tlv(der, 0x30);
+    let (n, rest) = tlv(seq, 0x02);
+    let (e, _) = tlv(rest, 0x02);
+    let trim = |v: &[u8]| -> usize { v.iter().take_while(|b| **b == 0).count() };
+    (&n[trim(n)..], &e[trim(e)..])
+}
+
 pub enum Signer {
     Rsa(RsaKeyPair),
     Ec(EcdsaKeyPair),
@@ -66,11 +87,11 @@ impl TestKey {
     pub fn jwk(&self) -> Value {
         match &self.signer {
             Signer::Rsa(k) => {
-                let pk = k.public_key();
+                let (n, e) = rsa_public_components(k.public_key().as_ref());
                 json!({
                     "kty": "RSA", "kid": self.kid, "alg": "RS256", "use": "sig",
-                    "n": b64(pk.modulus().big_endian_without_leading_zero()),
-                    "e": b64(pk.exponent().big_endian_without_leading_zero()),
+                    "n": b64(n),
+                    "e": b64(e),
                 })
             }
             Signer::Ec(k) => {
