@@ -8,6 +8,8 @@
 #
 #   scripts/run.sh                 # gateway on http://127.0.0.1:3000 (GATEWAY_PORT to change)
 #   target/debug/gateway token     # in another shell: an access token for the demo user alice
+#   target/debug/gateway rollout status|set --weight N|ramp …   # the canary (README, "Canary rollout")
+#   CANARY_TABLE_NAME=missing scripts/run.sh   # the canary crud takes CANARY_-prefixed overrides
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -70,15 +72,19 @@ json.dump({
              "allow_credentials": False},
     "origin_verify": {"key_id": "v1", "secret": ov},
     "rate_limit": {"enabled": True, "requests_per_minute": int(rpm)},
-    "canary": {"weight_percent": 10, "cookie_keys": [{"id": "c1", "secret": ck}],
-               "tester_keys": [{"id": "t1", "secret": tk}], "origin": {"path": "/canary"}},
+    "canary": {"weight_percent": 0, "cookie_keys": [{"id": "c1", "secret": ck}],
+               "tester_keys": [{"id": "t1", "secret": tk}], "origin": {"path": "/canary"},
+               "rollout": {"source": f"file://{d}/rollout.json", "ttl_seconds": 1}},
 }, open(f"{d}/edge-config.json", "w"), indent=2)
+# The rollout store (weight, kill switch; never a secret): `gateway rollout` rewrites it.
+json.dump({"weight_percent": 10, "kill": False}, open(f"{d}/rollout.json", "w"))
 json.dump({
     "moto_endpoint": moto, "user_pool_id": a["user_pool_id"], "client_id": a["client_id"],
     "issuer": a["issuer"], "jwks_uri": a["jwks_uri"], "table": table,
     "gateway": f"http://127.0.0.1:{port}",
     "users": {"alice": "Alice-Passw0rd!", "bob": "Bob-Passw0rd!", "carol": "Carol-Passw0rd!"},
     "canary_tester_key": {"id": "t1", "secret": tk},
+    "rollout_file": f"{d}/rollout.json", "rollout_ttl_seconds": 1, "health_file": f"{d}/health.json",
 }, open(f"{d}/state.json", "w"), indent=2)
 json.dump({"api": f"http://127.0.0.1:{port}", "client_id": a["client_id"], "region": "us-east-1",
            "cognito_endpoint": moto}, open(f"{d}/web-config.json", "w"), indent=2)
@@ -90,6 +96,8 @@ CLIENT=$($PY -c "import json; print(json.load(open('$STATE_DIR/state.json'))['cl
 export USER_POOL_ID=$POOL CLIENT_IDS=$CLIENT JWKS_URI="$MOTO_URL/$POOL/.well-known/jwks.json"
 export ORIGIN_VERIFY_SECRET="v1:$OV_SECRET"
 export TABLE_NAME=$TABLE EDGE_CONFIG_FILE="$STATE_DIR/edge-config.json" GATEWAY_PORT=$PORT
+# Per-variant health for `gateway rollout status`; the canary crud reads CANARY_<setting> first.
+export GATEWAY_HEALTH_FILE="$STATE_DIR/health.json"
 
 cat >&2 <<MSG
 

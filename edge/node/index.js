@@ -2,9 +2,14 @@
 // Lambda@Edge handler: runs the edge function's Rust logic, compiled to WebAssembly
 // (edge.wasm), on the CloudFront event. The configuration is edge-config.json next to this file
 // (Lambda@Edge has no environment variables). Node supplies what wasm32-unknown-unknown lacks:
-// the time (Date.now()) and random bytes (crypto). No dependencies.
+// the time (Date.now()), random bytes (crypto), the rollout store (canary.rollout.source) and
+// the logs. No dependencies (an s3:// rollout source uses the AWS SDK the Node.js runtime ships).
 //
 // ABI (see edge/src/wasm.rs): JSON in linear memory; results packed as BigInt ptr << 32 | len.
+//
+// Logs are JSON lines, one per decision the wasm call returns (variant chosen, refusals,
+// refused preflights, rate limits, canary_force_refused), the same codes the native binary
+// logs; never a header value or a secret.
 
 const fs = require('node:fs');
 const path = require('node:path');
@@ -12,6 +17,12 @@ const crypto = require('node:crypto');
 
 const MODULE = new WebAssembly.Module(fs.readFileSync(path.join(__dirname, 'edge.wasm')));
 const CONFIG = fs.readFileSync(path.join(__dirname, 'edge-config.json'));
+
+function log(line) {
+  const text = JSON.stringify(line);
+  if (line.level === 'WARN' || line.level === 'ERROR') console.warn(text);
+  else console.log(text);
+}
 
 function call(ex, fn, input, ...args) {
   const ptr = ex.edge_alloc(input.length) >>> 0;
@@ -29,14 +40,76 @@ function call(ex, fn, input, ...args) {
   return JSON.parse(text);
 }
 
+// The rollout store: the last document read and when (kept across a re-instantiation).
+let rollout = null;
+let lastDoc = null;
+let lastDocAt = 0;
+let readAt = 0;
+let inFlight = null;
+
 function instantiate() {
   const ex = new WebAssembly.Instance(MODULE, {}).exports;
   const res = call(ex, ex.edge_init, CONFIG);
-  if (res.error !== undefined) throw new Error(`edge-config.json: ${res.error}`);
-  for (const message of res.ok.warnings) {
-    console.warn(JSON.stringify({ level: 'WARN', code: 'config_warning', message }));
+  if (res.error !== undefined) {
+    // The message names the problem and its position, never a value of the document.
+    log({ level: 'ERROR', code: 'config_invalid', message: res.error });
+    throw new Error(`edge-config.json: ${res.error}`);
   }
+  for (const message of res.ok.warnings) log({ level: 'WARN', code: 'config_warning', message });
+  rollout = res.ok.rollout || null;
+  if (lastDoc !== null) call(ex, ex.edge_rollout, lastDoc, lastDocAt);
   return ex;
+}
+
+async function readSource(source, timeoutMs) {
+  if (source.startsWith('file://')) {
+    return fs.promises.readFile(source.slice('file://'.length), { signal: AbortSignal.timeout(timeoutMs) });
+  }
+  if (source.startsWith('s3://')) {
+    const rest = source.slice('s3://'.length);
+    const slash = rest.indexOf('/');
+    // eslint-disable-next-line global-require
+    const { S3Client, GetObjectCommand } = require('@aws-sdk/client-s3');
+    readSource.s3 = readSource.s3 || new S3Client({ followRegionRedirects: true });
+    const out = await readSource.s3.send(
+      new GetObjectCommand({ Bucket: rest.slice(0, slash), Key: rest.slice(slash + 1) }),
+      { abortSignal: AbortSignal.timeout(timeoutMs) },
+    );
+    return Buffer.from(await out.Body.transformToByteArray());
+  }
+  const r = await fetch(source, { signal: AbortSignal.timeout(timeoutMs), cache: 'no-store' });
+  if (!r.ok) throw new Error(`status ${r.status}`);
+  return Buffer.from(await r.arrayBuffer());
+}
+
+// Re-read the rollout source when the last read is older than its TTL (one read at a time; a
+// request waits at most timeout_ms). A failed read keeps the last state, which the edge ages
+// out to weight 0 after max_stale_seconds.
+async function refreshRollout() {
+  if (rollout === null) return;
+  const now = Date.now();
+  if (readAt !== 0 && now - readAt < rollout.ttl_seconds * 1000) return;
+  if (inFlight === null) {
+    readAt = now;
+    inFlight = readSource(rollout.source, rollout.timeout_ms)
+      .then((doc) => {
+        const at = Date.now();
+        const res = call(ex, ex.edge_rollout, doc, at);
+        if (res.error !== undefined) {
+          log({ level: 'WARN', code: 'rollout_invalid', message: res.error });
+        } else {
+          lastDoc = doc;
+          lastDocAt = at;
+        }
+      })
+      .catch((err) => {
+        log({ level: 'WARN', code: 'rollout_unreadable', message: String((err && err.name) || 'error') });
+      })
+      .finally(() => {
+        inFlight = null;
+      });
+  }
+  await inFlight;
 }
 
 // At cold start: an unusable configuration fails the init, never a request.
@@ -44,6 +117,7 @@ let ex = instantiate();
 const random = new Uint32Array(4);
 
 exports.handler = async (event) => {
+  await refreshRollout();
   crypto.getRandomValues(random);
   const input = Buffer.from(JSON.stringify(event));
   let res;
@@ -54,5 +128,6 @@ exports.handler = async (event) => {
     throw err;
   }
   if (res.error !== undefined) throw new Error(res.error);
+  for (const line of res.log || []) log(line);
   return res.ok;
 };

@@ -17,7 +17,10 @@
 //! - The chosen variant travels to origin-request in `x-canary-variant` (client-sent values are
 //!   removed first). Put that header in the CloudFront cache policy so each variant is cached
 //!   separately. Anything unexpected means `stable`.
-//! - No cookie key configured: no cookie is trusted or issued and everyone gets `stable`.
+//! - No cookie key configured: no cookie is trusted or issued and everyone gets `stable`; a
+//!   tester cannot force the canary either (the request is logged as `canary_force_refused`).
+//! - With `canary.rollout`, the weight is the run-time state of [`crate::rollout`] (0 before the
+//!   first read and once the last read is too old), not `weight_percent`.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -27,6 +30,7 @@ use sha2::{Digest, Sha256};
 use crate::config::{check_keys, is_token, CanaryConfig, ConfigError};
 use crate::event::{Headers, Request};
 use crate::headers;
+use crate::rollout::{Live, RolloutConfig, RolloutError, RolloutState};
 
 pub const VARIANT_HEADER: &str = "x-canary-variant";
 pub const FORCE_HEADER: &str = "x-canary-force";
@@ -101,9 +105,9 @@ struct TesterKey {
     digest: [u8; 32],
 }
 
-#[derive(Clone)]
 pub struct Canary {
     weight: u8,
+    rollout: Option<(RolloutConfig, Live)>,
     cookie_keys: Vec<SigningKey>,
     tester_keys: Vec<TesterKey>,
     cookie_name: String,
@@ -116,6 +120,7 @@ impl std::fmt::Debug for Canary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Canary")
             .field("weight", &self.weight)
+            .field("rollout", &self.rollout.as_ref().map(|r| &r.0))
             .field(
                 "cookie_keys",
                 &self.cookie_keys.iter().map(|k| &k.id).collect::<Vec<_>>(),
@@ -169,6 +174,15 @@ impl Canary {
         if c.weight_percent > 0 && domain_name.is_none() && path.is_none() {
             return Err(ConfigError::CanaryWithoutTarget(c.weight_percent));
         }
+        if let Some(r) = &c.rollout {
+            r.check()?;
+            if c.weight_percent > 0 {
+                return Err(ConfigError::WeightWithRollout(c.weight_percent));
+            }
+            if domain_name.is_none() && path.is_none() {
+                return Err(ConfigError::RolloutWithoutTarget);
+            }
+        }
         let mut cookie_keys = Vec::new();
         for k in &c.cookie_keys {
             let mac =
@@ -194,6 +208,7 @@ impl Canary {
             .collect();
         Ok(Canary {
             weight: c.weight_percent,
+            rollout: c.rollout.clone().map(|r| (r, Live::default())),
             cookie_keys,
             tester_keys,
             cookie_name: c.cookie_name.clone(),
@@ -206,8 +221,35 @@ impl Canary {
         })
     }
 
+    /// The configured weight (`weight_percent`; 0 with a rollout store).
     pub fn weight(&self) -> u8 {
         self.weight
+    }
+
+    /// Where the run-time rollout state comes from, when configured.
+    pub fn rollout(&self) -> Option<&RolloutConfig> {
+        self.rollout.as_ref().map(|r| &r.0)
+    }
+
+    /// The weight in force at `now_ms`: the configured one, or the rollout state's while it is
+    /// fresh enough (else 0).
+    pub fn weight_at(&self, now_ms: u64) -> u8 {
+        match &self.rollout {
+            None => self.weight,
+            Some((cfg, live)) => {
+                live.weight_at(now_ms, u64::from(cfg.max_stale_seconds) * 1000)
+                    .0
+            }
+        }
+    }
+
+    /// Load a rollout state document read from the store at `now_ms`. A document that does not
+    /// parse changes nothing (the previous state keeps ageing).
+    pub fn load_rollout(&self, bytes: &[u8], now_ms: u64) -> Result<RolloutState, RolloutError> {
+        let (_, live) = self.rollout.as_ref().ok_or(RolloutError::NotConfigured)?;
+        let s = RolloutState::from_json(bytes)?;
+        live.store(&s, now_ms);
+        Ok(s)
     }
 
     /// Whether cookies can be signed (a cookie key is configured).
@@ -215,8 +257,20 @@ impl Canary {
         !self.cookie_keys.is_empty()
     }
 
-    /// The visitor's sticky assignment from the request's cookies.
+    /// The visitor's sticky assignment from the request's cookies, at the configured weight.
     pub fn assign(&self, h: &Headers, request_id: &str, random: &[u8; 16]) -> Assignment {
+        self.assign_with_weight(h, request_id, random, self.weight)
+    }
+
+    /// The visitor's sticky assignment at `weight`: a threshold on the visitor's stable bucket,
+    /// so raising the weight moves only stable visitors and lowering it only canary ones.
+    pub fn assign_with_weight(
+        &self,
+        h: &Headers,
+        request_id: &str,
+        random: &[u8; 16],
+        weight: u8,
+    ) -> Assignment {
         let Some(current) = self.cookie_keys.first() else {
             return Assignment {
                 variant: Variant::Stable,
@@ -241,7 +295,7 @@ impl Canary {
             Source::CookieRotated | Source::New => Some(self.sign(current, &id)),
         };
         Assignment {
-            variant: self.bucket(&id),
+            variant: bucket(&id, weight),
             source,
             cookie,
         }
@@ -251,6 +305,10 @@ impl Canary {
     pub fn forced(&self, h: &Headers) -> Forced {
         if headers::count(h, FORCE_HEADER) == 0 {
             return Forced::No;
+        }
+        if !self.signs() {
+            // No cookie key: the canary is off for everyone, testers included.
+            return Forced::Refused;
         }
         self.check_force(h).map_or(Forced::Refused, Forced::Yes)
     }
@@ -299,15 +357,6 @@ impl Canary {
             path.clone_from(p);
         }
         Variant::Canary
-    }
-
-    fn bucket(&self, id: &[u8; ID_LEN]) -> Variant {
-        let n = u32::from_be_bytes([id[0], id[1], id[2], id[3]]);
-        if n % 100 < u32::from(self.weight) {
-            Variant::Canary
-        } else {
-            Variant::Stable
-        }
     }
 
     fn new_id(&self, key: &SigningKey, request_id: &str, random: &[u8; 16]) -> [u8; ID_LEN] {
@@ -371,6 +420,34 @@ impl Canary {
         }
         Self::tag(key, &id).verify_truncated_left(&tag).ok()?;
         Some((index, id))
+    }
+}
+
+/// The visitor's variant at `weight`: canary when `u32(id[0..4]) mod 100 < weight`.
+fn bucket(id: &[u8; ID_LEN], weight: u8) -> Variant {
+    let n = u32::from_be_bytes([id[0], id[1], id[2], id[3]]);
+    if n % 100 < u32::from(weight) {
+        Variant::Canary
+    } else {
+        Variant::Stable
+    }
+}
+
+impl Clone for Canary {
+    fn clone(&self) -> Canary {
+        Canary {
+            weight: self.weight,
+            rollout: self
+                .rollout
+                .as_ref()
+                .map(|(c, l)| (c.clone(), l.snapshot())),
+            cookie_keys: self.cookie_keys.clone(),
+            tester_keys: self.tester_keys.clone(),
+            cookie_name: self.cookie_name.clone(),
+            cookie_attributes: self.cookie_attributes.clone(),
+            domain_name: self.domain_name.clone(),
+            path: self.path.clone(),
+        }
     }
 }
 

@@ -27,7 +27,54 @@ pub struct Config {
 
 impl Config {
     pub fn from_json(bytes: &[u8]) -> Result<Config, ConfigError> {
-        serde_json::from_slice(bytes).map_err(|e| ConfigError::Json(e.to_string()))
+        serde_json::from_slice(bytes).map_err(|e| ConfigError::Json(redacted_json_error(&e, "")))
+    }
+}
+
+/// serde_json's message without the document's values: a string where an object was expected
+/// must not quote the string (it may be a secret). Key names (unknown or missing fields) and the
+/// position stay, so the message still says what to fix.
+pub(crate) fn redacted_json_error(e: &serde_json::Error, context: &str) -> String {
+    let full = e.to_string();
+    let msg = match full.rfind(" at line ") {
+        Some(i) if e.line() > 0 => &full[..i],
+        _ => full.as_str(),
+    };
+    let redacted = if let Some(rest) = msg
+        .strip_prefix("invalid type: ")
+        .or_else(|| msg.strip_prefix("invalid value: "))
+    {
+        let kind = if msg.starts_with("invalid type") {
+            "invalid type"
+        } else {
+            "invalid value"
+        };
+        let what = rest.split([' ', ',']).next().unwrap_or("value");
+        match rest.rfind(", expected ") {
+            Some(i) => format!("{kind}: {what}{}", &rest[i..]),
+            None => format!("{kind}: {what}"),
+        }
+    } else if msg.starts_with("unknown variant") {
+        match msg.rfind(", expected ") {
+            Some(i) => format!("unknown variant{}", &msg[i..]),
+            None => "unknown variant".to_string(),
+        }
+    } else {
+        msg.to_string()
+    };
+    let prefix = if context.is_empty() {
+        String::new()
+    } else {
+        format!("{context}: ")
+    };
+    if e.line() > 0 {
+        format!(
+            "{prefix}{redacted} at line {} column {}",
+            e.line(),
+            e.column()
+        )
+    } else {
+        format!("{prefix}{redacted}")
     }
 }
 
@@ -216,6 +263,9 @@ pub struct CanaryConfig {
     pub cookie_max_age_seconds: u32,
     /// Where canary requests go (applied at origin-request).
     pub origin: Option<CanaryOriginConfig>,
+    /// Run-time weight and kill switch from a store (see [`crate::rollout`]); set, it replaces
+    /// `weight_percent` (which must then be 0).
+    pub rollout: Option<crate::rollout::RolloutConfig>,
 }
 
 impl Default for CanaryConfig {
@@ -227,6 +277,7 @@ impl Default for CanaryConfig {
             cookie_name: "__Host-canary".into(),
             cookie_max_age_seconds: 30 * 24 * 3600,
             origin: None,
+            rollout: None,
         }
     }
 }
@@ -285,6 +336,18 @@ pub enum ConfigError {
          and/or canary.origin.path (or set weight_percent to 0)"
     )]
     CanaryWithoutTarget(u8),
+    #[error(
+        "canary.weight_percent is {0} but canary.rollout is set: the weight comes from the rollout \
+         store; set weight_percent to 0 (or remove canary.rollout)"
+    )]
+    WeightWithRollout(u8),
+    #[error("canary.rollout: {0}")]
+    InvalidRollout(&'static str),
+    #[error(
+        "canary.rollout is set but canary.origin names no target; set canary.origin.domain_name \
+         and/or canary.origin.path"
+    )]
+    RolloutWithoutTarget,
     #[error("canary.origin.path {0:?} must be empty or start with '/' and not end with '/'")]
     InvalidCanaryPath(String),
     #[error("canary.origin.domain_name {0:?} is not a valid host name")]
@@ -431,6 +494,25 @@ mod tests {
         );
         // The packaged example loads too.
         Config::from_json(include_bytes!("../edge-config.json")).unwrap();
+    }
+
+    #[test]
+    fn config_errors_never_quote_values() {
+        for doc in [
+            &br#"{"canary": {"cookie_keys": ["SUPERSECRETSUPERSECRETSUPERSECRET"]}}"#[..],
+            br#"{"origin_verify": "SUPERSECRETSUPERSECRETSUPERSECRET"}"#,
+            br#"{"canary": {"cookie_keys": [{"id": "k1", "secret": 12}], "x": "SUPERSECRET"}}"#,
+            br#"{"canary": {"weight_percent": "SUPERSECRET, expected a"}}"#,
+            br#"{"canary": {"cookie_keys": [{"id": "k1", "secret": ["SUPERSECRET"]}]}}"#,
+        ] {
+            let e = Config::from_json(doc).unwrap_err().to_string();
+            assert!(!e.contains("SUPERSECRET"), "{e}");
+            assert!(e.contains("line 1 column"), "{e}");
+        }
+        let e = Config::from_json(br#"{"origin_verify": "SUPERSECRETSUPERSECRET"}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("invalid type: string, expected"), "{e}");
     }
 
     #[test]

@@ -25,6 +25,7 @@ pub mod event;
 pub mod headers;
 pub mod hygiene;
 pub mod ratelimit;
+pub mod rollout;
 pub mod security;
 
 #[cfg(feature = "lambda")]
@@ -97,6 +98,36 @@ pub struct Handled {
     pub variant: Option<Variant>,
     /// A tester asked to force a variant without a valid credential.
     pub tester_refused: bool,
+    /// The canary weight in force when the variant was chosen (viewer-request).
+    pub weight: Option<u8>,
+    /// The variant was forced by a valid tester credential.
+    pub forced: bool,
+}
+
+/// One decision log line, the same for every host (native binary, Node.js handler of the
+/// WebAssembly build): codes and variants only, never a header value or a secret.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LogLine {
+    /// `INFO` or `WARN`.
+    pub level: &'static str,
+    pub code: &'static str,
+    pub event: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub variant: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weight: Option<u8>,
+    pub message: &'static str,
+}
+
+impl EventType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::ViewerRequest => "viewer-request",
+            EventType::OriginRequest => "origin-request",
+            EventType::OriginResponse => "origin-response",
+            EventType::ViewerResponse => "viewer-response",
+        }
+    }
 }
 
 impl Handled {
@@ -107,7 +138,52 @@ impl Handled {
             decision,
             variant: None,
             tester_refused: false,
+            weight: None,
+            forced: false,
         }
+    }
+
+    /// What to log for this event: refusals (rate limits, hygiene, refused preflights, several
+    /// origins), the variant chosen at viewer-request, and a refused tester override.
+    pub fn log_lines(&self) -> Vec<LogLine> {
+        let event = self.event_type.as_str();
+        let mut out = Vec::new();
+        match self.decision {
+            Decision::Forwarded if self.event_type == EventType::ViewerRequest => {
+                out.push(LogLine {
+                    level: "INFO",
+                    code: if self.forced {
+                        "variant_forced"
+                    } else {
+                        "variant_chosen"
+                    },
+                    event,
+                    variant: self.variant.map(Variant::as_str),
+                    weight: self.weight,
+                    message: "canary variant",
+                });
+            }
+            Decision::Forwarded | Decision::Response | Decision::PreflightAllowed => {}
+            d => out.push(LogLine {
+                level: "INFO",
+                code: d.code(),
+                event,
+                variant: None,
+                weight: None,
+                message: "refused at the edge",
+            }),
+        }
+        if self.tester_refused {
+            out.push(LogLine {
+                level: "WARN",
+                code: "canary_force_refused",
+                event,
+                variant: None,
+                weight: None,
+                message: "variant override without a valid tester credential",
+            });
+        }
+        out
     }
 }
 
@@ -126,6 +202,13 @@ impl Edge {
     pub fn new(config: &Config) -> Result<Edge, ConfigError> {
         let canary = Canary::new(&config.canary)?;
         let mut warnings = Vec::new();
+        if canary.rollout().is_some() && !canary.signs() {
+            warnings.push(
+                "canary.rollout is set but canary.cookie_keys is empty: no visitor can be \
+                 assigned a signed cookie, so every request goes to the stable variant"
+                    .to_string(),
+            );
+        }
         if canary.weight() > 0 && !canary.signs() {
             warnings.push(format!(
                 "canary.weight_percent is {} but canary.cookie_keys is empty: no visitor can be \
@@ -164,6 +247,25 @@ impl Edge {
         &self.warnings
     }
 
+    /// Where the host reads the run-time rollout state (`canary.rollout`), when configured.
+    pub fn rollout(&self) -> Option<&rollout::RolloutConfig> {
+        self.canary.rollout()
+    }
+
+    /// Hand the edge the rollout state document the host just read (at `now_ms`).
+    pub fn load_rollout(
+        &self,
+        bytes: &[u8],
+        now_ms: u64,
+    ) -> Result<rollout::RolloutState, rollout::RolloutError> {
+        self.canary.load_rollout(bytes, now_ms)
+    }
+
+    /// The canary weight in force at `now_ms`.
+    pub fn weight_at(&self, now_ms: u64) -> u8 {
+        self.canary.weight_at(now_ms)
+    }
+
     /// Handle one event: the request to forward or the response to send.
     pub fn handle(&self, event: Event, ctx: &Context) -> Result<Output, EdgeError> {
         self.handle_detailed(event, ctx).map(|h| h.output)
@@ -171,8 +273,8 @@ impl Edge {
 
     /// JSON event in, JSON result out (the WebAssembly and benchmark entry point).
     pub fn handle_json(&self, event: &[u8], ctx: &Context) -> Result<Vec<u8>, EdgeError> {
-        let event: Event =
-            serde_json::from_slice(event).map_err(|e| EdgeError::InvalidEvent(e.to_string()))?;
+        let event: Event = serde_json::from_slice(event)
+            .map_err(|e| EdgeError::InvalidEvent(config::redacted_json_error(&e, "")))?;
         let out = self.handle(event, ctx)?;
         serde_json::to_vec(&out).map_err(|e| EdgeError::InvalidEvent(e.to_string()))
     }
@@ -274,11 +376,12 @@ impl Edge {
             };
         }
         let forced = self.canary.forced(&request.headers);
+        let weight = self.canary.weight_at(ctx.now_ms);
         let variant = match forced {
             Forced::Yes(v) => v,
             Forced::No | Forced::Refused => {
                 self.canary
-                    .assign(&request.headers, request_id, &ctx.random)
+                    .assign_with_weight(&request.headers, request_id, &ctx.random, weight)
                     .variant
             }
         };
@@ -297,6 +400,8 @@ impl Edge {
         );
         h.variant = Some(variant);
         h.tester_refused = forced == Forced::Refused;
+        h.forced = matches!(forced, Forced::Yes(_));
+        h.weight = Some(weight);
         h
     }
 
@@ -464,6 +569,155 @@ mod tests {
         let out = run(&e, include_str!("../fixtures/viewer-response.json"));
         let cookie = headers::single(&out.as_response().unwrap().headers, "set-cookie").unwrap();
         assert!(cookie.starts_with("__Host-canary=k1."), "{cookie}");
+    }
+
+    fn rollout_edge() -> Edge {
+        Edge::from_json(
+            br#"{"rate_limit": {"enabled": false},
+                 "canary": {"cookie_keys": [{"id": "k1", "secret": "cookie-key-cookie-key-cookie-key-1"}],
+                            "origin": {"path": "/canary"},
+                            "rollout": {"source": "file:///tmp/rollout.json", "ttl_seconds": 1, "max_stale_seconds": 5}}}"#,
+        )
+        .unwrap()
+    }
+
+    fn variant_of(e: &Edge, rid: &str, now_ms: u64) -> Variant {
+        let ev = Event::new(
+            EventType::ViewerRequest,
+            rid,
+            Request {
+                client_ip: "203.0.113.9".into(),
+                headers: Headers::new(),
+                method: "GET".into(),
+                querystring: String::new(),
+                uri: "/items".into(),
+                body: None,
+                origin: None,
+            },
+            None,
+        );
+        let h = e
+            .handle_detailed(
+                ev,
+                &Context {
+                    now_ms,
+                    random: [0; 16],
+                },
+            )
+            .unwrap();
+        assert_eq!(h.log_lines()[0].code, "variant_chosen");
+        h.variant.unwrap()
+    }
+
+    #[test]
+    fn rollout_weights_move_visitors_one_way_and_fail_safe() {
+        let e = rollout_edge();
+        let t0 = 1_700_000_000_000;
+        // Never loaded: stable.
+        assert!((0..100).all(|i| variant_of(&e, &format!("r{i}"), t0) == Variant::Stable));
+        let mut prev: Vec<Variant> = vec![Variant::Stable; 400];
+        for w in [1u8, 5, 25, 50, 100] {
+            e.load_rollout(format!(r#"{{"weight_percent": {w}}}"#).as_bytes(), t0)
+                .unwrap();
+            let now: Vec<Variant> = (0..400)
+                .map(|i| variant_of(&e, &format!("r{i}"), t0))
+                .collect();
+            for (a, b) in prev.iter().zip(&now) {
+                assert!(
+                    !(*a == Variant::Canary && *b == Variant::Stable),
+                    "moved back at {w}"
+                );
+            }
+            prev = now;
+        }
+        assert!(prev.iter().all(|v| *v == Variant::Canary));
+        // A bad document changes nothing; kill and staleness put everyone on stable.
+        assert!(e.load_rollout(b"{\"weight_percent\": 300}", t0).is_err());
+        assert_eq!(e.weight_at(t0), 100);
+        assert_eq!(e.weight_at(t0 + 5_001), 0);
+        e.load_rollout(br#"{"weight_percent": 100, "kill": true}"#, t0)
+            .unwrap();
+        assert_eq!(variant_of(&e, "r1", t0), Variant::Stable);
+    }
+
+    #[test]
+    fn rollout_config_is_checked() {
+        for (doc, want) in [
+            (
+                r#"{"canary": {"weight_percent": 5, "origin": {"path": "/c"}, "rollout": {"source": "s3://b/k"}}}"#,
+                "weight_percent is 5",
+            ),
+            (
+                r#"{"canary": {"rollout": {"source": "s3://b/k"}}}"#,
+                "names no target",
+            ),
+            (
+                r#"{"canary": {"origin": {"path": "/c"}, "rollout": {"source": "http://example.com/x"}}}"#,
+                "source must be",
+            ),
+            (
+                r#"{"canary": {"origin": {"path": "/c"}, "rollout": {"source": "s3://b/k", "ttl_seconds": 0}}}"#,
+                "ttl_seconds",
+            ),
+        ] {
+            let e = Edge::from_json(doc.as_bytes()).unwrap_err().to_string();
+            assert!(e.contains(want), "{doc}: {e}");
+        }
+        for ok in [
+            "s3://bucket/rollout.json",
+            "https://x.example/r",
+            "http://127.0.0.1:9/r",
+            "file:///tmp/r",
+        ] {
+            let doc = format!(
+                r#"{{"canary": {{"origin": {{"path": "/c"}}, "rollout": {{"source": "{ok}"}}}}}}"#
+            );
+            Edge::from_json(doc.as_bytes()).unwrap();
+        }
+    }
+
+    #[test]
+    fn no_cookie_key_means_no_forcing_either() {
+        let e = Edge::from_json(
+            br#"{"canary": {"weight_percent": 50, "origin": {"path": "/canary"},
+                            "tester_keys": [{"id": "t1", "secret": "tester-key-tester-key-tester-key-1"}]}}"#,
+        )
+        .unwrap();
+        let mut headers = Headers::new();
+        headers::append(&mut headers, "x-canary-force", "X-Canary-Force", "canary");
+        headers::append(
+            &mut headers,
+            "x-canary-tester",
+            "X-Canary-Tester",
+            "t1:tester-key-tester-key-tester-key-1",
+        );
+        let ev = Event::new(
+            EventType::ViewerRequest,
+            "rid",
+            Request {
+                client_ip: "203.0.113.9".into(),
+                headers,
+                method: "GET".into(),
+                querystring: String::new(),
+                uri: "/items".into(),
+                body: None,
+                origin: None,
+            },
+            None,
+        );
+        let h = e
+            .handle_detailed(
+                ev,
+                &Context {
+                    now_ms: 1,
+                    random: [0; 16],
+                },
+            )
+            .unwrap();
+        assert_eq!(h.variant, Some(Variant::Stable));
+        assert!(h.tester_refused);
+        let codes: Vec<&str> = h.log_lines().iter().map(|l| l.code).collect();
+        assert_eq!(codes, ["variant_chosen", "canary_force_refused"]);
     }
 
     /// Hostile input never panics: random bytes in every field a client controls.

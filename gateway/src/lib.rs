@@ -4,6 +4,7 @@
 
 pub mod iam;
 pub mod pipeline;
+pub mod rollout;
 pub mod routes;
 pub mod server;
 pub mod token;

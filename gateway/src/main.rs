@@ -4,6 +4,8 @@
 //! configured from the same environment settings as their Lambdas (see README).
 //! `gateway token [--user NAME] [--password PW] [--id]` — sign in against the local Cognito
 //! stand-in (from `.local/state.json`, written by `scripts/run.sh`) and print a token.
+//! `gateway rollout status | set --weight N [--kill] | ramp --steps … --bake-seconds S
+//! --max-error-rate R` — drive the canary of the running local stack (gateway/src/rollout.rs).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -41,8 +43,10 @@ fn main() {
     match args.first().map(String::as_str) {
         None | Some("serve") => rt.block_on(serve()),
         Some("token") => rt.block_on(token_cmd(&args[1..])),
+        Some("rollout") => rollout_cmd(&args[1..]),
         Some("-h") | Some("--help") | Some("help") => {
             println!("usage: gateway [serve] | gateway token [--user NAME] [--password PW] [--id]");
+            println!("       gateway rollout status | set --weight N [--kill] | ramp --steps 1,5,25,50,100 --bake-seconds S --max-error-rate R [--min-requests N]");
         }
         Some(other) => fail(&format!("unknown command {other:?}; try `gateway --help`")),
     }
@@ -86,6 +90,96 @@ async fn token_cmd(args: &[String]) {
     match token::sign_in(endpoint, client, &user, &password).await {
         Ok((access, idt)) => println!("{}", if id { idt } else { access }),
         Err(e) => fail(&e.to_string()),
+    }
+}
+
+fn rollout_cmd(args: &[String]) {
+    use gateway::rollout::{self, Local, Ramp};
+    let state_path = env("GATEWAY_STATE").unwrap_or_else(|| ".local/state.json".into());
+    let state: Value = std::fs::read(&state_path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_else(|| {
+            fail(&format!(
+                "{state_path} not found: start the stack with scripts/run.sh first"
+            ))
+        });
+    let local = Local::from_state(&state).unwrap_or_else(|e| fail(&e));
+    let print = |v: &Value| println!("{v}");
+    let mut it = args.iter();
+    let sub = it.next().map(String::as_str);
+    let mut opts: std::collections::HashMap<String, String> = Default::default();
+    let mut kill = false;
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--kill" => kill = true,
+            "--weight" | "--steps" | "--bake-seconds" | "--max-error-rate" | "--min-requests" => {
+                let v = it
+                    .next()
+                    .unwrap_or_else(|| fail(&format!("{a} needs a value")));
+                opts.insert(a.clone(), v.clone());
+            }
+            o => fail(&format!("unknown option {o:?}; try `gateway --help`")),
+        }
+    }
+    let num = |k: &str| -> Option<f64> {
+        opts.get(k).map(|v| {
+            v.parse::<f64>()
+                .ok()
+                .filter(|x| x.is_finite() && *x >= 0.0)
+                .unwrap_or_else(|| fail(&format!("{k} {v:?} is not a number")))
+        })
+    };
+    match sub {
+        Some("status") => print(&local.status().unwrap_or_else(|e| fail(&e))),
+        Some("set") => {
+            let w = match opts.get("--weight") {
+                Some(v) => v
+                    .parse::<u8>()
+                    .ok()
+                    .filter(|w| *w <= 100)
+                    .unwrap_or_else(|| fail("--weight must be 0-100")),
+                None if kill => local.read_state().map(|s| s.weight_percent).unwrap_or(0),
+                None => fail("set needs --weight N (0-100) or --kill"),
+            };
+            print(&local.set(w, kill).unwrap_or_else(|e| fail(&e)));
+        }
+        Some("ramp") => {
+            let steps: Vec<u8> = opts
+                .get("--steps")
+                .map(String::as_str)
+                .unwrap_or("1,5,25,50,100")
+                .split(',')
+                .map(|s| {
+                    s.trim()
+                        .parse::<u8>()
+                        .ok()
+                        .filter(|w| *w <= 100)
+                        .unwrap_or_else(|| fail("--steps: weights 0-100, comma-separated"))
+                })
+                .collect();
+            if steps.windows(2).any(|w| w[0] >= w[1]) {
+                fail("--steps must increase");
+            }
+            let r = Ramp {
+                steps,
+                bake: std::time::Duration::from_secs_f64(num("--bake-seconds").unwrap_or(60.0)),
+                max_error_rate: num("--max-error-rate").unwrap_or(0.01),
+                min_requests: num("--min-requests").unwrap_or(10.0) as u64,
+            };
+            match rollout::ramp(&local, &r, &mut |v| print(v)) {
+                Ok(v) => print(&v),
+                Err(v) => {
+                    print(&v);
+                    eprintln!(
+                        "gateway: rollout ramp rolled back: {}",
+                        v["reason"].as_str().or(v["error"].as_str()).unwrap_or("")
+                    );
+                    std::process::exit(1);
+                }
+            }
+        }
+        _ => fail("usage: gateway rollout status | set --weight N [--kill] | ramp --steps … --bake-seconds S --max-error-rate R [--min-requests N]"),
     }
 }
 
@@ -164,8 +258,27 @@ async fn serve() {
             aws_sdk_dynamodb::error::DisplayErrorContext(&e)
         ));
     }
-    let store = crud::store::Store::new(ddb, table);
+    let store = crud::store::Store::new(ddb.clone(), table);
     let crud = crud::Deps::new(store, csettings).unwrap_or_else(|e| fail(&format!("crud {e}")));
+    // crud's canary: the same settings, each overridden by its `CANARY_`-prefixed variable. Its
+    // table is not required to exist (a broken canary deploy must be possible to simulate).
+    let canary_settings = crud::Settings::from_lookup(|k| {
+        std::env::var(format!("CANARY_{k}"))
+            .ok()
+            .or_else(|| std::env::var(k).ok())
+    })
+    .unwrap_or_else(|e| fail(&format!("canary crud (CANARY_ overrides) {e}")));
+    let canary_table = canary_settings.table_name.clone();
+    if let Err(e) = ddb.describe_table().table_name(&canary_table).send().await {
+        tracing::warn!(
+            code = "canary_table_unreachable",
+            table = %canary_table,
+            error = %aws_sdk_dynamodb::error::DisplayErrorContext(&e),
+            "the canary crud's table is not reachable: canary requests will fail"
+        );
+    }
+    let canary_crud = crud::Deps::new(crud::store::Store::new(ddb, canary_table), canary_settings)
+        .unwrap_or_else(|e| fail(&format!("canary crud {e}")));
 
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let listener = match tokio::net::TcpListener::bind(addr).await {
@@ -176,7 +289,11 @@ async fn serve() {
         Err(e) => fail(&format!("cannot listen on {addr}: {e}")),
     };
     let local = listener.local_addr().unwrap_or(addr);
-    let gw = Arc::new(Gateway::new(settings, edge, auth, crud));
+    let gw = Arc::new(Gateway::new(settings, edge, auth, crud).with_canary_crud(canary_crud));
+    tokio::spawn(gateway::rollout::run_background(
+        gw.clone(),
+        env("GATEWAY_HEALTH_FILE").map(Into::into),
+    ));
     eprintln!("gateway: listening on http://{local}");
     server::serve(listener, gw, async {
         let _ = tokio::signal::ctrl_c().await;

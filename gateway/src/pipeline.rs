@@ -46,6 +46,11 @@ pub struct Settings {
     pub origin_path: String,
     /// The API's routes (`API_ROUTES`, default crud's).
     pub routes: routes::Routes,
+    /// The stage whose integration is crud's canary (the edge's `canary.origin.path`); every
+    /// other stage reaches the stable crud (README, "Canary rollout").
+    pub canary_stage: String,
+    /// crud's invocation timeout (the template's `Timeout`): the deadline its calls budget for.
+    pub crud_timeout: Duration,
 }
 
 impl Default for Settings {
@@ -64,6 +69,8 @@ impl Default for Settings {
             origin_domain: "localapi01.execute-api.us-east-1.amazonaws.com".into(),
             origin_path: "/local".into(),
             routes: routes::Routes::crud(),
+            canary_stage: "canary".into(),
+            crud_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -111,6 +118,9 @@ pub struct Gateway {
     edge: edge::Edge,
     auth: authorizer::Authorizer,
     crud: crud::Deps,
+    /// crud's canary (`CANARY_`-prefixed settings), reached through the canary stage.
+    crud_canary: Option<crud::Deps>,
+    health: crate::rollout::Health,
     throttle: DefaultDirectRateLimiter,
     cache: Mutex<HashMap<String, CachedAuth>>,
     seq: AtomicU64,
@@ -275,6 +285,8 @@ impl Gateway {
             edge,
             auth,
             crud,
+            crud_canary: None,
+            health: crate::rollout::Health::default(),
             cache: Mutex::new(HashMap::new()),
             seq: AtomicU64::new(0),
         }
@@ -282,6 +294,21 @@ impl Gateway {
 
     pub fn settings(&self) -> &Settings {
         &self.settings
+    }
+
+    /// Serve the canary stage with this crud (the canary version) instead of the stable one.
+    pub fn with_canary_crud(mut self, crud: crud::Deps) -> Gateway {
+        self.crud_canary = Some(crud);
+        self
+    }
+
+    pub fn edge(&self) -> &edge::Edge {
+        &self.edge
+    }
+
+    /// Per-variant request and 5xx counts.
+    pub fn health(&self) -> &crate::rollout::Health {
+        &self.health
     }
 
     fn edge_event(
@@ -373,6 +400,7 @@ impl Gateway {
             .flatten()
             .map(str::to_string);
         let origin = self.api_gateway(&req, &origin_req, request_id, t).await;
+        self.health.record(variant.as_deref(), origin.status);
 
         // origin-response: every status.
         let response = Response {
@@ -583,8 +611,16 @@ impl Gateway {
             "isBase64Encoded": b64,
         });
         let started = Instant::now();
+        let deadline = started + self.settings.crud_timeout;
+        let deps = match &self.crud_canary {
+            Some(c) if stage == self.settings.canary_stage => c,
+            _ => &self.crud,
+        };
         let out = match serde_json::from_value::<crud::CrudEvent>(event) {
-            Ok(ev) => serde_json::to_value(crud::handle_event(ev, &self.crud).await).ok(),
+            Ok(ev) => serde_json::to_value(
+                crud::handler::handle_event_until(ev, deps, Some(deadline)).await,
+            )
+            .ok(),
             Err(_) => None,
         };
         t.crud_us += started.elapsed().as_micros() as u64;
