@@ -6,6 +6,8 @@
 //! stand-in (from `.local/state.json`, written by `scripts/run.sh`) and print a token.
 //! `gateway rollout status | set --weight N [--kill] | ramp --steps … --bake-seconds S
 //! --max-error-rate R` — drive the canary of the running local stack (gateway/src/rollout.rs).
+//! `gateway audit [...]` — attack a running stack and print a scorecard (gateway/src/audit/).
+//! `GATEWAY_API_PORT` set: `serve` also serves the regional API endpoint (no CloudFront) there.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -44,9 +46,11 @@ fn main() {
         None | Some("serve") => rt.block_on(serve()),
         Some("token") => rt.block_on(token_cmd(&args[1..])),
         Some("rollout") => rollout_cmd(&args[1..]),
+        Some("audit") => std::process::exit(rt.block_on(gateway::audit::main(&args[1..]))),
         Some("-h") | Some("--help") | Some("help") => {
             println!("usage: gateway [serve] | gateway token [--user NAME] [--password PW] [--id]");
             println!("       gateway rollout status | set --weight N [--kill] | ramp --steps 1,5,25,50,100 --bake-seconds S --max-error-rate R [--min-requests N]");
+            println!("       gateway audit [--json] [--url URL --api-url URL] ... (gateway audit --help)");
         }
         Some(other) => fail(&format!("unknown command {other:?}; try `gateway --help`")),
     }
@@ -295,6 +299,24 @@ async fn serve() {
         env("GATEWAY_HEALTH_FILE").map(Into::into),
     ));
     eprintln!("gateway: listening on http://{local}");
+    // The regional API endpoint (API Gateway without CloudFront), for origin-bypass checks.
+    if let Some(api_port) = env("GATEWAY_API_PORT") {
+        let api_port: u16 = api_port
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| fail("GATEWAY_API_PORT is not a port number"));
+        let api = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], api_port)))
+            .await
+            .unwrap_or_else(|e| fail(&format!("cannot listen on GATEWAY_API_PORT {api_port}: {e}")));
+        let api_local = api.local_addr().map(|a| a.to_string()).unwrap_or_default();
+        eprintln!(
+            "gateway: regional API (no CloudFront) on http://{api_local}/{}",
+            gw.settings().stage
+        );
+        tokio::spawn(server::serve_regional(api, gw.clone(), async {
+            let _ = tokio::signal::ctrl_c().await;
+        }));
+    }
     server::serve(listener, gw, async {
         let _ = tokio::signal::ctrl_c().await;
     })

@@ -364,6 +364,56 @@ impl Gateway {
         (resp, t)
     }
 
+    /// A request to the regional API endpoint itself (`https://<api>.execute-api.<region>...
+    /// /<stage>/...`), around CloudFront: no edge trigger runs, so no origin-verify header is
+    /// added. The first path segment is the stage; another stage answers 403 as API Gateway does.
+    /// This is what `gateway audit`'s origin-bypass checks call (`GATEWAY_API_PORT`).
+    pub async fn handle_regional(&self, req: HttpRequest) -> (HttpResponse, Timings) {
+        let started = Instant::now();
+        let mut t = Timings::default();
+        let n = self.seq.fetch_add(1, Ordering::Relaxed);
+        let request_id = format!("{}-{n:x}", hex(&random16()[..8]));
+        let (path, querystring) = match req.target.split_once('?') {
+            Some((u, q)) => (u.to_string(), q.to_string()),
+            None => (req.target.clone(), String::new()),
+        };
+        let trimmed = path.strip_prefix('/').unwrap_or(&path);
+        let (stage, rest) = trimmed.split_once('/').unwrap_or((trimmed, ""));
+        if stage != self.settings.stage {
+            let resp = HttpResponse {
+                status: 403,
+                headers: vec![("content-type".into(), "application/json".into())],
+                body: Bytes::from_static(br#"{"message":"Forbidden"}"#),
+            };
+            return (resp, t);
+        }
+        let mut origin = self.origin.clone();
+        if let Some(c) = origin.custom.as_mut() {
+            c.path = format!("/{stage}");
+        }
+        let request = Request {
+            client_ip: req.client_ip.to_string(),
+            headers: cf_headers(&req.headers),
+            method: req.method.clone(),
+            querystring,
+            uri: format!("/{rest}"),
+            body: None,
+            origin: Some(origin),
+        };
+        let o = self.api_gateway(&req, &request, &request_id, &mut t).await;
+        let mut headers = o.headers;
+        headers.retain(|(k, _)| !k.eq_ignore_ascii_case("content-length"));
+        t.total_us = started.elapsed().as_micros() as u64;
+        (
+            HttpResponse {
+                status: o.status,
+                headers,
+                body: o.body,
+            },
+            t,
+        )
+    }
+
     async fn chain(&self, req: HttpRequest, request_id: &str, t: &mut Timings) -> HttpResponse {
         let (uri, querystring) = match req.target.split_once('?') {
             Some((u, q)) => (u.to_string(), q.to_string()),

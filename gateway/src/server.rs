@@ -23,6 +23,25 @@ pub async fn serve(
     gw: Arc<Gateway>,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
+    serve_as(listener, gw, shutdown, false).await
+}
+
+/// Serve the regional API endpoint (API Gateway without CloudFront in front; see
+/// [`Gateway::handle_regional`]).
+pub async fn serve_regional(
+    listener: TcpListener,
+    gw: Arc<Gateway>,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    serve_as(listener, gw, shutdown, true).await
+}
+
+async fn serve_as(
+    listener: TcpListener,
+    gw: Arc<Gateway>,
+    shutdown: impl std::future::Future<Output = ()>,
+    regional: bool,
+) {
     tokio::pin!(shutdown);
     loop {
         let accepted = tokio::select! {
@@ -36,7 +55,7 @@ pub async fn serve(
         tokio::spawn(async move {
             let svc = service_fn(move |req| {
                 let gw = gw.clone();
-                async move { Ok::<_, Infallible>(one(req, peer, &gw).await) }
+                async move { Ok::<_, Infallible>(one(req, peer, &gw, regional).await) }
             });
             let _ = hyper::server::conn::http1::Builder::new()
                 .max_buf_size(64 * 1024)
@@ -50,6 +69,7 @@ async fn one(
     req: http::Request<Incoming>,
     peer: SocketAddr,
     gw: &Gateway,
+    regional: bool,
 ) -> http::Response<Full<Bytes>> {
     let (parts, body) = req.into_parts();
     let body = match Limited::new(body, READ_LIMIT).collect().await {
@@ -80,16 +100,20 @@ async fn one(
         .unwrap_or_else(|| "/".into());
     let path = parts.uri.path().to_string();
     let method = parts.method.as_str().to_string();
-    let (resp, t) = gw
-        .handle(HttpRequest {
-            method: method.clone(),
-            target,
-            headers,
-            body,
-            client_ip: peer.ip(),
-        })
-        .await;
+    let req = HttpRequest {
+        method: method.clone(),
+        target,
+        headers,
+        body,
+        client_ip: peer.ip(),
+    };
+    let (resp, t) = if regional {
+        gw.handle_regional(req).await
+    } else {
+        gw.handle(req).await
+    };
     tracing::info!(
+        regional,
         method = %method,
         path = %path,
         status = resp.status,

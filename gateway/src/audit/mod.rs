@@ -1,0 +1,501 @@
+//! `gateway audit`: attack a running stack and print a scorecard.
+//!
+//! Targets: the local gateway (default; `.local/state.json` as written by `scripts/run.sh`, or
+//! `GATEWAY_STATE` / `--state`), or a deployment: `--url <CloudFront URL> --api-url <regional API
+//! URL>` with two users' access tokens in the environment (`AUDIT_TOKEN_A`, `AUDIT_TOKEN_B`;
+//! optionally `AUDIT_ID_TOKEN_A`), or their credentials (`AUDIT_USER_A`, `AUDIT_PASSWORD_A`,
+//! `AUDIT_USER_B`, `AUDIT_PASSWORD_B` with `--client-id` and `--region` or `--cognito-url`;
+//! `USER_PASSWORD_AUTH` must be enabled on the client). Tokens are read from the environment,
+//! never from the command line (the process list), and never printed.
+//!
+//! It sends traffic only to: the public URL, the regional API URL, the Cognito endpoint (sign-in
+//! with credentials only) and the issuer's JWKS (one GET; `--jwks-url`, default
+//! `<iss>/.well-known/jwks.json` of user A's token). Every request counts against `--max-requests`
+//! (default 600), each waits at most 10 s, the whole run at most `--timeout-seconds` (180). What it
+//! creates (user A's and B's items) it deletes, and says so in a `cleanup` line.
+//!
+//! Exit status: 0 when every check passed (skips allowed), 1 when any failed, 2 on a usage error.
+
+mod checks;
+mod client;
+pub mod tokens;
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+pub use client::SECURITY_HEADERS;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Pass,
+    Fail,
+    Skip,
+}
+
+impl Status {
+    fn as_str(self) -> &'static str {
+        match self {
+            Status::Pass => "PASS",
+            Status::Fail => "FAIL",
+            Status::Skip => "SKIP",
+        }
+    }
+}
+
+/// One line of the scorecard.
+#[derive(Debug, Clone)]
+pub struct Check {
+    pub category: &'static str,
+    pub name: String,
+    pub status: Status,
+    /// What was observed (statuses, header names, counts; never a token or a secret).
+    pub detail: String,
+}
+
+/// What to audit and how hard.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub json: bool,
+    pub state: Option<String>,
+    pub url: Option<String>,
+    pub api_url: Option<String>,
+    pub jwks_url: Option<String>,
+    pub cognito_url: Option<String>,
+    pub client_id: Option<String>,
+    pub region: String,
+    pub user_a: String,
+    pub user_b: String,
+    pub allowed_origins: Vec<String>,
+    pub max_requests: usize,
+    pub timeout: Duration,
+    pub rate_limit_requests: usize,
+    pub skip: Vec<String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            json: false,
+            state: None,
+            url: None,
+            api_url: None,
+            jwks_url: None,
+            cognito_url: None,
+            client_id: None,
+            region: "us-east-1".into(),
+            user_a: "alice".into(),
+            user_b: "bob".into(),
+            allowed_origins: Vec::new(),
+            max_requests: 600,
+            timeout: Duration::from_secs(180),
+            rate_limit_requests: 300,
+            skip: Vec::new(),
+        }
+    }
+}
+
+pub const CATEGORIES: [&str; 8] = [
+    "control",
+    "token",
+    "bola",
+    "mass",
+    "cors",
+    "headers",
+    "bypass",
+    "ratelimit",
+];
+
+pub const USAGE: &str = "usage: gateway audit [--json] [--state FILE] \
+[--url CLOUDFRONT_URL --api-url REGIONAL_API_URL] [--jwks-url URL] \
+[--client-id ID --region R | --cognito-url URL] [--user-a NAME --user-b NAME] \
+[--allowed-origin ORIGIN]... [--max-requests N] [--timeout-seconds S] \
+[--rate-limit-requests N] [--skip CATEGORY]...
+  deployed targets read tokens from AUDIT_TOKEN_A / AUDIT_TOKEN_B (and AUDIT_ID_TOKEN_A), or
+  credentials from AUDIT_USER_A / AUDIT_PASSWORD_A / AUDIT_USER_B / AUDIT_PASSWORD_B
+  categories: control token bola mass cors headers bypass ratelimit";
+
+pub fn parse_args(args: &[String]) -> Result<Options, String> {
+    let mut o = Options::default();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut val = |name: &str| {
+            it.next()
+                .cloned()
+                .ok_or_else(|| format!("{name} needs a value"))
+        };
+        let num = |name: &str, v: String| {
+            v.parse::<u64>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| format!("{name}={v:?} is not a positive number"))
+        };
+        match a.as_str() {
+            "--json" => o.json = true,
+            "--state" => o.state = Some(val(a)?),
+            "--url" => o.url = Some(val(a)?),
+            "--api-url" => o.api_url = Some(val(a)?),
+            "--jwks-url" => o.jwks_url = Some(val(a)?),
+            "--cognito-url" => o.cognito_url = Some(val(a)?),
+            "--client-id" => o.client_id = Some(val(a)?),
+            "--region" => o.region = val(a)?,
+            "--user-a" => o.user_a = val(a)?,
+            "--user-b" => o.user_b = val(a)?,
+            "--allowed-origin" => o.allowed_origins.push(val(a)?),
+            "--max-requests" => o.max_requests = num(a, val(a)?)? as usize,
+            "--timeout-seconds" => o.timeout = Duration::from_secs(num(a, val(a)?)?),
+            "--rate-limit-requests" => o.rate_limit_requests = num(a, val(a)?)? as usize,
+            "--skip" => {
+                let c = val(a)?;
+                if !CATEGORIES.contains(&c.as_str()) {
+                    return Err(format!("--skip {c:?}: not one of {CATEGORIES:?}"));
+                }
+                o.skip.push(c);
+            }
+            "--token-a" | "--token-b" => {
+                return Err(format!(
+                    "{a}: tokens are read from the environment (AUDIT_TOKEN_A, AUDIT_TOKEN_B), never from the command line"
+                ))
+            }
+            "-h" | "--help" => return Err(USAGE.into()),
+            other => return Err(format!("unknown option {other:?}\n{USAGE}")),
+        }
+    }
+    Ok(o)
+}
+
+/// A user the audit acts as.
+#[derive(Clone)]
+pub struct User {
+    pub label: &'static str,
+    pub access: String,
+    pub id_token: Option<String>,
+    pub sub: String,
+}
+
+impl std::fmt::Debug for User {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("User")
+            .field("label", &self.label)
+            .field("sub", &self.sub)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The resolved target.
+pub struct Target {
+    pub url: String,
+    pub api_url: Option<String>,
+    pub jwks_url: Option<String>,
+    pub cognito: Option<(String, String)>,
+    pub allowed_origins: Vec<String>,
+    pub mode: &'static str,
+}
+
+/// The scorecard.
+pub struct Report {
+    pub target: String,
+    pub api_url: Option<String>,
+    pub checks: Vec<Check>,
+    pub requests: usize,
+    pub seconds: f64,
+}
+
+impl Report {
+    pub fn failed(&self) -> usize {
+        self.checks
+            .iter()
+            .filter(|c| c.status == Status::Fail)
+            .count()
+    }
+
+    pub fn to_json(&self) -> Value {
+        let count = |s: Status| self.checks.iter().filter(|c| c.status == s).count();
+        json!({
+            "target": {"url": self.target, "api_url": self.api_url},
+            "summary": {
+                "checks": self.checks.len(), "passed": count(Status::Pass),
+                "failed": count(Status::Fail), "skipped": count(Status::Skip),
+                "requests": self.requests, "seconds": (self.seconds * 100.0).round() / 100.0,
+            },
+            "checks": self.checks.iter().map(|c| json!({
+                "category": c.category, "name": c.name, "status": c.status.as_str(), "detail": c.detail
+            })).collect::<Vec<_>>(),
+        })
+    }
+
+    pub fn to_table(&self) -> String {
+        let wc = self
+            .checks
+            .iter()
+            .map(|c| c.category.len())
+            .max()
+            .unwrap_or(8)
+            .max(8);
+        let wn = self
+            .checks
+            .iter()
+            .map(|c| c.name.chars().count())
+            .max()
+            .unwrap_or(5)
+            .clamp(5, 64);
+        let mut s = format!(
+            "gateway audit of {}{}\n\n",
+            self.target,
+            self.api_url
+                .as_ref()
+                .map(|a| format!(" (regional API {a})"))
+                .unwrap_or_default()
+        );
+        s.push_str(&format!(
+            "{:<4}  {:<wc$}  {:<wn$}  detail\n",
+            "", "category", "check"
+        ));
+        for c in &self.checks {
+            s.push_str(&format!(
+                "{:<4}  {:<wc$}  {:<wn$}  {}\n",
+                c.status.as_str(),
+                c.category,
+                c.name,
+                c.detail
+            ));
+        }
+        let count = |st: Status| self.checks.iter().filter(|c| c.status == st).count();
+        s.push_str(&format!(
+            "\n{} checks: {} passed, {} failed, {} skipped; {} requests in {:.1} s\n",
+            self.checks.len(),
+            count(Status::Pass),
+            count(Status::Fail),
+            count(Status::Skip),
+            self.requests,
+            self.seconds
+        ));
+        if count(Status::Fail) > 0 {
+            s.push_str("\nFAILED:\n");
+            for c in self.checks.iter().filter(|c| c.status == Status::Fail) {
+                s.push_str(&format!("  {} / {}: {}\n", c.category, c.name, c.detail));
+            }
+        }
+        s
+    }
+}
+
+/// (user name, password, access token, id token) of one user from the environment.
+type Creds = (String, Option<String>, Option<String>, Option<String>);
+
+fn env(k: &str) -> Option<String> {
+    std::env::var(k).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn read_state(path: &str) -> Result<Value, String> {
+    let b = std::fs::read(path)
+        .map_err(|_| format!("{path} not found: start the stack with scripts/run.sh first, or audit a deployment with --url and --api-url"))?;
+    serde_json::from_slice(&b).map_err(|_| format!("{path} is not JSON"))
+}
+
+/// The CLI: parse, run, print; the exit status.
+pub async fn main(args: &[String]) -> i32 {
+    let opts = match parse_args(args) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("gateway audit: {e}");
+            return 2;
+        }
+    };
+    match run(&opts).await {
+        Ok(report) => {
+            if opts.json {
+                println!("{}", report.to_json());
+            } else {
+                print!("{}", report.to_table());
+            }
+            if report.failed() > 0 {
+                1
+            } else {
+                0
+            }
+        }
+        Err(e) => {
+            eprintln!("gateway audit: {e}");
+            2
+        }
+    }
+}
+
+/// Resolve the target, get the two users' tokens, run every check.
+pub async fn run(opts: &Options) -> Result<Report, String> {
+    let started = Instant::now();
+    let mut target = match &opts.url {
+        Some(url) => Target {
+            url: url.trim_end_matches('/').to_string(),
+            api_url: opts
+                .api_url
+                .as_ref()
+                .map(|u| u.trim_end_matches('/').to_string()),
+            jwks_url: opts.jwks_url.clone(),
+            cognito: opts.client_id.as_ref().map(|c| {
+                let url = opts.cognito_url.clone().unwrap_or_else(|| {
+                    format!("https://cognito-idp.{}.amazonaws.com", opts.region)
+                });
+                (url, c.clone())
+            }),
+            allowed_origins: opts.allowed_origins.clone(),
+            mode: "deployed",
+        },
+        None => {
+            let path = opts
+                .state
+                .clone()
+                .or_else(|| env("GATEWAY_STATE"))
+                .unwrap_or_else(|| ".local/state.json".into());
+            let st = read_state(&path)?;
+            let s = |k: &str| st[k].as_str().map(str::to_string);
+            let url = s("gateway").ok_or_else(|| format!("{path} lacks `gateway`"))?;
+            let mut origins = opts.allowed_origins.clone();
+            // The edge configuration run.sh writes next to the state file: its CORS allow-list
+            // (for the positive control and the method/header preflights).
+            let edge_cfg = std::path::Path::new(&path).with_file_name("edge-config.json");
+            if origins.is_empty() {
+                if let Some(list) = std::fs::read(&edge_cfg)
+                    .ok()
+                    .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+                    .and_then(|v| v["cors"]["allowed_origins"].as_array().cloned())
+                {
+                    origins.extend(list.iter().filter_map(|o| o.as_str().map(str::to_string)));
+                }
+            }
+            Target {
+                url: url.trim_end_matches('/').to_string(),
+                api_url: opts.api_url.clone().or_else(|| s("api_url")),
+                jwks_url: opts.jwks_url.clone().or_else(|| s("jwks_uri")),
+                cognito: match (s("moto_endpoint"), s("client_id")) {
+                    (Some(e), Some(c)) => Some((e, c)),
+                    _ => None,
+                },
+                allowed_origins: origins,
+                mode: "local",
+            }
+        }
+    };
+    let mut allowed: Vec<String> = target.api_url.iter().cloned().collect();
+    if let Some((c, _)) = &target.cognito {
+        allowed.push(c.clone());
+    }
+    // Tokens: deployed from the environment (or credentials), local from the state's passwords.
+    let (a, b) = if target.mode == "local" {
+        let path = opts
+            .state
+            .clone()
+            .or_else(|| env("GATEWAY_STATE"))
+            .unwrap_or_else(|| ".local/state.json".into());
+        let st = read_state(&path)?;
+        let pw = |u: &str| {
+            st["users"][u]
+                .as_str()
+                .map(str::to_string)
+                .ok_or_else(|| format!("{path}: no password for user {u:?}"))
+        };
+        (
+            (
+                "A",
+                opts.user_a.clone(),
+                Some(pw(&opts.user_a)?),
+                None,
+                None,
+            ),
+            (
+                "B",
+                opts.user_b.clone(),
+                Some(pw(&opts.user_b)?),
+                None,
+                None,
+            ),
+        )
+    } else {
+        let creds = |l: &str| -> Result<Creds, String> {
+            if let Some(t) = env(&format!("AUDIT_TOKEN_{l}")) {
+                return Ok((
+                    String::new(),
+                    None,
+                    Some(t),
+                    env(&format!("AUDIT_ID_TOKEN_{l}")),
+                ));
+            }
+            match (env(&format!("AUDIT_USER_{l}")), env(&format!("AUDIT_PASSWORD_{l}"))) {
+                (Some(u), Some(p)) => Ok((u, Some(p), None, None)),
+                _ => Err(format!(
+                    "user {l}: set AUDIT_TOKEN_{l} (an access token), or AUDIT_USER_{l} and AUDIT_PASSWORD_{l} with --client-id"
+                )),
+            }
+        };
+        let (ua, pa, ta, ia) = creds("A")?;
+        let (ub, pb, tb, ib) = creds("B")?;
+        (("A", ua, pa, ta, ia), ("B", ub, pb, tb, ib))
+    };
+    // Sign-in (if needed) goes through the audit's own bounded client, so is counted too.
+    let probe = client::Client::new(
+        &target.url,
+        &allowed,
+        opts.max_requests,
+        opts.timeout,
+        Duration::from_secs(10),
+    )?;
+    let mut users = Vec::new();
+    for (label, name, password, token, id_token) in [a, b] {
+        let (access, idt) = match (token, password) {
+            (Some(t), _) => (t, id_token),
+            (None, Some(p)) => {
+                let (endpoint, client_id) = target
+                    .cognito
+                    .clone()
+                    .ok_or("credentials need --client-id (and --region or --cognito-url)")?;
+                let (at, it) = checks::sign_in(&probe, &endpoint, &client_id, &name, &p)
+                    .await
+                    .map_err(|e| format!("user {label} ({name}): sign-in failed: {e}"))?;
+                (at, Some(it))
+            }
+            (None, None) => return Err(format!("user {label}: no token or credentials")),
+        };
+        let parts =
+            tokens::Parts::parse(&access).map_err(|e| format!("user {label}'s token: {e}"))?;
+        users.push(User {
+            label,
+            sub: parts.claim_str("sub"),
+            access,
+            id_token: idt,
+        });
+    }
+    let (b, a) = (users.pop().ok_or("user B")?, users.pop().ok_or("user A")?);
+    if a.sub == b.sub {
+        return Err("users A and B are the same principal: BOLA checks need two users".into());
+    }
+    if target.jwks_url.is_none() {
+        let iss = tokens::Parts::parse(&a.access)
+            .map(|p| p.claim_str("iss"))
+            .unwrap_or_default();
+        if iss.starts_with("https://") {
+            target.jwks_url = Some(format!("{iss}/.well-known/jwks.json"));
+        }
+    }
+    if let Some(j) = &target.jwks_url {
+        allowed.push(j.clone());
+    }
+    let spent = probe.sent();
+    let c = client::Client::new(
+        &target.url,
+        &allowed,
+        opts.max_requests.saturating_sub(spent),
+        opts.timeout.saturating_sub(started.elapsed()),
+        Duration::from_secs(10),
+    )?;
+    let mut ctx = checks::Ctx::new(c, &target, a, b, opts);
+    ctx.run_all().await;
+    let requests = spent + ctx.client.sent().min(opts.max_requests);
+    Ok(Report {
+        target: target.url.clone(),
+        api_url: target.api_url.clone(),
+        checks: ctx.checks,
+        requests,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}

@@ -1,0 +1,238 @@
+//! `gateway audit` against the local stack: every check passes against the stack as configured
+//! for production (origin-verify on, exact CORS allow-list, security headers), and the audit
+//! fails, naming the failing lines, against a deliberately weakened one (a hostile origin in the
+//! CORS allow-list, Content-Security-Policy off, origin-verify off). The audit is the real
+//! `gateway` binary; it reaches the stack only through the URLs in its state file.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use harness::paths::bin;
+use harness::stack::Stack;
+use serde_json::{json, Value};
+use tokio::process::Command;
+
+const ALLOWED: &str = "https://app.example.com";
+const PASSWORD: &str = "Passw0rd!Local"; // scripts/local_cognito.py's default
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+    took: Duration,
+}
+
+/// Start a stack (with the regional API endpoint on its own port) and run `gateway audit` on it.
+async fn audit(env: &[(&str, String)], edge: &Value, args: &[&str]) -> (Run, Stack) {
+    let api_port = free_port();
+    let mut env: Vec<(&str, String)> = env.to_vec();
+    env.push(("GATEWAY_API_PORT", api_port.to_string()));
+    let s = Stack::start(&env, edge).await;
+    let dir = std::env::temp_dir().join(format!("gateway-audit-{}-{api_port}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("state dir");
+    let state = dir.join("state.json");
+    std::fs::write(
+        &state,
+        json!({
+            "gateway": format!("http://127.0.0.1:{}", s.port),
+            "api_url": format!("http://127.0.0.1:{api_port}/local"),
+            "moto_endpoint": s.moto.endpoint(),
+            "client_id": s.pool.client_id,
+            "jwks_uri": s.pool.jwks_uri,
+            "users": {"alice": PASSWORD, "bob": PASSWORD},
+        })
+        .to_string(),
+    )
+    .expect("write state");
+    let started = Instant::now();
+    let out = tokio::time::timeout(
+        Duration::from_secs(120),
+        Command::new(bin("gateway"))
+            .arg("audit")
+            .args(["--state", state.to_str().expect("utf-8 path")])
+            .args(["--allowed-origin", ALLOWED])
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .stdin(Stdio::null())
+            .output(),
+    )
+    .await
+    .expect("audit finishes within its bound")
+    .expect("run gateway audit");
+    let _ = std::fs::remove_dir_all(&dir);
+    (
+        Run {
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            took: started.elapsed(),
+        },
+        s,
+    )
+}
+
+fn secure_edge() -> Value {
+    json!({
+        "cors": {"allowed_origins": [ALLOWED], "allow_credentials": false},
+        "origin_verify": {"key_id": "v1", "secret": "audit-origin-verify-secret-0123456789abcdef"},
+    })
+}
+
+/// No token material in what the audit printed (the signatures of both users' tokens).
+fn assert_no_tokens(run: &Run, s: &Stack) {
+    for u in ["alice", "bob"] {
+        let sig = s.token(u).rsplit('.').next().expect("jwt");
+        assert!(
+            !run.stdout.contains(sig) && !run.stderr.contains(sig),
+            "{u}'s token signature printed"
+        );
+    }
+    // The audit signs in itself; no JWT-shaped string at all.
+    for out in [&run.stdout, &run.stderr] {
+        assert!(!out.contains("eyJ"), "a JWT-looking string was printed");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_passes_against_the_local_stack() {
+    let env = [(
+        "ORIGIN_VERIFY_SECRET",
+        "v1:audit-origin-verify-secret-0123456789abcdef".to_string(),
+    )];
+    let (run, s) = audit(&env, &secure_edge(), &["--json"]).await;
+    let v: Value = serde_json::from_str(run.stdout.trim())
+        .unwrap_or_else(|_| panic!("JSON report; stdout {} stderr {}", run.stdout, run.stderr));
+    let failed: Vec<&Value> = v["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .filter(|c| c["status"] == "FAIL")
+        .collect();
+    assert!(failed.is_empty(), "failed checks: {failed:#?}");
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let summary = &v["summary"];
+    eprintln!(
+        "audit: {} checks ({} passed, {} skipped), {} requests, {} s (wall {:?})",
+        summary["checks"],
+        summary["passed"],
+        summary["skipped"],
+        summary["requests"],
+        summary["seconds"],
+        run.took
+    );
+    assert!(summary["checks"].as_u64().unwrap() >= 90, "{summary}");
+    assert!(summary["requests"].as_u64().unwrap() <= 600, "{summary}");
+    // Every category ran and passed something; the only skip is the 5xx class (not provokable).
+    for cat in [
+        "control",
+        "token",
+        "bola",
+        "mass",
+        "cors",
+        "headers",
+        "bypass",
+        "ratelimit",
+        "cleanup",
+    ] {
+        assert!(
+            v["checks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|c| c["category"] == cat && c["status"] == "PASS"),
+            "no passing {cat} check"
+        );
+    }
+    let skipped: Vec<&str> = v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["status"] == "SKIP")
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(skipped, ["security headers on every 5xx answer"]);
+    assert_no_tokens(&run, &s);
+    // It cleaned up: neither user has an item left.
+    for u in ["alice", "bob"] {
+        let r = s.as_user(u, "GET", "/items", None).await;
+        // bob is rate limited right after the audit's rate-limit probe
+        if r.status == 200 {
+            assert_eq!(r.json()["items"], json!([]), "{u}'s items left behind");
+        } else {
+            assert_eq!(r.status, 429);
+        }
+    }
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_fails_with_the_failing_lines_against_a_weakened_stack() {
+    // Weakened three ways: a hostile origin in the CORS allow-list, no Content-Security-Policy,
+    // and no origin-verify (neither the edge's header nor the authorizer's requirement).
+    let edge = json!({
+        "cors": {"allowed_origins": [ALLOWED, "https://evil.example"], "allow_credentials": false},
+        "security_headers": {"content_security_policy": null},
+    });
+    let (run, s) = audit(&[], &edge, &[]).await;
+    assert_eq!(run.code, Some(1), "{}\n{}", run.stdout, run.stderr);
+    let fails: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("FAIL "))
+        .collect();
+    let has = |cat: &str, text: &str| {
+        fails
+            .iter()
+            .any(|l| l.split_whitespace().nth(1) == Some(cat) && l.contains(text))
+    };
+    assert!(
+        has("cors", "GET from origin https://evil.example: no grant"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        has(
+            "cors",
+            "preflight from origin https://evil.example: refused"
+        ),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        has("headers", "security headers on every 2xx answer")
+            && has("headers", "security headers on every 4xx answer"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        fails.iter().any(|l| l.contains("content-security-policy")),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        has("bypass", "valid token, no origin-verify header: refused")
+            && has("bypass", "forged origin-verify header: refused"),
+        "{}",
+        run.stdout
+    );
+    // Nothing else failed: the token, BOLA and mass-assignment defences are intact.
+    for l in &fails {
+        let cat = l.split_whitespace().nth(1).unwrap_or("");
+        assert!(
+            ["cors", "headers", "bypass"].contains(&cat),
+            "unexpected failure: {l}\n{}",
+            run.stdout
+        );
+    }
+    assert!(run.stdout.contains("\nFAILED:\n"), "{}", run.stdout);
+    assert_no_tokens(&run, &s);
+    s.stop().await;
+}
