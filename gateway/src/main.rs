@@ -307,7 +307,11 @@ async fn serve() {
             .unwrap_or_else(|_| fail("GATEWAY_API_PORT is not a port number"));
         let api = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], api_port)))
             .await
-            .unwrap_or_else(|e| fail(&format!("cannot listen on GATEWAY_API_PORT {api_port}: {e}")));
+            .unwrap_or_else(|e| {
+                fail(&format!(
+                    "cannot listen on GATEWAY_API_PORT {api_port}: {e}"
+                ))
+            });
         let api_local = api.local_addr().map(|a| a.to_string()).unwrap_or_default();
         eprintln!(
             "gateway: regional API (no CloudFront) on http://{api_local}/{}",
