@@ -14,6 +14,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 PORT=${GATEWAY_PORT:-3000}
+# The regional API endpoint (API Gateway without CloudFront; `gateway audit` checks it refuses).
+export GATEWAY_API_PORT=${GATEWAY_API_PORT:-$((PORT + 1))}
 STATE_DIR=$ROOT/.local
 mkdir -p "$STATE_DIR"
 
@@ -24,6 +26,10 @@ if [ "$PROFILE" = release ]; then cargo build -p gateway --release --locked -q; 
 
 if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
   echo "[run] port $PORT on 127.0.0.1 is in use: stop the other process or set GATEWAY_PORT" >&2
+  exit 2
+fi
+if (exec 3<>"/dev/tcp/127.0.0.1/$GATEWAY_API_PORT") 2>/dev/null; then
+  echo "[run] port $GATEWAY_API_PORT on 127.0.0.1 is in use: stop the other process or set GATEWAY_API_PORT" >&2
   exit 2
 fi
 # The sample web app (web/, scripts/web_server.py) on an origin in the edge's CORS allow-list.
@@ -63,7 +69,7 @@ $PY scripts/local_table.py --endpoint "$MOTO_URL" --table "$TABLE" > /dev/null
 secret() { $PY -c 'import secrets; print(secrets.token_urlsafe(32))'; }
 OV_SECRET=$(secret); COOKIE_KEY=$(secret); TESTER_KEY=$(secret)
 $PY - "$STATE_DIR" "$MOTO_URL" "$OV_SECRET" "$COOKIE_KEY" "$TESTER_KEY" "$PORT" "$TABLE" "${EDGE_RATE_LIMIT_PER_MINUTE:-1000}" "$WEB_PORT" <<'PY'
-import json, sys
+import json, os, sys
 d, moto, ov, ck, tk, port, table, rpm, web = sys.argv[1:]
 a = json.load(open(f"{d}/alice.json"))
 json.dump({
@@ -82,6 +88,7 @@ json.dump({
     "moto_endpoint": moto, "user_pool_id": a["user_pool_id"], "client_id": a["client_id"],
     "issuer": a["issuer"], "jwks_uri": a["jwks_uri"], "table": table,
     "gateway": f"http://127.0.0.1:{port}",
+    "api_url": f"http://127.0.0.1:{os.environ['GATEWAY_API_PORT']}/local",
     "users": {"alice": "Alice-Passw0rd!", "bob": "Bob-Passw0rd!", "carol": "Carol-Passw0rd!"},
     "canary_tester_key": {"id": "t1", "secret": tk},
     "rollout_file": f"{d}/rollout.json", "rollout_ttl_seconds": 1, "health_file": f"{d}/health.json",
