@@ -11,13 +11,36 @@
 //! [`check`] is a pure function of the claims, the configuration and the time, so every rule is
 //! unit-tested here without keys or servers.
 
-use crate::config::{Config, TokenUse};
 use crate::json::{Members, Num, Str, StrList};
 use crate::reason::Reason;
 
 /// `iat` may be at most this far in the future (plus `LEEWAY_SECONDS`): clocks drift a little,
 /// issuers do not mint tokens from the future.
 pub const IAT_SKEW_SECONDS: f64 = 60.0;
+
+/// Which Cognito token kind is accepted (`TOKEN_USE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenUse {
+    /// Access tokens (`token_use: access`, client checked via `client_id`). Default.
+    Access,
+    /// Id tokens (`token_use: id`, client checked via `aud`).
+    Id,
+    /// No `token_use` check, client checked via `aud` (other OIDC issuers). Must be chosen
+    /// explicitly: it is never a fallback.
+    None,
+}
+
+/// The claim rules of the configuration, borrowed from it (`Config::claim_rules`).
+#[derive(Debug, Clone, Copy)]
+pub struct ClaimRules<'a> {
+    /// Accepted `iss` values (exact match).
+    pub issuers: &'a [String],
+    /// Accepted app client ids.
+    pub client_ids: &'a [String],
+    pub token_use: TokenUse,
+    /// Clock-skew allowance for `exp`/`nbf`, added to the fixed `iat` skew.
+    pub leeway_seconds: u64,
+}
 
 /// `aud`: one string or an array of strings.
 #[derive(Debug, Clone, PartialEq)]
@@ -147,9 +170,9 @@ impl Claims {
 
 /// Every claim check, at `now` (seconds since the epoch), in a fixed order so each refusal has
 /// one reason: issuer, token use, client, `exp`, `nbf`, `iat`, `sub`.
-pub fn check(c: Claims, cfg: &Config, now: f64) -> Result<Principal, Reason> {
+pub fn check(c: Claims, cfg: &ClaimRules<'_>, now: f64) -> Result<Principal, Reason> {
     let leeway = cfg.leeway_seconds as f64;
-    c.issuer_index(&cfg.issuers)?;
+    c.issuer_index(cfg.issuers)?;
 
     let client = match cfg.token_use {
         TokenUse::Access => {
@@ -217,6 +240,7 @@ pub fn check(c: Claims, cfg: &Config, now: f64) -> Result<Principal, Reason> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Config;
 
     const ISS: &str = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_abc";
     const NOW: f64 = 1_800_000_000.0;
@@ -245,7 +269,7 @@ mod tests {
     }
 
     fn run(cfg: &Config, payload: &str) -> Result<Principal, Reason> {
-        check(parse(payload.as_bytes())?, cfg, NOW)
+        check(parse(payload.as_bytes())?, &cfg.claim_rules(), NOW)
     }
 
     #[test]

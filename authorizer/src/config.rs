@@ -4,19 +4,10 @@
 
 use std::time::Duration;
 
+pub use crate::alg::Alg;
+pub use crate::claims::TokenUse;
+pub use crate::jwks::JwksTimings;
 use crate::policy::{RouteDefault, RouteRules};
-
-/// Which Cognito token kind is accepted (`TOKEN_USE`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TokenUse {
-    /// Access tokens (`token_use: access`, client checked via `client_id`). Default.
-    Access,
-    /// Id tokens (`token_use: id`, client checked via `aud`).
-    Id,
-    /// No `token_use` check, client checked via `aud` (other OIDC issuers). Must be chosen
-    /// explicitly: it is never a fallback.
-    None,
-}
 
 /// How HTTP API (payload 2.0) requests are answered (`HTTP_API_RESPONSE`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,54 +17,6 @@ pub enum HttpApiResponse {
     Simple,
     /// An IAM policy document (`EnableSimpleResponses: false`). Required with route rules.
     Iam,
-}
-
-/// Asymmetric JWS algorithms the verifier can accept. Symmetric (`HS*`) and `none` do not exist
-/// here, so no setting can enable them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Alg {
-    RS256,
-    RS384,
-    RS512,
-    PS256,
-    PS384,
-    PS512,
-    ES256,
-    ES384,
-    EdDSA,
-}
-
-impl Alg {
-    pub const ALL: [Alg; 9] = [
-        Alg::RS256,
-        Alg::RS384,
-        Alg::RS512,
-        Alg::PS256,
-        Alg::PS384,
-        Alg::PS512,
-        Alg::ES256,
-        Alg::ES384,
-        Alg::EdDSA,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Alg::RS256 => "RS256",
-            Alg::RS384 => "RS384",
-            Alg::RS512 => "RS512",
-            Alg::PS256 => "PS256",
-            Alg::PS384 => "PS384",
-            Alg::PS512 => "PS512",
-            Alg::ES256 => "ES256",
-            Alg::ES384 => "ES384",
-            Alg::EdDSA => "EdDSA",
-        }
-    }
-
-    /// Exact, case-sensitive match of a JOSE `alg` value.
-    pub fn from_name(s: &str) -> Option<Alg> {
-        Alg::ALL.into_iter().find(|a| a.name() == s)
-    }
 }
 
 /// Largest `LEEWAY_SECONDS` accepted.
@@ -105,42 +48,6 @@ pub struct Config {
     pub jwks: JwksTimings,
     /// Verified-token memo capacity (`MEMO_CAPACITY`, default 4096; 0 disables).
     pub memo_capacity: usize,
-}
-
-/// JWKS cache timings (all documented in the README).
-#[derive(Debug, Clone, Copy)]
-pub struct JwksTimings {
-    /// Per-fetch timeout, connect to last body byte (`JWKS_TIMEOUT_MS`, default 3000, min 3000).
-    pub timeout: Duration,
-    /// Background freshness: a successful fetch older than this is refreshed on the next request
-    /// (`JWKS_REFRESH_SECONDS`, default 3600).
-    pub refresh_after: Duration,
-    /// Maximum staleness: keys from a fetch older than this are no longer trusted when the
-    /// endpoint cannot be reached; the authorizer fails closed (`JWKS_MAX_STALE_SECONDS`,
-    /// default 86400).
-    pub max_stale: Duration,
-    /// Minimum interval between two refreshes triggered by unknown kids, enforced by `governor`
-    /// (`JWKS_COOLDOWN_SECONDS`, default 10).
-    pub cooldown: Duration,
-    /// First back-off after a failed fetch; doubles per failure up to `backoff_max`.
-    pub backoff_min: Duration,
-    pub backoff_max: Duration,
-    /// Largest JWKS document accepted (bytes).
-    pub max_bytes: usize,
-}
-
-impl Default for JwksTimings {
-    fn default() -> Self {
-        JwksTimings {
-            timeout: Duration::from_millis(3000),
-            refresh_after: Duration::from_secs(3600),
-            max_stale: Duration::from_secs(86_400),
-            cooldown: Duration::from_secs(10),
-            backoff_min: Duration::from_secs(1),
-            backoff_max: Duration::from_secs(300),
-            max_bytes: 256 * 1024,
-        }
-    }
 }
 
 /// A configuration error: which setting, and what is wrong with it.
@@ -245,6 +152,16 @@ fn check_jwks_uri(uri: &str) -> Result<(), ConfigError> {
 }
 
 impl Config {
+    /// The claim rules (issuers, clients, token use, leeway), as the claim checks take them.
+    pub fn claim_rules(&self) -> crate::claims::ClaimRules<'_> {
+        crate::claims::ClaimRules {
+            issuers: &self.issuers,
+            client_ids: &self.client_ids,
+            token_use: self.token_use,
+            leeway_seconds: self.leeway_seconds,
+        }
+    }
+
     /// Build the configuration from a lookup function (`std::env::var` in `main.rs`).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         let nonempty = |k: &str| get(k).filter(|v| !v.trim().is_empty());

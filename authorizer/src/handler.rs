@@ -10,12 +10,13 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+use crate::claims::Principal;
 use crate::config::HttpApiResponse;
 use crate::memo::{self, Entry, Memo};
 use crate::policy::{Access, ApiPrefix, PolicyDocument};
 use crate::reason::Reason;
 use crate::token;
-use crate::verify::{Principal, Verifier};
+use crate::verify::Verifier;
 
 /// The error API Gateway turns into a 401 (REST APIs). Its message is exactly `Unauthorized`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -16,7 +16,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde::Deserialize;
 
-use crate::config::Alg;
+use crate::alg::Alg;
 
 /// A verification key: the JWK's `kid`, its canonical material (to tell an unchanged key from a
 /// replaced one across refreshes) and one parsed public key per permitted algorithm.

@@ -33,9 +33,45 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
-use crate::config::{Alg, JwksTimings};
+use crate::alg::Alg;
 use crate::jwk::{parse_jwks, Key, KeyMap};
 use crate::reason::Reason;
+
+/// JWKS cache timings (all documented in the README).
+#[derive(Debug, Clone, Copy)]
+pub struct JwksTimings {
+    /// Per-fetch timeout, connect to last body byte (`JWKS_TIMEOUT_MS`, default 3000, min 3000).
+    pub timeout: Duration,
+    /// Background freshness: a successful fetch older than this is refreshed on the next request
+    /// (`JWKS_REFRESH_SECONDS`, default 3600).
+    pub refresh_after: Duration,
+    /// Maximum staleness: keys from a fetch older than this are no longer trusted when the
+    /// endpoint cannot be reached; the authorizer fails closed (`JWKS_MAX_STALE_SECONDS`,
+    /// default 86400).
+    pub max_stale: Duration,
+    /// Minimum interval between two refreshes triggered by unknown kids, enforced by `governor`
+    /// (`JWKS_COOLDOWN_SECONDS`, default 10).
+    pub cooldown: Duration,
+    /// First back-off after a failed fetch; doubles per failure up to `backoff_max`.
+    pub backoff_min: Duration,
+    pub backoff_max: Duration,
+    /// Largest JWKS document accepted (bytes).
+    pub max_bytes: usize,
+}
+
+impl Default for JwksTimings {
+    fn default() -> Self {
+        JwksTimings {
+            timeout: Duration::from_millis(3000),
+            refresh_after: Duration::from_secs(3600),
+            max_stale: Duration::from_secs(86_400),
+            cooldown: Duration::from_secs(10),
+            backoff_min: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(300),
+            max_bytes: 256 * 1024,
+        }
+    }
+}
 
 type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Empty<Bytes>>;
 

@@ -6,6 +6,7 @@
 //! [`policy`] (route rules and IAM policies), [`memo`] (recently verified tokens), [`reason`]
 //! (refusal codes) and [`handler`] (the only module that knows API Gateway's event shapes).
 
+pub mod alg;
 pub mod claims;
 pub mod config;
 pub mod handler;

@@ -8,9 +8,9 @@ use std::sync::{Arc, Mutex};
 
 use aws_lc_rs::digest;
 
+use crate::claims::Principal;
 use crate::jwks::KeyRef;
 use crate::policy::Access;
-use crate::verify::Principal;
 
 pub type TokenHash = [u8; 32];
 

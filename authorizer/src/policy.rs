@@ -34,7 +34,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::verify::Principal;
+use crate::claims::Principal;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RouteDefault {

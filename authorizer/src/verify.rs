@@ -5,8 +5,9 @@
 //! the key is chosen only by `kid` from that issuer's JWKS (never `jku`, `x5u`, `jwk` or `x5c`),
 //! the signature is verified, and only then are the claims checked and trusted.
 
+use crate::alg::Alg;
 use crate::claims;
-use crate::config::{Alg, Config};
+use crate::config::Config;
 use crate::jwks::{Jwks, KeyRef};
 use crate::reason::Reason;
 use crate::token;
@@ -78,7 +79,7 @@ impl Verifier {
         let pk = key.for_alg(alg).ok_or(Reason::KeyMismatch)?;
         pk.verify_sig(parts.signing_input, &parts.signature)
             .map_err(|_| Reason::BadSignature)?;
-        let principal = claims::check(claims, &self.cfg, now)?;
+        let principal = claims::check(claims, &self.cfg.claim_rules(), now)?;
         Ok(Verified {
             principal,
             issuer,
