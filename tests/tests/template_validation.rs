@@ -1372,19 +1372,208 @@ fn alarm_metric_filters_match_what_the_functions_log() {
     assert!(alarms.len() >= 5);
     for (id, a) in alarms {
         let p = &a["Properties"];
-        let ns = &p["Namespace"];
-        let name = p["MetricName"].as_str().expect("metric name").to_string();
-        let aws = ns.as_str().is_some_and(|n| n.starts_with("AWS/"));
-        assert!(
-            aws || produced.contains(&(ns.to_string(), name.clone())),
-            "{id} watches {ns}/{name}, which no metric filter produces"
-        );
+        // A single-metric alarm, or a metric-math one (each `MetricStat` of its `Metrics`).
+        let watched: Vec<(&Value, String)> = match p["Metrics"].as_array() {
+            Some(ms) => ms
+                .iter()
+                .filter(|m| !m["MetricStat"].is_null())
+                .map(|m| {
+                    let metric = &m["MetricStat"]["Metric"];
+                    let name = metric["MetricName"].as_str().expect("metric name");
+                    (&metric["Namespace"], name.to_string())
+                })
+                .collect(),
+            None => vec![(
+                &p["Namespace"],
+                p["MetricName"].as_str().expect("metric name").to_string(),
+            )],
+        };
+        assert!(!watched.is_empty(), "{id} watches no metric");
+        for (ns, name) in watched {
+            let aws = ns.as_str().is_some_and(|n| n.starts_with("AWS/"));
+            assert!(
+                aws || produced.contains(&(ns.to_string(), name.clone())),
+                "{id} watches {ns}/{name}, which no metric filter produces"
+            );
+        }
         assert_eq!(
             list(&p["AlarmActions"]),
             vec![reference("AlarmTopic")],
             "{id}"
         );
     }
+}
+
+/// The dashboard body with every `${...}` of its `Fn::Sub` replaced by a placeholder, parsed.
+fn dashboard_body() -> (Value, Vec<String>) {
+    let (_, d) = one_of_type("AWS::CloudWatch::Dashboard");
+    let sub = d["Properties"]["DashboardBody"]["Fn::Sub"]
+        .as_str()
+        .expect("DashboardBody is a Fn::Sub string");
+    let mut names = Vec::new();
+    let mut out = String::new();
+    let mut rest = sub;
+    while let Some(i) = rest.find("${") {
+        out.push_str(&rest[..i]);
+        let end = rest[i..].find('}').expect("closed ${...}") + i;
+        names.push(rest[i + 2..end].to_string());
+        out.push_str("PLACEHOLDER");
+        rest = &rest[end + 1..];
+    }
+    out.push_str(rest);
+    (
+        serde_json::from_str(&out).expect("the dashboard body is JSON"),
+        names,
+    )
+}
+
+#[test]
+fn observability_dashboard_and_service_alarms_with_parameter_thresholds() {
+    let params = &expanded()["Parameters"];
+    // Thresholds as parameters, defaults as the issue asks.
+    for (p, default, alarms) in [
+        (
+            "LambdaErrorRateAlarmPercent",
+            5,
+            &["AuthorizerErrorRateAlarm", "CrudErrorRateAlarm"][..],
+        ),
+        ("Api5xxRateAlarmPercent", 1, &["Api5xxRateAlarm"][..]),
+        (
+            "TableThrottleAlarmThreshold",
+            0,
+            &["TableThrottlesAlarm"][..],
+        ),
+        (
+            "LambdaDurationAlarmMs",
+            5000,
+            &["AuthorizerDurationAlarm", "CrudDurationAlarm"][..],
+        ),
+        ("ApiLatencyAlarmMs", 2000, &["ApiLatencyAlarm"][..]),
+        (
+            "ConsumedCapacityAlarmPercent",
+            80,
+            &["TableReadCapacityAlarm", "TableWriteCapacityAlarm"][..],
+        ),
+    ] {
+        assert_eq!(params[p]["Type"], "Number", "{p}");
+        assert_eq!(params[p]["Default"].to_string(), default.to_string(), "{p}");
+        for a in alarms {
+            let props = &resource(a)["Properties"];
+            assert_eq!(props["Threshold"], reference(p), "{a}");
+            assert_eq!(props["ComparisonOperator"], "GreaterThanThreshold", "{a}");
+            assert_eq!(props["TreatMissingData"], "notBreaching", "{a}");
+        }
+    }
+    // Error rate = Errors / Invocations of the same function, in percent.
+    for (a, f) in [
+        ("AuthorizerErrorRateAlarm", "AuthorizerFunction"),
+        ("CrudErrorRateAlarm", "CrudFunction"),
+    ] {
+        let ms = resource(a)["Properties"]["Metrics"]
+            .as_array()
+            .expect("math");
+        let expr: Vec<&str> = ms.iter().filter_map(|m| m["Expression"].as_str()).collect();
+        assert_eq!(expr, ["100 * errors / MAX([invocations, 1])"], "{a}");
+        for (id, metric) in [("errors", "Errors"), ("invocations", "Invocations")] {
+            let m = ms.iter().find(|m| m["Id"] == id).expect(id);
+            assert_eq!(m["MetricStat"]["Metric"]["Namespace"], "AWS/Lambda");
+            assert_eq!(m["MetricStat"]["Metric"]["MetricName"], metric);
+            assert_eq!(
+                m["MetricStat"]["Metric"]["Dimensions"],
+                json!([{"Name": "FunctionName", "Value": reference(f)}]),
+                "{a}"
+            );
+        }
+    }
+    // p99 durations of both functions.
+    for (a, f) in [
+        ("AuthorizerDurationAlarm", "AuthorizerFunction"),
+        ("CrudDurationAlarm", "CrudFunction"),
+    ] {
+        let p = &resource(a)["Properties"];
+        assert_eq!(
+            (p["Namespace"].as_str(), p["MetricName"].as_str()),
+            (Some("AWS/Lambda"), Some("Duration"))
+        );
+        assert_eq!(p["ExtendedStatistic"], "p99");
+        assert_eq!(p["Dimensions"][0]["Value"], reference(f));
+    }
+    // API Gateway metrics are keyed by the API's name and stage: the dimensions name this API.
+    let (api_id, api) = one_of_type("AWS::ApiGateway::RestApi");
+    let api_name = &api["Properties"]["Name"];
+    assert_eq!(
+        api_name,
+        &json!({"Fn::Sub": "${AWS::StackName}-api"}),
+        "{api_id}"
+    );
+    let latency = &resource("ApiLatencyAlarm")["Properties"];
+    assert_eq!(latency["MetricName"], "Latency");
+    assert_eq!(latency["ExtendedStatistic"], "p99");
+    assert_eq!(
+        latency["Dimensions"],
+        json!([{"Name": "ApiName", "Value": api_name}, {"Name": "Stage", "Value": reference("StageName")}])
+    );
+    let fivexx = resource("Api5xxRateAlarm")["Properties"]["Metrics"]
+        .as_array()
+        .expect("math")
+        .iter()
+        .find(|m| m["Id"] == "fivexx")
+        .expect("5xx metric")
+        .clone();
+    assert_eq!(fivexx["MetricStat"]["Metric"]["MetricName"], "5XXError");
+    assert_eq!(
+        fivexx["MetricStat"]["Stat"], "Average",
+        "5XXError's average is the 5xx fraction"
+    );
+    assert_eq!(
+        fivexx["MetricStat"]["Metric"]["Dimensions"],
+        latency["Dimensions"]
+    );
+    // Capacity alarms exist only for provisioned tables.
+    for a in ["TableReadCapacityAlarm", "TableWriteCapacityAlarm"] {
+        assert_eq!(resource(a)["Condition"], "IsProvisioned", "{a}");
+    }
+    // The dashboard: every metric the issue lists, refusals by reason, names that resolve.
+    let (body, names) = dashboard_body();
+    let text = body.to_string();
+    for m in [
+        "Invocations",
+        "Errors",
+        "Duration",
+        "Count",
+        "4XXError",
+        "5XXError",
+        "Latency",
+        "ThrottledRequests",
+        "ConsumedReadCapacityUnits",
+        "ConsumedWriteCapacityUnits",
+        "AuthorizerRefusals",
+        "Reason",
+        "AuthorizerForgedTokens",
+        "AuthorizerOriginBypass",
+    ] {
+        assert!(
+            text.contains(&format!("\"{m}\"")) || text.contains(m),
+            "dashboard lacks {m}"
+        );
+    }
+    assert!(text.contains("p99"), "dashboard shows p99 durations");
+    let widgets = body["widgets"].as_array().expect("widgets");
+    assert!(widgets.len() >= 8);
+    for n in &names {
+        let known = n.starts_with("AWS::")
+            || resources().contains_key(n.as_str())
+            || params.get(n.as_str()).is_some();
+        assert!(
+            known,
+            "dashboard names ${{{n}}}, neither a resource nor a parameter"
+        );
+    }
+    assert!(
+        names.iter().any(|n| n == "AuthorizerFunction")
+            && names.iter().any(|n| n == "CrudFunction")
+    );
+    assert!(expanded()["Outputs"]["DashboardUrl"].is_object());
 }
 
 #[test]
