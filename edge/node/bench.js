@@ -8,11 +8,9 @@ const fs = require('node:fs');
 
 const dir = path.resolve(process.argv[2] || 'target/edge-lambda');
 const iterations = Number(process.argv[3] || 20000);
-// The handler's decision log lines are not part of what is measured (Lambda ships them
-// asynchronously): silenced here, the table is printed with the saved console.log.
-const print = console.log;
-console.log = () => {};
-console.warn = () => {};
+// The handler's decision log lines (stderr) are not part of what is measured (Lambda ships them
+// asynchronously): silenced here.
+process.stderr.write = () => true;
 const { handler } = require(path.join(dir, 'index.js'));
 const fixtures = path.join(__dirname, '..', 'fixtures');
 const load = (f) => JSON.parse(fs.readFileSync(path.join(fixtures, f), 'utf8'));
@@ -50,8 +48,7 @@ async function main() {
     const refUs = await measure(reference, event);
     rows.push({ event: f.replace('.json', ''), handler_us: +handlerUs.toFixed(2), json_roundtrip_us: +refUs.toFixed(2), ratio: +(handlerUs / refUs).toFixed(1) });
   }
-  print(`node ${process.version}, ${iterations} events each, median of batches of 100`);
-  console.log = print;
+  console.log(`node ${process.version}, ${iterations} events each, median of batches of 100`);
   console.table(rows);
 }
 

@@ -3,12 +3,9 @@
 // usage: node run-events.js PACKAGE_DIR EVENTS.json
 //   EVENTS.json: a JSON array of events. Prints a JSON array with, per event,
 //   {"ok": <what the handler returned>} or {"error": "<message it threw>"}.
-//   The handler's log lines (console.log / console.warn) go to stderr, one JSON line each.
+//   The handler's log lines go to stderr, one JSON line each.
 const path = require('node:path');
 const fs = require('node:fs');
-
-console.log = (...a) => process.stderr.write(`${a.join(' ')}\n`);
-console.warn = console.log;
 
 async function main() {
   const [dir, file] = process.argv.slice(2);
