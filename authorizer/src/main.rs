@@ -21,10 +21,17 @@ async fn main() {
         .with_writer(std::io::stdout)
         .init();
 
-    let cfg = match Config::from_lookup(|k| std::env::var(k).ok()) {
-        Ok(c) => c,
-        Err(e) => init_failure("ConfigError", &e.to_string()),
-    };
+    // ORIGIN_VERIFY_SECRET_ARN: the value from Secrets Manager / SSM, read once (secret-source).
+    let secrets =
+        match secret_source::resolve(&["ORIGIN_VERIFY_SECRET"], |k| std::env::var(k).ok()).await {
+            Ok(s) => s,
+            Err(e) => init_failure("ConfigError", &e.to_string()),
+        };
+    let cfg =
+        match Config::from_lookup(|k| secrets.get(k).cloned().or_else(|| std::env::var(k).ok())) {
+            Ok(c) => c,
+            Err(e) => init_failure("ConfigError", &e.to_string()),
+        };
     let auth = match authorizer::init(cfg).await {
         Ok(a) => a,
         Err(e) => init_failure("InitError", &format!("JWKS client: {e}")),

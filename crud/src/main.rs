@@ -26,10 +26,19 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         .without_time()
         .init();
 
-    let settings = Settings::from_lookup(|k| std::env::var(k).ok()).map_err(|e| {
-        tracing::error!(error = %e, "invalid configuration");
-        e
-    })?;
+    // CURSOR_SECRET_ARN: the value from Secrets Manager / SSM, read once (secret-source).
+    let secrets = secret_source::resolve(&["CURSOR_SECRET"], |k| std::env::var(k).ok())
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "invalid configuration");
+            e
+        })?;
+    let settings =
+        Settings::from_lookup(|k| secrets.get(k).cloned().or_else(|| std::env::var(k).ok()))
+            .map_err(|e| {
+                tracing::error!(error = %e, "invalid configuration");
+                e
+            })?;
     let sdk = aws_config::defaults(BehaviorVersion::latest())
         // Short, jittered back-off (DynamoDB answers in milliseconds; 50, 100, 200 ms caps), and
         // every call's timeouts are cut to the invocation's remaining time (see `store`).

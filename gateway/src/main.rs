@@ -197,6 +197,21 @@ async fn serve() {
         .with_max_level(tracing::Level::INFO)
         .init();
 
+    // Secrets from the secret store (`*_ARN`: Secrets Manager / SSM, moto locally), read as the
+    // Lambdas read them (secret-source), before any setting is looked up or a task spawned.
+    match secret_source::resolve(&["ORIGIN_VERIFY_SECRET", "CURSOR_SECRET"], |k| {
+        std::env::var(k).ok()
+    })
+    .await
+    {
+        Ok(found) => {
+            for (k, v) in found {
+                std::env::remove_var(format!("{k}_ARN"));
+                std::env::set_var(k, v);
+            }
+        }
+        Err(e) => fail(&e.to_string()),
+    }
     let port: u16 = env_num("GATEWAY_PORT", 3000);
     let ttl: u64 = env_num("GATEWAY_AUTH_CACHE_TTL_SECONDS", 300);
     // The API's routes: API_ROUTES when set, else crud's own. The authorizer gets the same table,

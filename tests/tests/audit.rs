@@ -7,13 +7,26 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use harness::paths::bin;
+use harness::moto::Moto;
+use harness::paths::{bin, venv_python};
 use harness::stack::Stack;
 use serde_json::{json, Value};
 use tokio::process::Command;
 
 const ALLOWED: &str = "https://app.example.com";
 const PASSWORD: &str = "Passw0rd!Local"; // scripts/local_cognito.py's default
+
+/// Creates a Secrets Manager secret and an SSM SecureString on moto; prints both ARNs.
+const SECRETS_PY: &str = r#"
+import boto3, sys
+kw = dict(endpoint_url=sys.argv[1], region_name="us-east-1",
+          aws_access_key_id="testing", aws_secret_access_key="testing")
+print(boto3.client("secretsmanager", **kw).create_secret(
+    Name="apigw-guard/origin-verify", SecretString=sys.argv[2])["ARN"])
+ssm = boto3.client("ssm", **kw)
+ssm.put_parameter(Name="/apigw-guard/cursor", Value=sys.argv[3], Type="SecureString")
+print(ssm.get_parameter(Name="/apigw-guard/cursor")["Parameter"]["ARN"])
+"#;
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -103,10 +116,30 @@ fn assert_no_tokens(run: &Run, s: &Stack) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn audit_passes_against_the_local_stack() {
-    let env = [(
-        "ORIGIN_VERIFY_SECRET",
-        "v1:audit-origin-verify-secret-0123456789abcdef".to_string(),
-    )];
+    // The secrets come from the secret store, as on AWS: the origin-verify value from Secrets
+    // Manager, the cursor key from an SSM SecureString (moto's, read by secret-source).
+    let store = Moto::start();
+    let out = std::process::Command::new(venv_python())
+        .arg("-c")
+        .arg(SECRETS_PY)
+        .arg(store.endpoint())
+        .arg("v1:audit-origin-verify-secret-0123456789abcdef")
+        .arg("YXVkaXQtY3Vyc29yLWtleS0wMTIzNDU2Nzg5YWJjZGVmMDEyMw==")
+        .output()
+        .expect("create the secrets");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let arns = String::from_utf8_lossy(&out.stdout).into_owned();
+    let arns: Vec<&str> = arns.lines().collect();
+    let env = [
+        ("ORIGIN_VERIFY_SECRET_ARN", arns[0].to_string()),
+        ("CURSOR_SECRET_ARN", arns[1].to_string()),
+        ("AWS_ENDPOINT_URL_SECRETS_MANAGER", store.endpoint()),
+        ("AWS_ENDPOINT_URL_SSM", store.endpoint()),
+    ];
     let (run, s) = audit(&env, &secure_edge(), &["--json"]).await;
     let v: Value = serde_json::from_str(run.stdout.trim())
         .unwrap_or_else(|_| panic!("JSON report; stdout {} stderr {}", run.stdout, run.stderr));
