@@ -30,6 +30,9 @@ pub struct Config {
     /// Where each issuer's keys come from (`jwks_uris[i]` serves `issuers[i]` only); never from
     /// the token.
     pub jwks_uris: Vec<String>,
+    /// `JWKS_CA_FILE`: a PEM file of extra trust anchors for the JWKS fetch (an identity provider
+    /// behind a private CA). Off by default: only the Mozilla roots are trusted. Read at init.
+    pub jwks_ca_file: Option<String>,
     /// Accepted app client ids.
     pub client_ids: Vec<String>,
     pub token_use: TokenUse,
@@ -212,6 +215,7 @@ impl Config {
         for u in &jwks_uris {
             check_jwks_uri(u)?;
         }
+        let jwks_ca_file = nonempty("JWKS_CA_FILE").map(|v| v.trim().to_string());
         let mut sorted = issuers.clone();
         sorted.sort();
         sorted.dedup();
@@ -388,6 +392,7 @@ impl Config {
         Ok(Config {
             issuers,
             jwks_uris,
+            jwks_ca_file,
             client_ids,
             token_use,
             leeway_seconds,

@@ -32,6 +32,8 @@ use http_body_util::{BodyExt, Empty, Limited};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::CertificateDer;
 
 use crate::alg::Alg;
 use crate::jwk::{parse_jwks, Key, KeyMap};
@@ -90,6 +92,8 @@ pub enum FetchError {
     Body,
     #[error("{0}")]
     Document(#[from] crate::jwk::JwksError),
+    #[error("JWKS_CA_FILE: {0}")]
+    CaFile(String),
 }
 
 /// A boxed fetch in flight.
@@ -136,16 +140,35 @@ pub struct HttpFetcher {
 }
 
 impl HttpFetcher {
-    /// Fails only on an unusable URI or TLS setup.
-    pub fn new(uri: &str, t: &JwksTimings) -> Result<HttpFetcher, FetchError> {
+    /// Fails only on an unusable URI or TLS setup. The trust anchors are the Mozilla roots
+    /// (webpki-roots) plus `extra_roots` (`JWKS_CA_FILE`: an identity provider behind a private
+    /// CA); the OS store is never read.
+    pub fn new(
+        uri: &str,
+        t: &JwksTimings,
+        extra_roots: &[CertificateDer<'static>],
+    ) -> Result<HttpFetcher, FetchError> {
         let uri: http::Uri = uri.parse().map_err(|_| FetchError::Uri)?;
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_connect_timeout(Some(t.timeout));
         http.set_nodelay(true);
+        let mut roots =
+            rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        for cert in extra_roots {
+            roots
+                .add(cert.clone())
+                .map_err(|e| FetchError::CaFile(format!("not a usable CA certificate: {e}")))?;
+        }
+        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| FetchError::Request(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
         let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_webpki_roots(rustls::crypto::aws_lc_rs::default_provider())
-            .map_err(|e| FetchError::Request(e.to_string()))?
+            .with_tls_config(tls)
             .https_or_http()
             .enable_http1()
             .wrap_connector(http);
@@ -155,6 +178,19 @@ impl HttpFetcher {
             client,
             max_bytes: t.max_bytes,
         })
+    }
+
+    /// The certificates of a PEM file (`JWKS_CA_FILE`), read once at init.
+    pub fn read_ca_file(path: &str) -> Result<Vec<CertificateDer<'static>>, FetchError> {
+        let pem = std::fs::read(path)
+            .map_err(|e| FetchError::CaFile(format!("cannot read {path:?}: {e}")))?;
+        let certs: Result<Vec<_>, _> = CertificateDer::pem_slice_iter(&pem).collect();
+        let certs = certs
+            .map_err(|e| FetchError::CaFile(format!("{path:?}: not PEM certificates: {e}")))?;
+        if certs.is_empty() {
+            return Err(FetchError::CaFile(format!("{path:?} holds no certificate")));
+        }
+        Ok(certs)
     }
 
     async fn get(&self) -> Result<Bytes, FetchError> {
@@ -211,8 +247,13 @@ pub type KeyRef = Arc<Key>;
 
 impl Jwks {
     /// The production cache for one issuer: HTTPS fetches of `uri`, the system clock.
-    pub fn http(uri: &str, algs: Vec<Alg>, t: JwksTimings) -> Result<Jwks, FetchError> {
-        let fetcher = HttpFetcher::new(uri, &t)?;
+    pub fn http(
+        uri: &str,
+        algs: Vec<Alg>,
+        t: JwksTimings,
+        extra_roots: &[CertificateDer<'static>],
+    ) -> Result<Jwks, FetchError> {
+        let fetcher = HttpFetcher::new(uri, &t, extra_roots)?;
         Ok(Jwks::new(Box::new(fetcher), Arc::new(SystemClock), algs, t))
     }
 

@@ -27,9 +27,18 @@ pub use reason::Reason;
 /// init-phase fetches, one per issuer, concurrently). A failed hydrate is logged, not fatal:
 /// that issuer's tokens are refused until a fetch succeeds.
 pub async fn init(cfg: Config) -> Result<Authorizer, jwks::FetchError> {
+    let extra_roots = match &cfg.jwks_ca_file {
+        Some(path) => jwks::HttpFetcher::read_ca_file(path)?,
+        None => Vec::new(),
+    };
     let mut sets = Vec::with_capacity(cfg.jwks_uris.len());
     for uri in &cfg.jwks_uris {
-        sets.push(jwks::Jwks::http(uri, cfg.algorithms.clone(), cfg.jwks)?);
+        sets.push(jwks::Jwks::http(
+            uri,
+            cfg.algorithms.clone(),
+            cfg.jwks,
+            &extra_roots,
+        )?);
     }
     let results = hydrate_all(&sets).await;
     for (i, r) in results.into_iter().enumerate() {

@@ -1275,3 +1275,46 @@ async fn each_issuer_has_its_own_key_set() {
     assert_eq!(jwks_a.hits(), a_hits);
     assert!(!f.exited().await);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jwks_over_tls_with_a_private_ca_needs_jwks_ca_file() {
+    use harness::jwks_server::TestCa;
+    let ca = TestCa::generate();
+    let key = TestKey::rsa("key-1");
+    let jwks = JwksServer::start_tls(jwt::jwks(&[&key]), &ca).await;
+    assert!(jwks.uri().starts_with("https://127.0.0.1:"));
+    let env = |extra: Option<String>| {
+        let mut e = vec![
+            ("ISSUER".to_string(), ISS.to_string()),
+            ("JWKS_URI".to_string(), jwks.uri()),
+            ("CLIENT_IDS".to_string(), CLIENT.to_string()),
+        ];
+        if let Some(path) = extra {
+            e.push(("JWKS_CA_FILE".to_string(), path));
+        }
+        e
+    };
+    let token = key.sign(&access_claims(ISS, CLIENT, SUB), &json!({}));
+
+    // With the CA: the init-phase fetch over TLS succeeds and the token verifies.
+    let f = start(env(Some(ca.ca_pem_path.display().to_string()))).await;
+    assert_allowed(&f.invoke(&token_event(&token)).await, "private CA trusted");
+    assert_eq!(jwks.hits(), 1, "hydrated once over TLS");
+
+    // Without it: the certificate is not trusted (only the Mozilla roots are), the fetch fails
+    // and every token is refused (jwks_unavailable) — fail closed, no fallback to plain trust.
+    let f = start(env(None)).await;
+    assert_refused_everywhere(&f, &token, "untrusted JWKS certificate").await;
+    let reasons = decision_reasons(&f).await;
+    assert!(
+        reasons.iter().all(|r| r == "jwks_unavailable"),
+        "{reasons:?}"
+    );
+
+    // A CA file that is missing or not PEM fails the init phase with the setting named.
+    for bad in ["/nonexistent/ca.pem", "/etc/hostname"] {
+        let f = Function::start(&paths::bin("authorizer"), &env(Some(bad.into()))).await;
+        let msg = f.wait_init().await.expect("init must fail");
+        assert!(msg.contains("JWKS_CA_FILE"), "{bad}: {msg}");
+    }
+}

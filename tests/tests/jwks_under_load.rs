@@ -67,7 +67,7 @@ async fn a_hanging_jwks_endpoint_has_one_fetch_in_flight_and_known_keys_keep_wor
     };
     let max_in_flight = Arc::new(AtomicU64::new(0));
     let fetcher = Counting {
-        inner: HttpFetcher::new(&server.uri(), &t).expect("fetcher"),
+        inner: HttpFetcher::new(&server.uri(), &t, &[]).expect("fetcher"),
         in_flight: Arc::new(AtomicU64::new(0)),
         max_in_flight: max_in_flight.clone(),
     };
