@@ -16,7 +16,9 @@ use crate::document::{self, Limits};
 use crate::error::ApiError;
 use crate::ids::ItemId;
 use crate::precondition::{self, Precondition};
-use crate::store::{CondFailure, IdemOutcome, IdemRecord, Record, IDEMPOTENCY_PREFIX, ITEM_PREFIX};
+use crate::store::{
+    CondFailure, IdemOutcome, IdemRecord, Record, WriteCondition, IDEMPOTENCY_PREFIX, ITEM_PREFIX,
+};
 use crate::timefmt;
 
 pub const DEFAULT_PAGE: usize = 20;
@@ -301,21 +303,22 @@ pub fn if_match(req: &ApiRequest) -> Result<Option<Precondition>, ApiError> {
     precondition::parse(values).map_err(|_| ApiError::InvalidPrecondition)
 }
 
-/// The version list a conditional write checks (`None`: any existing item). When nothing can
-/// match, answers 404 or 412 from a read, without writing.
-async fn versions_or_refuse(
+/// The condition a write of an existing item checks: it exists (no `If-Match`, or `*`), at one
+/// of the listed versions otherwise. When nothing can match, answers 404 or 412 from a read,
+/// without writing.
+async fn condition_or_refuse<'a>(
     deps: &Deps,
     sub: &str,
     key: &str,
-    pre: &Option<Precondition>,
-) -> Result<Option<Vec<u64>>, ApiError> {
+    pre: &'a Option<Precondition>,
+) -> Result<WriteCondition<'a>, ApiError> {
     match pre {
-        None | Some(Precondition::Any) => Ok(None),
+        None | Some(Precondition::Any) => Ok(WriteCondition::Exists),
         Some(Precondition::Versions(v)) if v.is_empty() => match deps.store.get(sub, key).await? {
             None => Err(ApiError::NotFound),
             Some(_) => Err(ApiError::PreconditionFailed),
         },
-        Some(Precondition::Versions(v)) => Ok(Some(v.clone())),
+        Some(Precondition::Versions(v)) => Ok(WriteCondition::Versions(v)),
     }
 }
 
@@ -339,11 +342,11 @@ pub async fn replace(
     let pre = if_match(req)?;
     let doc = document::canonical(&document::parse_object(api::body(req)?, limits)?, limits)?;
     let key = sk(id);
-    let versions = versions_or_refuse(deps, sub, &key, &pre).await?;
+    let cond = condition_or_refuse(deps, sub, &key, &pre).await?;
     let ts = timefmt::rfc3339(timefmt::unix_millis(now));
     let r = deps
         .store
-        .replace(sub, &key, &doc, &ts, versions.as_deref())
+        .replace(sub, &key, &doc, &ts, cond)
         .await?
         .map_err(cond_error)?;
     item_response(StatusCode::OK, &id.to_string(), &r)
@@ -404,9 +407,9 @@ pub async fn delete(
     let id = parse_id(raw_id)?;
     let pre = if_match(req)?;
     let key = sk(id);
-    let versions = versions_or_refuse(deps, sub, &key, &pre).await?;
+    let cond = condition_or_refuse(deps, sub, &key, &pre).await?;
     deps.store
-        .delete(sub, &key, versions.as_deref())
+        .delete(sub, &key, cond)
         .await?
         .map_err(cond_error)?;
     Ok(ApiResponse::empty(StatusCode::NO_CONTENT))

@@ -12,7 +12,7 @@ use crate::api::{self, ApiRequest, ApiResponse, Deps};
 use crate::document;
 use crate::error::ApiError;
 use crate::precondition::{self, Precondition};
-use crate::store::{CondFailure, Record, PROFILE_KEY};
+use crate::store::{CondFailure, Record, WriteCondition, PROFILE_KEY};
 use crate::timefmt;
 
 /// Profile JSON: the document plus `version`, `created_at`, `updated_at`.
@@ -59,36 +59,20 @@ pub async fn put(
         return Err(ApiError::InvalidPrecondition);
     }
     let doc = document::canonical(&document::parse_object(api::body(req)?, limits)?, limits)?;
-    let versions = match &pre {
-        None => None,
-        Some(Precondition::Any) => Some(None),
+    let cond = match &pre {
+        None if create_only => WriteCondition::Absent,
+        None => WriteCondition::Any,
+        Some(Precondition::Any) => WriteCondition::Exists,
         Some(Precondition::Versions(v)) if v.is_empty() => {
             return Err(match deps.store.get(sub, PROFILE_KEY).await? {
                 None => ApiError::NotFound,
                 Some(_) => ApiError::PreconditionFailed,
             })
         }
-        Some(Precondition::Versions(v)) => Some(Some(v.as_slice())),
+        Some(Precondition::Versions(v)) => WriteCondition::Versions(v),
     };
     let ts = timefmt::rfc3339(timefmt::unix_millis(now));
-    // `If-Match: *` = must exist: expressed as an empty version list check on existence.
-    let res = match versions {
-        None => {
-            deps.store
-                .put_profile(sub, &doc, &ts, None, create_only)
-                .await?
-        }
-        Some(None) => {
-            deps.store
-                .put_profile(sub, &doc, &ts, Some(&[]), false)
-                .await?
-        }
-        Some(Some(v)) => {
-            deps.store
-                .put_profile(sub, &doc, &ts, Some(v), false)
-                .await?
-        }
-    };
+    let res = deps.store.put_profile(sub, &doc, &ts, cond).await?;
     let r = res.map_err(|f| match f {
         CondFailure::Missing => ApiError::NotFound,
         CondFailure::VersionMismatch => ApiError::PreconditionFailed,

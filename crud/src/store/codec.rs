@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::{
-    Attrs, IdemRecord, Record, BODY_HASH, CREATED, DOC, EXPIRES, PK, RESPONSE, SK, UPDATED,
-    VERSION, WRITE_TOKEN,
+    Attrs, IdemRecord, Record, WriteCondition, BODY_HASH, CREATED, DOC, EXPIRES, PK, RESPONSE, SK,
+    UPDATED, VERSION, WRITE_TOKEN,
 };
 
 pub(super) fn s(v: &str) -> AttributeValue {
@@ -70,25 +70,26 @@ pub(super) fn has_token(m: &Attrs, token: &str) -> bool {
     get_s(m, WRITE_TOKEN) == Some(token)
 }
 
-pub(super) fn version_condition(
-    base: &str,
-    versions: Option<&[u64]>,
-    values: &mut Attrs,
-) -> String {
-    match versions {
-        None => base.to_owned(),
-        // An empty list: only existence is checked (`If-Match: *`).
-        Some([]) => base.to_owned(),
-        Some(vs) => {
+/// The condition expression of `cond` (`None` for [`WriteCondition::Any`]); version values go
+/// into `values` as `:v0`, `:v1`, … (placeholders only: never user text in an expression).
+pub(super) fn condition_expression(cond: WriteCondition<'_>, values: &mut Attrs) -> Option<String> {
+    let exists = "attribute_exists(#sk)";
+    Some(match cond {
+        WriteCondition::Any => return None,
+        WriteCondition::Exists => exists.to_owned(),
+        WriteCondition::Absent => "attribute_not_exists(#sk)".to_owned(),
+        // Nothing can match: the failure then says missing or mismatched, as a read would.
+        WriteCondition::Versions([]) => format!("{exists} AND attribute_not_exists(#sk)"),
+        WriteCondition::Versions(vs) => {
             let mut placeholders = Vec::with_capacity(vs.len());
             for (i, v) in vs.iter().enumerate() {
                 let p = format!(":v{i}");
                 values.insert(p.clone(), n(*v));
                 placeholders.push(p);
             }
-            format!("{base} AND #ver IN ({})", placeholders.join(", "))
+            format!("{exists} AND #ver IN ({})", placeholders.join(", "))
         }
-    }
+    })
 }
 
 #[cfg(test)]
@@ -128,8 +129,31 @@ mod tests {
     #[test]
     fn version_conditions_use_placeholders_only() {
         let mut v = Attrs::new();
-        let c = version_condition("attribute_exists(#sk)", Some(&[1, 2]), &mut v);
-        assert_eq!(c, "attribute_exists(#sk) AND #ver IN (:v0, :v1)");
+        let c = condition_expression(WriteCondition::Versions(&[1, 2]), &mut v);
+        assert_eq!(
+            c.as_deref(),
+            Some("attribute_exists(#sk) AND #ver IN (:v0, :v1)")
+        );
         assert_eq!(v.get(":v1"), Some(&n(2)));
+    }
+
+    #[test]
+    fn every_condition_has_one_expression() {
+        let mut v = Attrs::new();
+        let mut c = |cond| condition_expression(cond, &mut v);
+        assert_eq!(c(WriteCondition::Any), None);
+        assert_eq!(
+            c(WriteCondition::Exists).as_deref(),
+            Some("attribute_exists(#sk)")
+        );
+        assert_eq!(
+            c(WriteCondition::Absent).as_deref(),
+            Some("attribute_not_exists(#sk)")
+        );
+        assert_eq!(
+            c(WriteCondition::Versions(&[])).as_deref(),
+            Some("attribute_exists(#sk) AND attribute_not_exists(#sk)")
+        );
+        assert!(v.is_empty());
     }
 }

@@ -40,7 +40,7 @@
 //! ## Layout
 //!
 //! Read bottom-up: this file holds the key layout, attribute names, timeouts and the types every
-//! caller sees ([`Record`], [`StoreError`], [`CondFailure`], …); [`codec`] turns records into
+//! caller sees ([`Record`], [`WriteCondition`], [`WriteResult`], …); [`codec`] turns records into
 //! attribute maps and conditions into expression text (and back); [`classify`] says what a failed
 //! call means (transient or not, outcome unknown, why a transaction was cancelled); [`deadline`]
 //! budgets each call against the invocation's deadline; [`ops`] is the [`Store`] and its
@@ -124,6 +124,27 @@ pub enum CondFailure {
     /// The item exists but its version did not match.
     VersionMismatch,
 }
+
+/// What must hold of the stored record for a write to happen, checked by DynamoDB in the same
+/// call (never a read-then-write).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteCondition<'a> {
+    /// No check: create or overwrite (the profile's upsert without preconditions).
+    Any,
+    /// The record must exist (an item write without `If-Match`, or `If-Match: *`).
+    Exists,
+    /// The record must not exist yet (`If-None-Match: *`).
+    Absent,
+    /// The record must exist at one of these versions (`If-Match: "3", "4"`). Handlers answer an
+    /// empty list (only weak tags) from a read, without writing; one that reaches the store
+    /// matches nothing.
+    Versions(&'a [u64]),
+}
+
+/// A conditional write's answer: `Err` when DynamoDB could not answer ([`StoreError`]: 503 or
+/// 500), `Ok(Err(_))` when the condition refused the write ([`CondFailure`]: 404 or 412), and
+/// `Ok(Ok(_))` when it happened.
+pub type WriteResult<T> = Result<Result<T, CondFailure>, StoreError>;
 
 /// Result of an idempotent create.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -12,12 +12,13 @@ use aws_sdk_dynamodb::Client;
 
 use super::classify::{cancelled, classify, uncertain, Cancelled, Probe};
 use super::codec::{
-    has_token, idem_attrs, idem_from, key, n, record_attrs, record_from, s, version_condition,
+    condition_expression, has_token, idem_attrs, idem_from, key, n, record_attrs, record_from, s,
 };
 use super::deadline::{budget, timeouts};
 use super::{
-    Attrs, CondFailure, IdemOutcome, IdemRecord, Record, StoreError, CHECK_RESERVE, CREATED, DOC,
-    EXPIRES, ITEM_PREFIX, PK, PROFILE_KEY, SK, UPDATED, VERSION, WRITE_TOKEN,
+    Attrs, CondFailure, IdemOutcome, IdemRecord, Record, StoreError, WriteCondition, WriteResult,
+    CHECK_RESERVE, CREATED, DOC, EXPIRES, ITEM_PREFIX, PK, PROFILE_KEY, SK, UPDATED, VERSION,
+    WRITE_TOKEN,
 };
 
 /// Send a fluent request with the budgeted timeouts and `probe` attached.
@@ -263,33 +264,34 @@ impl Store {
             .filter(|r| r.expires_at >= now_secs))
     }
 
-    /// Replace the document of an existing record; `versions`: the versions `If-Match` allows
-    /// (`None`: any). Bumps the version.
+    /// Replace the document of a record if `cond` holds ([`WriteCondition::Exists`] or
+    /// [`WriteCondition::Versions`] for an item). Bumps the version.
     pub async fn replace(
         &self,
         sub: &str,
         sk: &str,
         doc: &str,
         updated_at: &str,
-        versions: Option<&[u64]>,
-    ) -> Result<Result<Record, CondFailure>, StoreError> {
+        cond: WriteCondition<'_>,
+    ) -> WriteResult<Record> {
         let mut values: Attrs = HashMap::from([
             (":doc".to_owned(), s(doc)),
             (":upd".to_owned(), s(updated_at)),
             (":one".to_owned(), n(1)),
         ]);
-        let cond = version_condition("attribute_exists(#sk)", versions, &mut values);
+        let cond = condition_expression(cond, &mut values);
         self.update(
             sub,
             sk,
             "SET #doc = :doc, #upd = :upd, #ver = #ver + :one",
-            &cond,
+            cond.as_deref().unwrap_or(""),
             values,
         )
         .await
     }
 
-    /// Write a new document over exactly `expected` (read-modify-write of a PATCH).
+    /// Write a new document over exactly version `expected` (the read-modify-write of a PATCH;
+    /// a missing record fails the condition too).
     pub async fn write_version(
         &self,
         sub: &str,
@@ -297,7 +299,7 @@ impl Store {
         doc: &str,
         updated_at: &str,
         expected: u64,
-    ) -> Result<Result<Record, CondFailure>, StoreError> {
+    ) -> WriteResult<Record> {
         let values: Attrs = HashMap::from([
             (":doc".to_owned(), s(doc)),
             (":upd".to_owned(), s(updated_at)),
@@ -314,27 +316,24 @@ impl Store {
         .await
     }
 
-    /// Create or replace the profile (upsert); `versions` as for [`Store::replace`], and
-    /// `must_not_exist` for `If-None-Match: *`.
+    /// Create or replace the profile (an upsert when `cond` is [`WriteCondition::Any`]). When
+    /// `cond` is [`WriteCondition::Absent`] (`If-None-Match: *`), a failure means it exists:
+    /// [`CondFailure::VersionMismatch`].
     pub async fn put_profile(
         &self,
         sub: &str,
         doc: &str,
         now: &str,
-        versions: Option<&[u64]>,
-        must_not_exist: bool,
-    ) -> Result<Result<Record, CondFailure>, StoreError> {
+        cond: WriteCondition<'_>,
+    ) -> WriteResult<Record> {
         let mut values: Attrs = HashMap::from([
             (":doc".to_owned(), s(doc)),
             (":now".to_owned(), s(now)),
             (":one".to_owned(), n(1)),
             (":zero".to_owned(), n(0)),
         ]);
-        let cond = if must_not_exist {
-            Some("attribute_not_exists(#sk)".to_owned())
-        } else {
-            versions.map(|_| version_condition("attribute_exists(#sk)", versions, &mut values))
-        };
+        let create_only = cond == WriteCondition::Absent;
+        let cond = condition_expression(cond, &mut values);
         let expr = "SET #doc = :doc, #upd = :now, #crt = if_not_exists(#crt, :now), #ver = if_not_exists(#ver, :zero) + :one";
         let res = self
             .update(
@@ -347,7 +346,7 @@ impl Store {
             .await?;
         Ok(match res {
             // For `If-None-Match: *` a failure means it exists.
-            Err(_) if must_not_exist => Err(CondFailure::VersionMismatch),
+            Err(_) if create_only => Err(CondFailure::VersionMismatch),
             other => other,
         })
     }
@@ -361,7 +360,7 @@ impl Store {
         update: &str,
         condition: &str,
         mut values: Attrs,
-    ) -> Result<Result<Record, CondFailure>, StoreError> {
+    ) -> WriteResult<Record> {
         let token = new_token()?;
         let mut names = HashMap::from([
             ("#doc".to_owned(), DOC.to_owned()),
@@ -443,27 +442,27 @@ impl Store {
         }
     }
 
-    /// Delete an existing record (`versions` as for [`Store::replace`]).
-    pub async fn delete(
-        &self,
-        sub: &str,
-        sk: &str,
-        versions: Option<&[u64]>,
-    ) -> Result<Result<(), CondFailure>, StoreError> {
+    /// Delete a record if `cond` holds (as for [`Store::replace`]).
+    pub async fn delete(&self, sub: &str, sk: &str, cond: WriteCondition<'_>) -> WriteResult<()> {
         let mut values = Attrs::new();
-        let cond = version_condition("attribute_exists(#sk)", versions, &mut values);
         let mut req = self
             .client
             .delete_item()
             .table_name(&self.table)
             .set_key(Some(key(sub, sk)))
-            .condition_expression(cond)
-            .expression_attribute_names("#sk", SK)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-        if versions.is_some() {
-            req = req
-                .expression_attribute_names("#ver", VERSION)
-                .set_expression_attribute_values(Some(values));
+        if let Some(cond) = condition_expression(cond, &mut values) {
+            // DynamoDB refuses placeholder names and values an expression does not use.
+            if cond.contains("#sk") {
+                req = req.expression_attribute_names("#sk", SK);
+            }
+            if cond.contains("#ver") {
+                req = req.expression_attribute_names("#ver", VERSION);
+            }
+            req = req.condition_expression(cond);
+        }
+        if !values.is_empty() {
+            req = req.set_expression_attribute_values(Some(values));
         }
         let probe = Probe::default();
         let e = match send!(req, CHECK_RESERVE, probe) {
