@@ -67,6 +67,62 @@ async fn main() {
     let edge_event: Value =
         serde_json::from_str(include_str!("../../../edge/fixtures/viewer-request.json")).unwrap();
 
+    // Secrets at init (secret-source): the same secret from the environment and from moto's
+    // Secrets Manager / SSM on loopback (the call's cost without the network's).
+    const OV: &str = "v1:cold-start-origin-verify-secret-0123456789abcdef";
+    let out = std::process::Command::new(paths::venv_python())
+        .arg("-c")
+        .arg(
+            r#"
+import boto3, sys
+kw = dict(endpoint_url=sys.argv[1], region_name="us-east-1",
+          aws_access_key_id="testing", aws_secret_access_key="testing")
+print(boto3.client("secretsmanager", **kw).create_secret(Name="cold/ov", SecretString=sys.argv[2])["ARN"])
+ssm = boto3.client("ssm", **kw)
+ssm.put_parameter(Name="/cold/cursor", Value=sys.argv[3], Type="SecureString")
+print(ssm.get_parameter(Name="/cold/cursor")["Parameter"]["ARN"])
+"#,
+        )
+        .args([
+            &moto.endpoint(),
+            OV,
+            "Y29sZC1zdGFydC1jdXJzb3Itc2VjcmV0LTAxMjM0NTY3ODlhYg==",
+        ])
+        .output()
+        .expect("create secrets on moto");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let arns = String::from_utf8_lossy(&out.stdout).into_owned();
+    let arns: Vec<String> = arns.lines().map(str::to_string).collect();
+    let mut ov_event: Value = serde_json::from_str(include_str!(
+        "../../../authorizer/tests/fixtures/rest_request.json"
+    ))
+    .unwrap();
+    ov_event["headers"]["Authorization"] = json!(format!("Bearer {token}"));
+    ov_event["headers"]["x-origin-verify"] = json!(OV);
+    if ov_event["multiValueHeaders"].is_object() {
+        ov_event["multiValueHeaders"]["Authorization"] = json!([format!("Bearer {token}")]);
+        ov_event["multiValueHeaders"]["x-origin-verify"] = json!([OV]);
+    }
+    let auth_env = |extra: Vec<(String, String)>| {
+        let mut e = vec![
+            ("ISSUER".to_string(), ISS.to_string()),
+            ("CLIENT_IDS".into(), CLIENT.into()),
+            ("JWKS_URI".into(), jwks.uri()),
+        ];
+        e.extend(extra);
+        e
+    };
+    let mut crud_ssm_env: Vec<(String, String)> = crud_env
+        .iter()
+        .filter(|(k, _)| k != "CURSOR_SECRET")
+        .cloned()
+        .collect();
+    crud_ssm_env.push(("CURSOR_SECRET_ARN".into(), arns[1].clone()));
+
     let cases = vec![
         Case {
             name: "hello-world lambda_runtime (reference)",
@@ -87,8 +143,32 @@ async fn main() {
         Case {
             name: "crud",
             bin: "crud",
-            env: crud_env,
-            event: crud_event,
+            env: crud_env.clone(),
+            event: crud_event.clone(),
+        },
+        Case {
+            name: "authorizer, ORIGIN_VERIFY_SECRET in the environment",
+            bin: "authorizer",
+            env: auth_env(vec![("ORIGIN_VERIFY_SECRET".into(), OV.into())]),
+            event: ov_event.clone(),
+        },
+        Case {
+            name: "authorizer, ORIGIN_VERIFY_SECRET_ARN (Secrets Manager on loopback)",
+            bin: "authorizer",
+            env: auth_env(
+                [
+                    moto.aws_env(),
+                    vec![("ORIGIN_VERIFY_SECRET_ARN".into(), arns[0].clone())],
+                ]
+                .concat(),
+            ),
+            event: ov_event,
+        },
+        Case {
+            name: "crud, CURSOR_SECRET_ARN (SSM SecureString on loopback)",
+            bin: "crud",
+            env: crud_ssm_env,
+            event: crud_event.clone(),
         },
         Case {
             name: "edge",
