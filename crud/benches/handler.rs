@@ -7,11 +7,11 @@ use std::hint::black_box;
 use std::time::SystemTime;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use crud::api::Deps;
 use crud::config::Settings;
 use crud::handler::{to_api_request, to_lambda_response, CrudEvent};
 use crud::ids::ItemId;
 use crud::store::{self, Record, Store};
+use crud::Deps;
 use crud::{identity, items, routes};
 
 const POST: &str = include_str!("../tests/fixtures/apigw-http-post-items.json");
@@ -63,7 +63,7 @@ fn get_overhead(event: &[u8], deps: &Deps, returned: &store::Attrs) -> Vec<u8> {
     black_box(store::key(sub, &format!("{}{id}", store::ITEM_PREFIX)));
     let rec = store::record_from(returned).expect("record");
     let body = items::render(&id.to_string(), &rec).expect("render");
-    let resp = crud::api::ApiResponse::json(http::StatusCode::OK, body);
+    let resp = crud::ApiResponse::json(http::StatusCode::OK, body);
     serde_json::to_vec(&to_lambda_response(resp, false)).expect("json")
 }
 

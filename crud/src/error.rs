@@ -1,13 +1,14 @@
 //! Every way a request can fail, each with one HTTP status and one stable `code`, rendered as
 //! RFC 9457 `application/problem+json`.
 //!
-//! The `code` strings are a public contract (listed in `crud/README.md` and `crud/openapi.yaml`;
+//! The `code` strings are a public contract (listed in `crud/README.md` and `crud/openapi.json`;
 //! a test checks all three agree). Details never carry internals: no SDK messages, table names,
 //! owners or stack traces.
 
 use http::StatusCode;
 
 use crate::document::BodyError;
+use crate::store::{CondFailure, StoreError};
 
 /// A failed request. One variant per failure, each mapped to exactly one status and code.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -278,6 +279,25 @@ impl ApiError {
 impl From<BodyError> for ApiError {
     fn from(e: BodyError) -> Self {
         ApiError::Body(e)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable => ApiError::Unavailable,
+            StoreError::Internal => ApiError::Internal,
+        }
+    }
+}
+
+/// A refused conditional write: no such item (404), or another version (412).
+impl From<CondFailure> for ApiError {
+    fn from(f: CondFailure) -> Self {
+        match f {
+            CondFailure::Missing => ApiError::NotFound,
+            CondFailure::VersionMismatch => ApiError::PreconditionFailed,
+        }
     }
 }
 

@@ -14,8 +14,12 @@ use base64::Engine;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::value::RawValue;
 
-use crate::api::{self, ApiRequest, ApiResponse, Deps};
+use crate::api;
+use crate::deps::Deps;
 use crate::document::BodyError;
+use crate::encoding::parse_query;
+use crate::request::ApiRequest;
+use crate::response::ApiResponse;
 
 /// An API Gateway proxy event of either payload version.
 #[derive(Debug, Clone)]
@@ -63,43 +67,6 @@ fn sub_of(fields: &std::collections::HashMap<String, serde_json::Value>) -> Opti
         .get("sub")
         .and_then(|v| v.as_str())
         .map(str::to_owned)
-}
-
-/// Percent-decoding of a query component (`+` is a space, as in HTML forms).
-fn decode_component(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < b.len() => {
-                let hex = std::str::from_utf8(&b[i + 1..i + 3])
-                    .ok()
-                    .and_then(|h| u8::from_str_radix(h, 16).ok());
-                match hex {
-                    Some(v) => {
-                        out.push(v);
-                        i += 2;
-                    }
-                    None => out.push(b'%'),
-                }
-            }
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn parse_query(raw: &str) -> Vec<(String, String)> {
-    raw.split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (decode_component(k), decode_component(v))
-        })
-        .collect()
 }
 
 /// Decode a Lambda event into the transport-neutral request.
@@ -199,22 +166,6 @@ pub async fn handle_event_until(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn decodes_query_components() {
-        assert_eq!(decode_component("a%20b+c"), "a b c");
-        assert_eq!(decode_component("%zz%"), "%zz%");
-        assert_eq!(decode_component("%4"), "%4");
-        assert_eq!(decode_component("%41"), "A");
-        assert_eq!(
-            parse_query("limit=5&cursor=abc%2D&&x"),
-            vec![
-                ("limit".into(), "5".into()),
-                ("cursor".into(), "abc-".into()),
-                ("x".into(), "".into())
-            ]
-        );
-    }
 
     #[test]
     fn invalid_base64_is_a_body_error_not_a_panic() {

@@ -11,11 +11,14 @@ use http::header::{ETAG, LOCATION};
 use http::StatusCode;
 use serde_json::{Map, Value};
 
-use crate::api::{self, ApiRequest, ApiResponse, Deps};
+use crate::deps::Deps;
 use crate::document::{self, Limits};
+use crate::encoding::hex;
 use crate::error::ApiError;
 use crate::ids::ItemId;
 use crate::precondition::{self, Precondition};
+use crate::request::{self, if_match, if_none_match, ApiRequest};
+use crate::response::{not_modified, ApiResponse};
 use crate::store::{
     CondFailure, IdemOutcome, IdemRecord, Record, WriteCondition, IDEMPOTENCY_PREFIX, ITEM_PREFIX,
 };
@@ -81,7 +84,7 @@ pub struct PreparedCreate {
 }
 
 fn idempotency_key(req: &ApiRequest) -> Result<Option<&str>, ApiError> {
-    let values = api::header_values(&req.headers, "idempotency-key")
+    let values = request::header_values(&req.headers, "idempotency-key")
         .map_err(|_| ApiError::InvalidIdempotencyKey)?;
     match values.as_slice() {
         [] => Ok(None),
@@ -103,9 +106,9 @@ pub fn prepare_create(
     now: SystemTime,
     idempotency_ttl: u64,
 ) -> Result<PreparedCreate, ApiError> {
-    api::require_media_type(&req.headers, JSON, "application/json")?;
+    request::require_media_type(&req.headers, JSON, "application/json")?;
     let key = idempotency_key(req)?;
-    let doc = document::parse_object(api::body(req)?, limits)?;
+    let doc = document::parse_object(request::body(req)?, limits)?;
     let doc = document::canonical(&doc, limits)?;
     let ms = timefmt::unix_millis(now);
     let ts = timefmt::rfc3339(ms);
@@ -120,9 +123,9 @@ pub fn prepare_create(
     let idempotency = key.map(|k| {
         let idem_sk = format!(
             "{IDEMPOTENCY_PREFIX}{}",
-            api::hex(digest::digest(&digest::SHA256, k.as_bytes()).as_ref())
+            hex(digest::digest(&digest::SHA256, k.as_bytes()).as_ref())
         );
-        let body_hash = api::hex(digest::digest(&digest::SHA256, record.doc.as_bytes()).as_ref());
+        let body_hash = hex(digest::digest(&digest::SHA256, record.doc.as_bytes()).as_ref());
         (
             idem_sk,
             IdemRecord {
@@ -279,30 +282,6 @@ pub async fn get(
     item_response(StatusCode::OK, &id.to_string(), &r)
 }
 
-/// `If-None-Match` on a read (weak comparison).
-pub fn if_none_match(req: &ApiRequest) -> Result<Option<Precondition>, ApiError> {
-    let values = api::header_values(&req.headers, "if-none-match")
-        .map_err(|_| ApiError::InvalidPrecondition)?;
-    precondition::parse_weak(values).map_err(|_| ApiError::InvalidPrecondition)
-}
-
-/// 304 (with the `ETag`, no body) when the client already has this version.
-pub fn not_modified(none_match: &Option<Precondition>, version: u64) -> Option<ApiResponse> {
-    match none_match {
-        Some(p) if p.matches(version) => Some(
-            ApiResponse::empty(StatusCode::NOT_MODIFIED).with(ETAG, &precondition::etag(version)),
-        ),
-        _ => None,
-    }
-}
-
-/// `If-Match`, parsed.
-pub fn if_match(req: &ApiRequest) -> Result<Option<Precondition>, ApiError> {
-    let values =
-        api::header_values(&req.headers, "if-match").map_err(|_| ApiError::InvalidPrecondition)?;
-    precondition::parse(values).map_err(|_| ApiError::InvalidPrecondition)
-}
-
 /// The condition a write of an existing item checks: it exists (no `If-Match`, or `*`), at one
 /// of the listed versions otherwise. When nothing can match, answers 404 or 412 from a read,
 /// without writing.
@@ -322,13 +301,6 @@ async fn condition_or_refuse<'a>(
     }
 }
 
-fn cond_error(f: CondFailure) -> ApiError {
-    match f {
-        CondFailure::Missing => ApiError::NotFound,
-        CondFailure::VersionMismatch => ApiError::PreconditionFailed,
-    }
-}
-
 pub async fn replace(
     req: &ApiRequest,
     deps: &Deps,
@@ -338,17 +310,16 @@ pub async fn replace(
 ) -> Result<ApiResponse, ApiError> {
     let id = parse_id(raw_id)?;
     let limits = deps.settings.limits;
-    api::require_media_type(&req.headers, JSON, "application/json")?;
+    request::require_media_type(&req.headers, JSON, "application/json")?;
     let pre = if_match(req)?;
-    let doc = document::canonical(&document::parse_object(api::body(req)?, limits)?, limits)?;
+    let doc = document::canonical(
+        &document::parse_object(request::body(req)?, limits)?,
+        limits,
+    )?;
     let key = sk(id);
     let cond = condition_or_refuse(deps, sub, &key, &pre).await?;
     let ts = timefmt::rfc3339(timefmt::unix_millis(now));
-    let r = deps
-        .store
-        .replace(sub, &key, &doc, &ts, cond)
-        .await?
-        .map_err(cond_error)?;
+    let r = deps.store.replace(sub, &key, &doc, &ts, cond).await??;
     item_response(StatusCode::OK, &id.to_string(), &r)
 }
 
@@ -361,13 +332,13 @@ pub async fn patch(
 ) -> Result<ApiResponse, ApiError> {
     let id = parse_id(raw_id)?;
     let limits = deps.settings.limits;
-    api::require_media_type(
+    request::require_media_type(
         &req.headers,
         PATCH_TYPES,
         "application/merge-patch+json or application/json",
     )?;
     let pre = if_match(req)?;
-    let patch = document::parse_object(api::body(req)?, limits)?;
+    let patch = document::parse_object(request::body(req)?, limits)?;
     let key = sk(id);
     let strict = matches!(pre, Some(Precondition::Versions(_)));
     for _ in 0..PATCH_ATTEMPTS {
@@ -408,10 +379,7 @@ pub async fn delete(
     let pre = if_match(req)?;
     let key = sk(id);
     let cond = condition_or_refuse(deps, sub, &key, &pre).await?;
-    deps.store
-        .delete(sub, &key, cond)
-        .await?
-        .map_err(cond_error)?;
+    deps.store.delete(sub, &key, cond).await??;
     Ok(ApiResponse::empty(StatusCode::NO_CONTENT))
 }
 

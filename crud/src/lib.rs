@@ -2,20 +2,32 @@
 //!
 //! The API behind the authorizer: `POST /items`, `GET /items?limit=&cursor=`,
 //! `GET|PUT|PATCH|DELETE /items/{id}`, `GET|PUT /profile`. See `crud/README.md` for the wire
-//! format, settings and error codes, and `crud/openapi.yaml` for the description.
+//! format, settings and error codes, and `crud/openapi.json` for the description.
 //!
-//! Layout: [`handler`] (Lambda events ⇄ [`api::ApiRequest`]/[`api::ApiResponse`]) → [`api`]
-//! (identity, rate limit, routing) → [`items`] / [`profile`] (the routes) → [`store`]
-//! (DynamoDB). Pure pieces: [`document`] (strict JSON bodies, merge patch), [`ids`], [`cursor`],
-//! [`precondition`], [`routes`], [`identity`], [`config`], [`ratelimit`], [`timefmt`], [`error`].
+//! ## Layout, bottom-up
 //!
-//! In-process use (the local gateway): build [`api::Deps`] once, then call [`api::handle`] with an
-//! [`api::ApiRequest`] per request (or [`handler::handle_event`] with a Lambda event).
+//! Every `use crate::…` points down this list; no two modules import each other.
+//!
+//! 1. Pure pieces: [`encoding`] (hex, percent-decoding, query strings), [`timefmt`], [`ids`],
+//!    [`document`] (strict JSON bodies, merge patch), [`precondition`] (`If-Match` /
+//!    `If-None-Match`), [`routes`], [`config`], [`cursor`], [`ratelimit`].
+//! 2. [`store`]: DynamoDB (key layout and types; `codec`, `classify`, `deadline`, `ops`).
+//! 3. [`error`] (every failure, its status and code), [`identity`].
+//! 4. The shared HTTP types: [`request`] ([`ApiRequest`] and the headers routes read),
+//!    [`response`] ([`ApiResponse`]), and [`deps`] ([`Deps`], built once per instance).
+//! 5. The routes' handlers: [`items`], then [`profile`] (which renders through [`items`]).
+//! 6. Dispatch: [`api`] (identity, rate limit, routing, the deadline), and the Lambda adapter
+//!    [`handler`] (Lambda events ⇄ [`ApiRequest`] / [`ApiResponse`]) on top.
+//!
+//! In-process use (the local gateway): build [`Deps`] once, then call [`handle`] with an
+//! [`ApiRequest`] per request (or [`handle_event`] with a Lambda event).
 
 pub mod api;
 pub mod config;
 pub mod cursor;
+pub mod deps;
 pub mod document;
+pub mod encoding;
 pub mod error;
 pub mod handler;
 pub mod identity;
@@ -24,10 +36,15 @@ pub mod items;
 pub mod precondition;
 pub mod profile;
 pub mod ratelimit;
+pub mod request;
+pub mod response;
 pub mod routes;
 pub mod store;
 pub mod timefmt;
 
-pub use api::{handle, ApiRequest, ApiResponse, Deps};
+pub use api::{handle, handle_until};
 pub use config::Settings;
+pub use deps::{Deps, InitError};
 pub use handler::{handle_event, CrudEvent, CrudResponse};
+pub use request::ApiRequest;
+pub use response::ApiResponse;

@@ -8,11 +8,13 @@ use std::time::SystemTime;
 use http::header::{ETAG, LOCATION};
 use http::StatusCode;
 
-use crate::api::{self, ApiRequest, ApiResponse, Deps};
+use crate::deps::Deps;
 use crate::document;
 use crate::error::ApiError;
 use crate::precondition::{self, Precondition};
-use crate::store::{CondFailure, Record, WriteCondition, PROFILE_KEY};
+use crate::request::{self, if_match, if_none_match, ApiRequest};
+use crate::response::{not_modified, ApiResponse};
+use crate::store::{Record, WriteCondition, PROFILE_KEY};
 use crate::timefmt;
 
 /// Profile JSON: the document plus `version`, `created_at`, `updated_at`.
@@ -25,13 +27,13 @@ pub fn render(r: &Record) -> Result<String, ApiError> {
 }
 
 pub async fn get(req: &ApiRequest, deps: &Deps, sub: &str) -> Result<ApiResponse, ApiError> {
-    let none_match = crate::items::if_none_match(req)?;
+    let none_match = if_none_match(req)?;
     let r = deps
         .store
         .get(sub, PROFILE_KEY)
         .await?
         .ok_or(ApiError::NotFound)?;
-    if let Some(resp) = crate::items::not_modified(&none_match, r.version) {
+    if let Some(resp) = not_modified(&none_match, r.version) {
         return Ok(resp);
     }
     Ok(ApiResponse::json(StatusCode::OK, render(&r)?).with(ETAG, &precondition::etag(r.version)))
@@ -44,9 +46,9 @@ pub async fn put(
     now: SystemTime,
 ) -> Result<ApiResponse, ApiError> {
     let limits = deps.settings.limits;
-    api::require_media_type(&req.headers, &["application/json"], "application/json")?;
-    let pre = crate::items::if_match(req)?;
-    let none_match = api::header_values(&req.headers, "if-none-match")
+    request::require_media_type(&req.headers, &["application/json"], "application/json")?;
+    let pre = if_match(req)?;
+    let none_match = request::header_values(&req.headers, "if-none-match")
         .map_err(|_| ApiError::InvalidPrecondition)?;
     let create_only =
         match precondition::parse(none_match).map_err(|_| ApiError::InvalidPrecondition)? {
@@ -58,7 +60,10 @@ pub async fn put(
     if create_only && pre.is_some() {
         return Err(ApiError::InvalidPrecondition);
     }
-    let doc = document::canonical(&document::parse_object(api::body(req)?, limits)?, limits)?;
+    let doc = document::canonical(
+        &document::parse_object(request::body(req)?, limits)?,
+        limits,
+    )?;
     let cond = match &pre {
         None if create_only => WriteCondition::Absent,
         None => WriteCondition::Any,
@@ -73,10 +78,7 @@ pub async fn put(
     };
     let ts = timefmt::rfc3339(timefmt::unix_millis(now));
     let res = deps.store.put_profile(sub, &doc, &ts, cond).await?;
-    let r = res.map_err(|f| match f {
-        CondFailure::Missing => ApiError::NotFound,
-        CondFailure::VersionMismatch => ApiError::PreconditionFailed,
-    })?;
+    let r = res?;
     let status = if r.version == 1 {
         StatusCode::CREATED
     } else {

@@ -42,7 +42,7 @@
 //! Read bottom-up: this file holds the key layout, attribute names, timeouts and the types every
 //! caller sees ([`Record`], [`WriteCondition`], [`WriteResult`], …); [`codec`] turns records into
 //! attribute maps and conditions into expression text (and back); [`classify`] says what a failed
-//! call means (transient or not, outcome unknown, why a transaction was cancelled); [`deadline`]
+//! call means (transient or not, outcome unknown, why a transaction was cancelled); [`deadline`](mod@deadline)
 //! budgets each call against the invocation's deadline; [`ops`] is the [`Store`] and its
 //! DynamoDB calls, built from the three.
 

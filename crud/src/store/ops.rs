@@ -1,4 +1,4 @@
-//! The [`Store`]: every DynamoDB call, each budgeted ([`super::deadline`]), stamped with a write
+//! The [`Store`]: every DynamoDB call, each budgeted ([`super::deadline`](mod@super::deadline)), stamped with a write
 //! token and settled after an uncertain outcome ([`super::classify`]).
 
 use std::collections::HashMap;
@@ -39,7 +39,7 @@ fn new_token() -> Result<String, StoreError> {
         tracing::error!("no randomness for a write token");
         StoreError::Internal
     })?;
-    Ok(b.iter().map(|x| format!("{x:02x}")).collect())
+    Ok(crate::encoding::hex(&b))
 }
 
 /// The DynamoDB side. Cheap to clone (the SDK client is an `Arc`).

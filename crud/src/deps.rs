@@ -1,0 +1,50 @@
+//! [`Deps`]: everything a request needs, built once per instance (the store, the settings, the
+//! cursor keys, the rate limiter, the id generator).
+
+use crate::config::Settings;
+use crate::cursor::{CursorConfigError, CursorKeys};
+use crate::ids::IdGenerator;
+use crate::ratelimit::CallerLimiter;
+use crate::store::Store;
+
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    #[error(transparent)]
+    Cursor(#[from] CursorConfigError),
+}
+
+/// Everything a request needs, built once per instance.
+pub struct Deps {
+    pub store: Store,
+    pub settings: Settings,
+    pub cursors: CursorKeys,
+    pub limiter: Option<CallerLimiter>,
+    pub ids: IdGenerator,
+}
+
+impl Deps {
+    pub fn new(store: Store, settings: Settings) -> Result<Deps, InitError> {
+        let cursors = match settings.cursor_secret.as_deref() {
+            Some(secret) => CursorKeys::from_secret(secret)?,
+            None => {
+                tracing::warn!(
+                    "CURSOR_SECRET is not set: using a random per-instance cursor key; \
+                     cursors will only work on the instance that issued them"
+                );
+                CursorKeys::random()?
+            }
+        };
+        let limiter = std::num::NonZeroU32::new(settings.rate_limit_per_minute)
+            .map(CallerLimiter::per_minute);
+        if limiter.is_none() {
+            tracing::warn!("RATE_LIMIT_PER_MINUTE=0: per-caller rate limiting is disabled");
+        }
+        Ok(Deps {
+            store,
+            settings,
+            cursors,
+            limiter,
+            ids: IdGenerator::default(),
+        })
+    }
+}
