@@ -123,6 +123,12 @@ print(ssm.get_parameter(Name="/cold/cursor")["Parameter"]["ARN"])
         .collect();
     crud_ssm_env.push(("CURSOR_SECRET_ARN".into(), arns[1].clone()));
 
+    // The same authorizer with its JWKS behind real TLS on loopback (a private CA given by
+    // JWKS_CA_FILE): the handshake draws randomness from aws-lc, as the HTTPS fetch from Cognito
+    // does on AWS.
+    let ca = harness::jwks_server::TestCa::generate();
+    let jwks_tls = JwksServer::start_tls(jwt::jwks(&[&key]), &ca).await;
+
     let cases = vec![
         Case {
             name: "hello-world lambda_runtime (reference)",
@@ -138,7 +144,18 @@ print(ssm.get_parameter(Name="/cold/cursor")["Parameter"]["ARN"])
                 ("CLIENT_IDS".into(), CLIENT.into()),
                 ("JWKS_URI".into(), jwks.uri()),
             ],
-            event: auth_event,
+            event: auth_event.clone(),
+        },
+        Case {
+            name: "authorizer, JWKS over TLS (JWKS_CA_FILE, loopback)",
+            bin: "authorizer",
+            env: vec![
+                ("ISSUER".into(), ISS.into()),
+                ("CLIENT_IDS".into(), CLIENT.into()),
+                ("JWKS_URI".into(), jwks_tls.uri()),
+                ("JWKS_CA_FILE".into(), ca.ca_pem_path.display().to_string()),
+            ],
+            event: auth_event.clone(),
         },
         Case {
             name: "crud",
