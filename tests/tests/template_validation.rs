@@ -423,10 +423,12 @@ fn api_routes_are_exactly_crud_routes_and_go_to_crud() {
     for (method, path, op) in operations() {
         let integ = &op["x-amazon-apigateway-integration"];
         assert_eq!(integ["type"], "aws_proxy", "{method} {path}");
-        assert!(
-            integ["uri"].to_string().contains("${CrudFunction.Arn}"),
-            "{method} {path} must go to CrudFunction: {}",
-            integ["uri"]
+        // crud's alias named by the stage's crudAlias variable (stable or canary; `${!` is
+        // Fn::Sub's escape for a literal `${`).
+        assert_eq!(
+            integ["uri"],
+            json!({"Fn::Sub": "arn:${AWS::Partition}:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/${CrudFunction.Arn}:${!stageVariables.crudAlias}/invocations"}),
+            "{method} {path} must go to CrudFunction's alias of the stage",
         );
     }
 }
@@ -590,7 +592,23 @@ fn gateway_responses_are_problem_documents() {
 
 #[test]
 fn stage_has_throttling_access_logs_and_tracing() {
-    let (_, stage) = one_of_type("AWS::ApiGateway::Stage");
+    let stages = of_type("AWS::ApiGateway::Stage");
+    assert_eq!(stages.len(), 2, "the StageName stage and the canary stage");
+    for (_, stage) in stages {
+        check_stage(stage);
+    }
+    let (_, api) = one_of_type("AWS::ApiGateway::RestApi");
+    assert_eq!(
+        api["Properties"]["EndpointConfiguration"]["Types"],
+        json!(["REGIONAL"]),
+        "CloudFront is the edge: a regional endpoint behind it"
+    );
+    // Access logging needs the account's CloudWatch role in place before the stage.
+    assert_eq!(api["DependsOn"], "ApiGatewayAccount");
+    assert_eq!(resource("ApiCanaryStage")["DependsOn"], "ApiGatewayAccount");
+}
+
+fn check_stage(stage: &Value) {
     let p = &stage["Properties"];
     assert_eq!(p["TracingEnabled"], true);
     let settings = list(&p["MethodSettings"]);
@@ -620,14 +638,6 @@ fn stage_has_throttling_access_logs_and_tracing() {
             .contains("authorization"),
         "no token in the access log"
     );
-    let (_, api) = one_of_type("AWS::ApiGateway::RestApi");
-    assert_eq!(
-        api["Properties"]["EndpointConfiguration"]["Types"],
-        json!(["REGIONAL"]),
-        "CloudFront is the edge: a regional endpoint behind it"
-    );
-    // Access logging needs the account's CloudWatch role in place before the stage.
-    assert_eq!(api["DependsOn"], "ApiGatewayAccount");
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -763,8 +773,11 @@ fn authorizer_role_has_no_data_permissions() {
     assert_eq!(env["TOKEN_USE"], reference("TokenUse"));
 }
 
+/// Logs of its own replicas, plus reading exactly the rollout document (canary.rollout.source):
+/// `s3:GetObject` on `<RolloutBucket>/rollout.json`, nothing else (no ListBucket, no write, no
+/// other object or bucket).
 #[test]
-fn edge_role_is_assumable_by_lambda_at_edge_and_logs_only() {
+fn edge_role_is_assumable_by_lambda_at_edge_and_logs_only_plus_the_rollout_object() {
     assert_role("EdgeFunction", "EdgeRole");
     let trust = &resource("EdgeRole")["Properties"]["AssumeRolePolicyDocument"];
     let principals: BTreeSet<String> = list(&trust["Statement"])
@@ -779,8 +792,22 @@ fn edge_role_is_assumable_by_lambda_at_edge_and_logs_only() {
             "edgelambda.amazonaws.com".to_string()
         ])
     );
+    let rollout_object = json!({"Fn::Sub": "${RolloutBucket.Arn}/rollout.json"});
+    let mut reads = 0;
     for s in role_statements("EdgeRole") {
-        for a in actions(&s) {
+        let acts = actions(&s);
+        if acts.iter().any(|a| a.starts_with("s3:")) {
+            assert_eq!(acts, ["s3:GetObject"], "EdgeRole's S3 access: {s}");
+            assert_eq!(
+                list(&s["Resource"]),
+                vec![rollout_object.clone()],
+                "EdgeRole reads more than the rollout document: {s}"
+            );
+            assert!(s["Condition"].is_null(), "{s}");
+            reads += 1;
+            continue;
+        }
+        for a in acts {
             assert!(a.starts_with("logs:"), "EdgeRole allows {a}");
         }
         for r in list(&s["Resource"]) {
@@ -791,6 +818,15 @@ fn edge_role_is_assumable_by_lambda_at_edge_and_logs_only() {
             );
         }
     }
+    assert_eq!(
+        reads, 1,
+        "EdgeRole must read the rollout document (one statement)"
+    );
+    // The object the role reads is the one the stack tells the edge build to use.
+    assert_eq!(
+        expanded()["Outputs"]["RolloutObjectUri"]["Value"],
+        json!({"Fn::Sub": "s3://${RolloutBucket}/rollout.json"})
+    );
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -936,8 +972,12 @@ fn edge_function_is_a_numbered_lambda_at_edge_version_on_all_four_triggers() {
     );
     assert!(read("edge/node/index.js").contains("exports.handler"));
 
-    let versions = of_type("AWS::Lambda::Version");
-    assert_eq!(versions.len(), 1, "one published version");
+    // (crud publishes its own version too: its canary alias.)
+    let versions: Vec<_> = of_type("AWS::Lambda::Version")
+        .into_iter()
+        .filter(|(_, v)| v["Properties"]["FunctionName"] == reference("EdgeFunction"))
+        .collect();
+    assert_eq!(versions.len(), 1, "one published edge version");
     let (version_id, version) = versions[0];
     assert_eq!(
         version["Properties"]["FunctionName"],
@@ -1610,6 +1650,335 @@ fn outputs_name_the_api_distribution_pool_and_client() {
         pool["Policies"]["PasswordPolicy"]["MinimumLength"] == reference("PasswordMinimumLength")
     );
     assert_eq!(pool["MfaConfiguration"], reference("UserPoolMfa"));
+}
+
+// ------------------------------------------------------------------------------------------------
+// canary rollout: crud's stable and canary aliases behind two stages, the rollout store, alarms
+// ------------------------------------------------------------------------------------------------
+
+/// The logical id of the version SAM publishes for `CrudFunction` (AutoPublishAlias).
+fn crud_published_version() -> String {
+    let versions: Vec<_> = of_type("AWS::Lambda::Version")
+        .into_iter()
+        .filter(|(_, v)| v["Properties"]["FunctionName"] == reference("CrudFunction"))
+        .collect();
+    assert_eq!(versions.len(), 1, "one published crud version per deploy");
+    let (id, v) = versions[0];
+    // Old versions stay when a deploy publishes a new one: stable may still run them.
+    assert_eq!(v["DeletionPolicy"], "Retain", "{id}");
+    id.clone()
+}
+
+/// New code goes to the canary alias first; stable moves only when StableCrudVersion says so.
+#[test]
+fn crud_publishes_to_the_canary_alias_and_stable_is_a_chosen_version() {
+    let f = &expanded()["Resources"]["CrudFunction"];
+    assert_eq!(f["Type"], "AWS::Lambda::Function");
+    let version = crud_published_version();
+    let newest = json!({"Fn::GetAtt": [version, "Version"]});
+    let aliases: BTreeMap<String, &Value> = of_type("AWS::Lambda::Alias")
+        .into_iter()
+        .filter(|(_, a)| a["Properties"]["FunctionName"] == reference("CrudFunction"))
+        .map(|(_, a)| {
+            (
+                a["Properties"]["Name"]
+                    .as_str()
+                    .expect("alias name")
+                    .to_string(),
+                a,
+            )
+        })
+        .collect();
+    assert_eq!(
+        aliases.keys().map(String::as_str).collect::<Vec<_>>(),
+        ["canary", "stable"],
+        "crud's aliases"
+    );
+    assert_eq!(
+        aliases["canary"]["Properties"]["FunctionVersion"], newest,
+        "the canary alias runs the version this deploy publishes"
+    );
+    assert_eq!(
+        aliases["stable"]["Properties"]["FunctionVersion"],
+        json!({"Fn::If": ["HasStableCrudVersion", reference("StableCrudVersion"), newest]}),
+        "stable runs StableCrudVersion (empty: the new version)"
+    );
+    assert!(resources().contains_key("CrudStableAlias"));
+    // Settings changes are new versions too, so they also reach the canary first.
+    let src = template_crud_properties();
+    assert_eq!(src["AutoPublishAlias"], "canary");
+    assert_eq!(src["AutoPublishAliasAllProperties"], true);
+    let params = &expanded()["Parameters"];
+    assert_eq!(params["StableCrudVersion"]["Default"], "");
+    let pattern = params["StableCrudVersion"]["AllowedPattern"]
+        .as_str()
+        .expect("pattern");
+    assert_eq!(pattern, "^$|^[1-9][0-9]*$");
+    let outputs = &expanded()["Outputs"];
+    assert_eq!(outputs["CrudCanaryVersion"]["Value"], newest);
+    assert_eq!(
+        outputs["CrudStableVersion"]["Value"],
+        aliases["stable"]["Properties"]["FunctionVersion"]
+    );
+}
+
+/// The `CrudFunction` properties as written in template.yaml (the transform consumes
+/// AutoPublishAlias*); read with the same YAML loader the translator uses.
+fn template_crud_properties() -> Value {
+    let mut c = offline(&venv_tool("python"));
+    c.arg("-c").arg(
+        "import json,sys\nfrom samtranslator.yaml_helper import yaml_parse\n\
+         t = yaml_parse(open(sys.argv[1]).read())\n\
+         print(json.dumps(t['Resources']['CrudFunction']['Properties'], default=str))",
+    );
+    c.arg(root().join("template.yaml"));
+    let o = run(c, "read CrudFunction from template.yaml");
+    assert!(o.status.success(), "{}", text(&o));
+    serde_json::from_slice(&o.stdout).expect("CrudFunction properties as JSON")
+}
+
+/// Stage StageName runs crud's stable alias, stage `canary` (the edge's canary.origin.path) its
+/// canary alias: one deployment (so the same routes, authorizer, models and gateway responses),
+/// the alias chosen by the stage variable the integrations name; each alias may be invoked from
+/// its own stage only.
+#[test]
+fn canary_stage_reaches_the_canary_alias_and_the_main_stage_the_stable_one() {
+    let main = &resource("ApiStage")["Properties"];
+    let canary = &resource("ApiCanaryStage")["Properties"];
+    assert_eq!(main["StageName"], reference("StageName"));
+    assert_eq!(canary["StageName"], "canary");
+    assert_eq!(main["Variables"], json!({"crudAlias": "stable"}));
+    assert_eq!(canary["Variables"], json!({"crudAlias": "canary"}));
+    assert_eq!(main["RestApiId"], reference("Api"));
+    assert_eq!(canary["RestApiId"], reference("Api"));
+    let deployments = of_type("AWS::ApiGateway::Deployment");
+    assert_eq!(deployments.len(), 1);
+    assert_eq!(main["DeploymentId"], reference(deployments[0].0));
+    assert_eq!(
+        canary["DeploymentId"], main["DeploymentId"],
+        "both stages serve the same deployment: the authorizer protects both"
+    );
+    // StageName can never be the canary stage's name.
+    let rule = &expanded()["Rules"]["CanaryStageIsReserved"]["Assertions"][0]["Assert"];
+    assert_eq!(
+        *rule,
+        json!({"Fn::Not": [{"Fn::Equals": [reference("StageName"), "canary"]}]})
+    );
+
+    // Invoke permissions: one per alias, from its own stage; none for the bare function ($LATEST).
+    let stage_arn = |stage: &str| {
+        json!({"Fn::Sub": format!(
+            "arn:${{AWS::Partition}}:execute-api:${{AWS::Region}}:${{AWS::AccountId}}:${{Api}}/{stage}/*/*"
+        )})
+    };
+    let perms: BTreeMap<String, &Value> = of_type("AWS::Lambda::Permission")
+        .into_iter()
+        .filter(|(_, p)| p["Properties"]["FunctionName"] != get_att_arn("AuthorizerFunction"))
+        .map(|(_, p)| {
+            (
+                p["Properties"]["FunctionName"].to_string(),
+                &p["Properties"],
+            )
+        })
+        .collect();
+    assert_eq!(perms.len(), 2, "crud's permissions: {perms:?}");
+    let stable = perms[&reference("CrudStableAlias").to_string()];
+    let canary_p = perms[&reference("CrudFunctionAliascanary").to_string()];
+    for (p, stage) in [(stable, "${StageName}"), (canary_p, "canary")] {
+        assert_eq!(p["Action"], "lambda:InvokeFunction");
+        assert_eq!(p["Principal"], "apigateway.amazonaws.com");
+        assert_eq!(p["SourceArn"], stage_arn(stage), "{p}");
+    }
+    // The canary variant's way there: the edge switches the origin path to /canary.
+    let origin = &resource("Distribution")["Properties"]["DistributionConfig"]["Origins"][0];
+    assert_eq!(origin["OriginPath"], json!({"Fn::Sub": "/${StageName}"}));
+    assert_eq!(
+        expanded()["Outputs"]["CanaryApiUrl"]["Value"],
+        json!({"Fn::Sub": "https://${Api}.execute-api.${AWS::Region}.${AWS::URLSuffix}/canary"})
+    );
+}
+
+/// The rollout store: a private, encrypted, versioned bucket, TLS only, no public access, no
+/// reader but the edge role (its bucket policy grants nothing).
+#[test]
+fn rollout_bucket_is_private_encrypted_versioned_and_tls_only() {
+    let b = resource("RolloutBucket");
+    assert_eq!(b["Type"], "AWS::S3::Bucket");
+    assert!(
+        b["Condition"].is_null(),
+        "the rollout bucket is always deployed"
+    );
+    assert_eq!(b["DeletionPolicy"], "Retain");
+    let p = &b["Properties"];
+    assert_eq!(
+        p["PublicAccessBlockConfiguration"],
+        json!({"BlockPublicAcls": true, "BlockPublicPolicy": true, "IgnorePublicAcls": true, "RestrictPublicBuckets": true})
+    );
+    assert_eq!(
+        p["OwnershipControls"]["Rules"],
+        json!([{"ObjectOwnership": "BucketOwnerEnforced"}]),
+        "no ACLs"
+    );
+    let sse = &p["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+        ["ServerSideEncryptionByDefault"]["SSEAlgorithm"];
+    assert!(sse == "AES256" || sse == "aws:kms", "encrypted: {sse}");
+    assert_eq!(p["VersioningConfiguration"]["Status"], "Enabled");
+    assert!(p["WebsiteConfiguration"].is_null() && p["CorsConfiguration"].is_null());
+    let policies: Vec<_> = of_type("AWS::S3::BucketPolicy")
+        .into_iter()
+        .filter(|(_, bp)| bp["Properties"]["Bucket"] == reference("RolloutBucket"))
+        .collect();
+    assert_eq!(policies.len(), 1);
+    let statements = list(&policies[0].1["Properties"]["PolicyDocument"]["Statement"]);
+    assert!(!statements.is_empty());
+    for s in &statements {
+        assert_eq!(s["Effect"], "Deny", "the bucket policy grants nothing: {s}");
+    }
+    assert!(
+        statements
+            .iter()
+            .any(|s| s["Condition"]["Bool"]["aws:SecureTransport"] == "false"),
+        "TLS only"
+    );
+    // Nothing else in the template reads or writes it.
+    for (id, r) in resources() {
+        if id == "EdgeRole" || id == "RolloutBucketPolicy" || r["Type"] != "AWS::IAM::Role" {
+            continue;
+        }
+        assert!(
+            !r.to_string().contains("RolloutBucket"),
+            "{id} has access to the rollout bucket"
+        );
+    }
+}
+
+/// The canary's health: crud's canary alias error rate (Errors / Invocations of the alias, metric
+/// math) and the canary stage's 5XX rate, against CanaryErrorRateAlarmPercent.
+#[test]
+fn canary_error_rate_alarms_watch_the_canary_alias_and_stage() {
+    let params = &expanded()["Parameters"];
+    assert_eq!(params["CanaryErrorRateAlarmPercent"]["Type"], "Number");
+    assert_eq!(
+        params["CanaryErrorRateAlarmPercent"]["Default"].to_string(),
+        "1"
+    );
+    for a in ["CrudCanaryErrorRateAlarm", "CanaryApi5xxRateAlarm"] {
+        let p = &resource(a)["Properties"];
+        assert_eq!(
+            p["Threshold"],
+            reference("CanaryErrorRateAlarmPercent"),
+            "{a}"
+        );
+        assert_eq!(p["ComparisonOperator"], "GreaterThanThreshold", "{a}");
+        assert_eq!(p["TreatMissingData"], "notBreaching", "{a}");
+        assert_eq!(p["AlarmActions"], json!([reference("AlarmTopic")]), "{a}");
+    }
+    let ms = resource("CrudCanaryErrorRateAlarm")["Properties"]["Metrics"]
+        .as_array()
+        .expect("metric math");
+    let returned: Vec<&Value> = ms.iter().filter(|m| m["ReturnData"] == true).collect();
+    assert_eq!(returned.len(), 1);
+    assert_eq!(
+        returned[0]["Expression"],
+        "100 * errors / MAX([invocations, 1])"
+    );
+    for (id, metric) in [("errors", "Errors"), ("invocations", "Invocations")] {
+        let m = ms.iter().find(|m| m["Id"] == id).expect(id);
+        assert_eq!(m["MetricStat"]["Metric"]["Namespace"], "AWS/Lambda");
+        assert_eq!(m["MetricStat"]["Metric"]["MetricName"], metric);
+        assert_eq!(m["MetricStat"]["Stat"], "Sum");
+        // Lambda's per-alias metrics: FunctionName plus Resource = <function>:<alias>.
+        assert_eq!(
+            m["MetricStat"]["Metric"]["Dimensions"],
+            json!([
+                {"Name": "FunctionName", "Value": reference("CrudFunction")},
+                {"Name": "Resource", "Value": {"Fn::Sub": "${CrudFunction}:canary"}}
+            ])
+        );
+    }
+    let fivexx = resource("CanaryApi5xxRateAlarm")["Properties"]["Metrics"]
+        .as_array()
+        .expect("math")
+        .iter()
+        .find(|m| m["Id"] == "fivexx")
+        .expect("5xx metric")
+        .clone();
+    assert_eq!(fivexx["MetricStat"]["Metric"]["MetricName"], "5XXError");
+    assert_eq!(fivexx["MetricStat"]["Stat"], "Average");
+    assert_eq!(
+        fivexx["MetricStat"]["Metric"]["Dimensions"],
+        json!([
+            {"Name": "ApiName", "Value": {"Fn::Sub": "${AWS::StackName}-api"}},
+            {"Name": "Stage", "Value": "canary"}
+        ])
+    );
+}
+
+/// `EDGE_ROLLOUT_SOURCE` (the RolloutObjectUri output) makes the packaged config read the rollout
+/// store and send canary requests to the canary stage; unset, the config is packaged unchanged;
+/// a packaged weight next to a store is refused.
+#[test]
+fn edge_makefile_points_the_packaged_config_at_the_rollout_object() {
+    let work = std::env::temp_dir().join(format!("template-edge-rollout-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).expect("temp dir");
+    let make = |cfg: &Path, out: &Path, source: Option<&str>| {
+        let mut c = Command::new("make");
+        c.arg("--makefile")
+            .arg(root().join("deploy/edge/Makefile"))
+            .arg("packaged-config")
+            .arg(format!("PACKAGED_CONFIG={}", out.display()))
+            .env("EDGE_CONFIG_FILE", cfg)
+            .env_remove("EDGE_ROLLOUT_SOURCE")
+            .current_dir(&work);
+        if let Some(s) = source {
+            c.env("EDGE_ROLLOUT_SOURCE", s);
+        }
+        c.output()
+            .expect("`make` is required for the SAM makefile build")
+    };
+    let src = root().join("edge/edge-config.json");
+    let original: Value = serde_json::from_str(&read("edge/edge-config.json")).expect("json");
+
+    let plain = work.join("plain.json");
+    let o = make(&src, &plain, None);
+    assert!(o.status.success(), "{}", text(&o));
+    let got: Value = serde_json::from_slice(&std::fs::read(&plain).expect("out")).expect("json");
+    assert_eq!(
+        got, original,
+        "without EDGE_ROLLOUT_SOURCE the config is packaged unchanged"
+    );
+
+    let with = work.join("with.json");
+    let uri = "s3://my-stack-rollout/rollout.json";
+    let o = make(&src, &with, Some(uri));
+    assert!(o.status.success(), "{}", text(&o));
+    let got: Value = serde_json::from_slice(&std::fs::read(&with).expect("out")).expect("json");
+    assert_eq!(got["canary"]["rollout"]["source"], uri);
+    assert_eq!(got["canary"]["origin"], json!({"path": "/canary"}));
+    assert_eq!(got["canary"]["weight_percent"], 0);
+    assert_eq!(got["cors"], original["cors"], "everything else as it was");
+
+    // A weight baked into the package next to a rollout store: refused, nothing written.
+    let weighted = work.join("weighted-src.json");
+    std::fs::write(
+        &weighted,
+        json!({"canary": {"weight_percent": 5}}).to_string(),
+    )
+    .expect("w");
+    let out = work.join("weighted.json");
+    let o = make(&weighted, &out, Some(uri));
+    assert!(
+        !o.status.success(),
+        "a packaged weight with a rollout store was accepted"
+    );
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("weight_percent must be 0"),
+        "{}",
+        text(&o)
+    );
+    assert!(!out.exists());
+    let _ = std::fs::remove_dir_all(&work);
 }
 
 // ------------------------------------------------------------------------------------------------
