@@ -1,7 +1,6 @@
 //! `authorizer`: reads the environment once, builds the authorizer (JWKS hydrated), then serves
 //! the Lambda Runtime API. A bad setting fails the init phase with a message naming it.
 
-use std::io::Write;
 use std::time::SystemTime;
 
 use authorizer::{Config, Unauthorized};
@@ -52,21 +51,5 @@ async fn main() {
 
 /// Report an init-phase failure to the Runtime API (so Lambda shows the message) and exit.
 fn init_failure(kind: &str, msg: &str) -> ! {
-    tracing::error!(event = "init_failed", error_type = kind, error = msg);
-    if let Ok(api) = std::env::var("AWS_LAMBDA_RUNTIME_API") {
-        let body = serde_json::json!({ "errorType": kind, "errorMessage": msg }).to_string();
-        if let Ok(mut s) = std::net::TcpStream::connect(&api) {
-            let _ = s.set_write_timeout(Some(std::time::Duration::from_secs(2)));
-            let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(2)));
-            let req = format!(
-                "POST /2018-06-01/runtime/init/error HTTP/1.1\r\nHost: {api}\r\nContent-Type: application/json\r\nLambda-Runtime-Function-Error-Type: Runtime.{kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            if s.write_all(req.as_bytes()).is_ok() {
-                let mut buf = [0u8; 256];
-                let _ = std::io::Read::read(&mut s, &mut buf);
-            }
-        }
-    }
-    std::process::exit(1);
+    lambda_init_error::report_and_exit(kind, msg)
 }

@@ -27,18 +27,13 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         .init();
 
     // CURSOR_SECRET_ARN: the value from Secrets Manager / SSM, read once (secret-source).
+    // Every init failure goes to the Runtime API's /init/error with the setting named.
     let secrets = secret_source::resolve(&["CURSOR_SECRET"], |k| std::env::var(k).ok())
         .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "invalid configuration");
-            e
-        })?;
+        .unwrap_or_else(|e| lambda_init_error::report_and_exit("ConfigError", &e.to_string()));
     let settings =
         Settings::from_lookup(|k| secrets.get(k).cloned().or_else(|| std::env::var(k).ok()))
-            .map_err(|e| {
-                tracing::error!(error = %e, "invalid configuration");
-                e
-            })?;
+            .unwrap_or_else(|e| lambda_init_error::report_and_exit("ConfigError", &e.to_string()));
     let sdk = aws_config::defaults(BehaviorVersion::latest())
         // Short, jittered back-off (DynamoDB answers in milliseconds; 50, 100, 200 ms caps), and
         // every call's timeouts are cut to the invocation's remaining time (see `store`).
@@ -61,10 +56,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         aws_sdk_dynamodb::Client::new(&sdk),
         settings.table_name.clone(),
     );
-    let deps = Deps::new(store, settings).map_err(|e| {
-        tracing::error!(error = %e, "invalid configuration");
-        e
-    })?;
+    let deps = Deps::new(store, settings)
+        .unwrap_or_else(|e| lambda_init_error::report_and_exit("ConfigError", &e.to_string()));
     let deps = &deps;
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<CrudEvent>| async move {

@@ -19,15 +19,14 @@ async fn main() -> Result<(), Error> {
         Ok(s) => s,
         Err(std::env::VarError::NotPresent) => "{}".to_string(),
         Err(std::env::VarError::NotUnicode(_)) => {
-            tracing::error!(code = "config_invalid", "EDGE_CONFIG is not valid UTF-8");
-            return Err("EDGE_CONFIG is not valid UTF-8".into());
+            lambda_init_error::report_and_exit("ConfigError", "EDGE_CONFIG is not valid UTF-8")
         }
     };
     let edge = match Edge::from_json(config.as_bytes()) {
         Ok(e) => e,
         Err(e) => {
             tracing::error!(code = "config_invalid", error = %e, "invalid EDGE_CONFIG");
-            return Err(e.into());
+            lambda_init_error::report_and_exit("ConfigError", &format!("invalid EDGE_CONFIG: {e}"))
         }
     };
     for w in edge.warnings() {
