@@ -722,6 +722,13 @@ fn crud_role_allows_exactly_the_item_actions_crud_calls_on_the_table() {
                 vec![get_att_arn("CrudLogGroup")],
                 "crud logs: own group only"
             );
+        } else if acts.iter().any(|a| a.starts_with("secretsmanager:")) {
+            assert_eq!(acts, ["secretsmanager:GetSecretValue"], "{s}");
+            assert_eq!(
+                res,
+                vec![reference("CursorKeysSecret")],
+                "crud: its own secret only"
+            );
         } else {
             assert!(
                 acts.iter().all(|a| a.starts_with("xray:Put")),
@@ -751,13 +758,20 @@ fn authorizer_role_has_no_data_permissions() {
         "logs:PutLogEvents",
         "xray:PutTraceSegments",
         "xray:PutTelemetryRecords",
+        "secretsmanager:GetSecretValue",
     ]);
     for s in role_statements("AuthorizerRole") {
         for a in actions(&s) {
             assert!(
                 allowed.contains(a.as_str()),
-                "AuthorizerRole allows {a}: the authorizer needs logs and traces only"
+                "AuthorizerRole allows {a}: the authorizer needs logs, traces and its secret only"
             );
+            if a.starts_with("secretsmanager:") {
+                assert_eq!(
+                    list(&s["Resource"]),
+                    vec![reference("OriginVerifyAcceptedSecret")]
+                );
+            }
             if a.starts_with("logs:") {
                 assert_eq!(
                     list(&s["Resource"]),
@@ -766,8 +780,12 @@ fn authorizer_role_has_no_data_permissions() {
             }
         }
     }
-    // No secret store read at run time either: secrets arrive as (NoEcho-parameter) env values.
+    // Its one secret is read at init by ARN (secret-source), never passed as a value.
     let env = &resource("AuthorizerFunction")["Properties"]["Environment"]["Variables"];
+    assert_eq!(
+        env["ORIGIN_VERIFY_SECRET_ARN"],
+        reference("OriginVerifyAcceptedSecret")
+    );
     assert_eq!(env["USER_POOL_ID"], reference("UserPool"));
     assert_eq!(env["CLIENT_IDS"], reference("UserPoolClient"));
     assert_eq!(env["TOKEN_USE"], reference("TokenUse"));
@@ -901,7 +919,11 @@ fn table_keys_and_ttl_are_the_ones_crud_uses() {
     );
     let env = &resource("CrudFunction")["Properties"]["Environment"]["Variables"];
     assert_eq!(env["TABLE_NAME"], reference("ItemsTable"));
-    assert_eq!(env["CURSOR_SECRET"], reference("CursorSecret"));
+    assert_eq!(env["CURSOR_SECRET_ARN"], reference("CursorKeysSecret"));
+    assert!(
+        env["CURSOR_SECRET"].is_null(),
+        "the cursor keys are read at init, by ARN"
+    );
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -1257,44 +1279,304 @@ fn sample_app_is_a_private_bucket_at_app_with_the_edges_security_headers() {
     assert_eq!(outputs["AppUrl"]["Condition"], "SampleAppOn");
 }
 
+/// The dynamic reference CloudFront's x-origin-verify header takes its value from (CloudFormation
+/// resolves it when it creates or updates the distribution), with or without a version id.
+fn origin_verify_header_reference(version: bool) -> Value {
+    let v = if version {
+        ":::${OriginVerifyHeaderVersionId}"
+    } else {
+        ""
+    };
+    json!({"Fn::Sub": format!(
+        "{{{{resolve:secretsmanager:${{OriginVerifyHeaderSecret}}:SecretString{v}}}}}"
+    )})
+}
+
 #[test]
 fn origin_verify_header_is_added_by_cloudfront_and_checked_by_the_authorizer() {
     let (_, dist) = one_of_type("AWS::CloudFront::Distribution");
     let o = &dist["Properties"]["DistributionConfig"]["Origins"][0];
     let headers = list(&o["OriginCustomHeaders"]);
+    // CloudFront's value: a Secrets Manager dynamic reference (never a parameter or a literal),
+    // to a chosen version of the header secret during a rotation.
     assert_eq!(
         headers,
         vec![
-            json!({"HeaderName": "x-origin-verify", "HeaderValue": {"Ref": "OriginVerifySecret"}})
+            json!({"HeaderName": "x-origin-verify", "HeaderValue": {"Fn::If": [
+                "HasOriginVerifyHeaderVersionId",
+                origin_verify_header_reference(true),
+                origin_verify_header_reference(false)
+            ]}})
         ]
     );
-    // The authorizer accepts that same value (and, during a rotation only, the previous one).
+    assert_eq!(
+        origin_verify_header_reference(false),
+        json!({"Fn::Sub": "{{resolve:secretsmanager:${OriginVerifyHeaderSecret}:SecretString}}"})
+    );
+    assert_eq!(
+        expanded()["Conditions"]["HasOriginVerifyHeaderVersionId"],
+        json!({"Fn::Not": [{"Fn::Equals": [reference("OriginVerifyHeaderVersionId"), ""]}]})
+    );
+    assert_eq!(
+        expanded()["Parameters"]["OriginVerifyHeaderVersionId"]["Default"],
+        ""
+    );
+    // The authorizer accepts the values of its own secret, created equal to the header secret
+    // (a comma-separated list of two only during a rotation), read at init by ARN.
     let env = &resource("AuthorizerFunction")["Properties"]["Environment"]["Variables"];
     assert_eq!(
-        env["ORIGIN_VERIFY_SECRET"],
-        json!({"Fn::If": ["HasPreviousOriginSecret",
-            {"Fn::Join": [",", [{"Ref": "OriginVerifySecret"}, {"Ref": "OriginVerifyPreviousSecret"}]]},
-            {"Ref": "OriginVerifySecret"}]})
+        env["ORIGIN_VERIFY_SECRET_ARN"],
+        reference("OriginVerifyAcceptedSecret")
     );
-    let params = &expanded()["Parameters"];
-    for secret in [
+    assert!(env["ORIGIN_VERIFY_SECRET"].is_null());
+    assert_eq!(
+        resource("OriginVerifyAcceptedSecret")["Properties"]["SecretString"],
+        origin_verify_header_reference(false)
+    );
+    // No secret is a template parameter any more (the values are generated by Secrets Manager).
+    let params = expanded()["Parameters"].as_object().expect("parameters");
+    for old in [
         "OriginVerifySecret",
         "OriginVerifyPreviousSecret",
         "CursorSecret",
     ] {
-        assert_eq!(params[secret]["NoEcho"], true, "{secret} must be NoEcho");
+        assert!(!params.contains_key(old), "parameter {old} is back");
     }
-    assert!(
-        params["OriginVerifySecret"]["Default"].is_null(),
-        "no built-in origin-verify secret"
-    );
-    assert!(
-        params["CursorSecret"]["Default"].is_null(),
-        "no built-in cursor key"
-    );
+    for (name, p) in params {
+        assert!(
+            p["NoEcho"].is_null() || p["NoEcho"] == false,
+            "{name} is a NoEcho parameter: secrets belong in Secrets Manager"
+        );
+    }
     // The header name is the one the edge strips from viewers and the authorizer reads.
     assert!(read("edge/src/hygiene.rs").contains("\"x-origin-verify\""));
     assert!(read("authorizer/src/handler.rs").contains("\"x-origin-verify\""));
+}
+
+/// The template's Secrets Manager secrets, by logical id.
+fn secrets() -> BTreeMap<String, &'static Value> {
+    of_type("AWS::SecretsManager::Secret")
+        .into_iter()
+        .map(|(id, r)| (id.clone(), r))
+        .collect()
+}
+
+/// No function's configuration holds a secret value (it is readable with
+/// `lambda:GetFunctionConfiguration`): a secret setting is `<NAME>_ARN` naming one of the
+/// template's secrets, and no variable takes a NoEcho parameter or a dynamic reference.
+#[test]
+fn no_function_environment_carries_a_secret_value() {
+    let secrets = secrets();
+    let params = expanded()["Parameters"].as_object().expect("parameters");
+    let functions = of_type("AWS::Lambda::Function");
+    assert!(functions.len() >= 3, "authorizer, crud, edge at least");
+    let mut arns = BTreeMap::new();
+    for (id, f) in functions {
+        let vars = &f["Properties"]["Environment"]["Variables"];
+        let Some(vars) = vars.as_object() else {
+            continue;
+        };
+        for (k, v) in vars {
+            let text = v.to_string();
+            assert!(
+                !text.contains("{{resolve:"),
+                "{id} {k}: a dynamic reference puts the value in the configuration"
+            );
+            for (p, def) in params {
+                if def["NoEcho"] == true {
+                    assert!(!text.contains(&format!("\"{p}\"")), "{id} {k} uses {p}");
+                }
+            }
+            let upper = k.to_ascii_uppercase();
+            let secretish = ["SECRET", "PASSWORD", "PRIVATE", "CREDENTIAL", "API_KEY"]
+                .iter()
+                .any(|w| upper.contains(w));
+            if k == "SECRETS_REVISION" {
+                assert_eq!(*v, reference("SecretsRevision"), "{id}");
+                continue;
+            }
+            if secretish || k.ends_with("_ARN") {
+                let name = k.strip_suffix("_ARN").unwrap_or_else(|| {
+                    panic!("{id} {k}: a secret setting in plain text (give its _ARN)")
+                });
+                let target = v["Ref"].as_str().unwrap_or_else(|| {
+                    panic!("{id} {k}: not a Ref to one of the template's secrets: {v}")
+                });
+                assert!(
+                    secrets.contains_key(target),
+                    "{id} {k}: {target} is not a Secrets Manager secret of this template"
+                );
+                assert!(!vars.contains_key(name), "{id}: both {name} and {k}");
+                arns.insert(format!("{id} {k}"), target.to_string());
+            }
+        }
+    }
+    assert_eq!(
+        arns,
+        BTreeMap::from([
+            (
+                "AuthorizerFunction ORIGIN_VERIFY_SECRET_ARN".to_string(),
+                "OriginVerifyAcceptedSecret".to_string()
+            ),
+            (
+                "CrudFunction CURSOR_SECRET_ARN".to_string(),
+                "CursorKeysSecret".to_string()
+            ),
+        ])
+    );
+    // The names are the ones the functions resolve (secret-source's `<NAME>_ARN`).
+    assert!(read("authorizer/src/main.rs").contains("\"ORIGIN_VERIFY_SECRET\""));
+    assert!(read("crud/src/main.rs").contains("\"CURSOR_SECRET\""));
+}
+
+/// Each role may read exactly its own function's secret (`secretsmanager:GetSecretValue` on that
+/// one ARN, nothing else of Secrets Manager, SSM or KMS); the header secret is read by
+/// CloudFormation only; no resource policy widens any of them.
+#[test]
+fn each_role_reads_only_its_own_secret() {
+    let mut grants: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    for (role, r) in of_type("AWS::IAM::Role") {
+        for p in list(&r["Properties"]["Policies"]) {
+            for st in list(&p["PolicyDocument"]["Statement"]) {
+                let acts: Vec<String> = list(&st["Action"])
+                    .iter()
+                    .map(|a| a.as_str().unwrap_or_default().to_string())
+                    .collect();
+                if !acts.iter().any(|a| {
+                    a.starts_with("secretsmanager:")
+                        || a.starts_with("ssm:")
+                        || a.starts_with("kms:")
+                        || a == "*"
+                }) {
+                    continue;
+                }
+                assert_eq!(acts, ["secretsmanager:GetSecretValue"], "{role}: {st}");
+                assert_eq!(st["Effect"], "Allow", "{role}");
+                assert!(st["Condition"].is_null() && st["NotResource"].is_null());
+                grants
+                    .entry(role.clone())
+                    .or_default()
+                    .extend(list(&st["Resource"]));
+            }
+        }
+    }
+    assert_eq!(
+        grants,
+        BTreeMap::from([
+            (
+                "AuthorizerRole".to_string(),
+                vec![reference("OriginVerifyAcceptedSecret")]
+            ),
+            ("CrudRole".to_string(), vec![reference("CursorKeysSecret")]),
+        ])
+    );
+    // And each function runs as the role that may read the secret its environment names.
+    for (function, role, var) in [
+        (
+            "AuthorizerFunction",
+            "AuthorizerRole",
+            "ORIGIN_VERIFY_SECRET_ARN",
+        ),
+        ("CrudFunction", "CrudRole", "CURSOR_SECRET_ARN"),
+    ] {
+        assert_role(function, role);
+        let env = &resource(function)["Properties"]["Environment"]["Variables"];
+        assert_eq!(vec![env[var].clone()], grants[role], "{function}");
+    }
+    assert!(of_type("AWS::SecretsManager::ResourcePolicy").is_empty());
+    assert_eq!(
+        secrets().keys().map(String::as_str).collect::<Vec<_>>(),
+        [
+            "CursorKeysSecret",
+            "OriginVerifyAcceptedSecret",
+            "OriginVerifyHeaderSecret"
+        ]
+    );
+}
+
+/// `pub const NAME: usize = N;` in a source file.
+fn const_usize(rel: &str, name: &str) -> usize {
+    let src = read(rel);
+    let prefix = format!("pub const {name}: usize = ");
+    let start = src
+        .find(&prefix)
+        .unwrap_or_else(|| panic!("{rel} no longer defines `{prefix}...;`"))
+        + prefix.len();
+    let end = src[start..].find(';').expect("semicolon") + start;
+    src[start..end].trim().parse().expect("a number")
+}
+
+/// Secrets Manager generates values its readers accept: the origin-verify value a header
+/// value the authorizer takes (no comma, at least 16 characters, printable ASCII), the cursor
+/// key standard base64 of at least crud's MIN_SECRET_BYTES (decoded here with the same engine
+/// crud uses, on values drawn from the generated alphabet).
+#[test]
+fn secrets_are_generated_in_the_alphabets_their_readers_accept() {
+    // Secrets Manager's character set: letters, digits and this punctuation (no space asked).
+    const PUNCTUATION: &str = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~";
+    let alphabet = |g: &Value| -> BTreeSet<char> {
+        let excluded: BTreeSet<char> = g["ExcludeCharacters"]
+            .as_str()
+            .unwrap_or("")
+            .chars()
+            .collect();
+        let mut all: BTreeSet<char> = ('A'..='Z').chain('a'..='z').chain('0'..='9').collect();
+        if g["ExcludePunctuation"] != true {
+            all.extend(PUNCTUATION.chars());
+        }
+        assert_ne!(g["IncludeSpace"], true);
+        all.difference(&excluded).copied().collect()
+    };
+    let length = |g: &Value| g["PasswordLength"].as_u64().expect("PasswordLength") as usize;
+
+    let header = &resource("OriginVerifyHeaderSecret")["Properties"]["GenerateSecretString"];
+    let chars = alphabet(header);
+    assert!(
+        !chars.contains(&','),
+        "the authorizer's setting is a comma-separated list"
+    );
+    assert!(chars.iter().all(|c| c.is_ascii_alphanumeric()), "{chars:?}");
+    assert!(
+        length(header) >= 32,
+        "a header value of at least 32 characters"
+    );
+
+    let cursor = &resource("CursorKeysSecret")["Properties"]["GenerateSecretString"];
+    let chars = alphabet(cursor);
+    let standard: BTreeSet<char> = ('A'..='Z')
+        .chain('a'..='z')
+        .chain('0'..='9')
+        .chain(['+', '/'])
+        .collect();
+    assert_eq!(chars, standard, "crud's keys are standard base64");
+    assert_eq!(
+        cursor["RequireEachIncludedType"], false,
+        "every character drawn uniformly"
+    );
+    let n = length(cursor);
+    assert_eq!(n % 4, 0, "no padding needed, no spare bits");
+    let min = const_usize("crud/src/cursor.rs", "MIN_SECRET_BYTES");
+    assert!(
+        n / 4 * 3 >= min,
+        "{n} characters decode to fewer than {min} bytes"
+    );
+    // crud decodes each key with base64's STANDARD engine.
+    let src = production_source("crud/src/cursor.rs");
+    assert!(src.contains("use base64::engine::general_purpose::{STANDARD"));
+    let compact: String = src.chars().filter(|c| !c.is_whitespace()).collect();
+    assert!(compact.contains("STANDARD.decode(part)"));
+    use base64::Engine as _;
+    let chars: Vec<char> = chars.into_iter().collect();
+    let rng = aws_lc_rs::rand::SystemRandom::new();
+    for _ in 0..200 {
+        let mut raw = vec![0u8; n];
+        aws_lc_rs::rand::SecureRandom::fill(&rng, &mut raw).expect("randomness");
+        let key: String = raw.iter().map(|b| chars[*b as usize % 64]).collect();
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(&key)
+            .expect("a generated key is standard base64");
+        assert!(bytes.len() >= min);
+    }
 }
 
 // ------------------------------------------------------------------------------------------------
