@@ -1549,6 +1549,20 @@ fn secrets_are_generated_in_the_alphabets_their_readers_accept() {
         .chain(['+', '/'])
         .collect();
     assert_eq!(chars, standard, "crud's keys are standard base64");
+    // And within the alphabet crud declares, when it declares one (`SECRET_ALPHABET`).
+    let cursor_src = read("crud/src/cursor.rs");
+    if let Some(at) = cursor_src.find("pub const SECRET_ALPHABET: &str") {
+        let declared = cursor_src[at..]
+            .split('"')
+            .nth(1)
+            .expect("a string literal");
+        for c in &chars {
+            assert!(
+                declared.contains(*c),
+                "{c:?} is outside crud's SECRET_ALPHABET"
+            );
+        }
+    }
     assert_eq!(
         cursor["RequireEachIncludedType"], false,
         "every character drawn uniformly"
