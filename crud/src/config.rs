@@ -7,7 +7,7 @@
 //! | `MAX_JSON_DEPTH` | 32 | deepest container nesting in a body, 1..=64 |
 //! | `RATE_LIMIT_PER_MINUTE` | 100 | requests per caller per minute per instance; `0` disables (explicitly) |
 //! | `IDEMPOTENCY_TTL_SECONDS` | 86400 | how long an `Idempotency-Key` is remembered, 60..=2592000 |
-//! | `CURSOR_SECRET` | unset | comma-separated base64 keys (≥ 32 bytes) for cursor tags; unset: random per instance |
+//! | `CURSOR_SECRET` | unset | comma-separated standard-base64 keys (≥ 32 bytes; alphabet [`crate::cursor::SECRET_ALPHABET`], no base64url) for cursor tags; unset: random per instance |
 //!
 //! A missing or invalid setting fails init with a message naming it; nothing starts permissive.
 

@@ -25,6 +25,11 @@ const RAW_LEN: usize = 1 + 16 + TAG_LEN;
 pub const MAX_CURSOR_CHARS: usize = 64;
 /// Shortest accepted secret.
 pub const MIN_SECRET_BYTES: usize = 32;
+/// The one alphabet of a `CURSOR_SECRET` key: standard base64 (RFC 4648 §4) with `=` padding,
+/// canonical. Not base64url: `-` and `_` are refused. Whatever generates keys (the template's
+/// Secrets Manager secret, `openssl rand -base64 32`) must draw from these characters only.
+pub const SECRET_ALPHABET: &str =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=";
 
 pub struct CursorKeys {
     keys: Vec<hmac::Key>,
@@ -54,6 +59,9 @@ impl CursorKeys {
             .filter(|p| !p.is_empty())
             .enumerate()
         {
+            if !part.chars().all(|c| SECRET_ALPHABET.contains(c)) {
+                return Err(CursorConfigError::NotBase64(i + 1));
+            }
             let raw = STANDARD
                 .decode(part)
                 .map_err(|_| CursorConfigError::NotBase64(i + 1))?;
@@ -195,6 +203,34 @@ mod tests {
         assert_eq!(
             CursorKeys::from_secret(&STANDARD.encode([1u8; 31])).err(),
             Some(CursorConfigError::TooShort(1))
+        );
+    }
+
+    #[test]
+    fn secrets_use_exactly_the_standard_base64_alphabet() {
+        // 64 characters of the alphabet (no padding) are canonical base64 of 48 bytes, as the
+        // template's generated secret is: every such key decodes, whichever characters it uses.
+        let chars: Vec<char> = SECRET_ALPHABET.chars().filter(|&c| c != '=').collect();
+        assert_eq!(chars.len(), 64);
+        for shift in 0..chars.len() {
+            let key: String = chars.iter().cycle().skip(shift).take(64).collect();
+            assert!(CursorKeys::from_secret(&key).is_ok(), "{key}");
+        }
+        assert!(CursorKeys::from_secret(&STANDARD.encode([9u8; 32])).is_ok());
+        // base64url (and anything else) is refused, not silently reinterpreted.
+        for bad in ['-', '_', '.', '~', ' '] {
+            let key: String = std::iter::repeat_n('A', 63).chain([bad]).collect();
+            assert_eq!(
+                CursorKeys::from_secret(&key).err(),
+                Some(CursorConfigError::NotBase64(1)),
+                "{bad:?}"
+            );
+        }
+        let url = URL_SAFE_NO_PAD.encode([0xfb_u8; 48]);
+        assert!(url.contains('-') || url.contains('_'));
+        assert_eq!(
+            CursorKeys::from_secret(&url).err(),
+            Some(CursorConfigError::NotBase64(1))
         );
     }
 }
