@@ -3,7 +3,9 @@
 //! Docker). The functions run the same handler code as their Lambda binaries.
 
 pub mod audit;
+pub mod cloudfront;
 pub mod iam;
+pub mod message;
 pub mod pipeline;
 pub mod rollout;
 pub mod routes;

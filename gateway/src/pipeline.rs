@@ -6,22 +6,23 @@
 //! CloudFront) → client. Every function runs the same handler code its Lambda binary runs.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use bytes::Bytes;
-use edge::event::{
-    CustomOrigin, Event, EventType, Header, Headers, Origin, Output, Request, Response,
-};
+use edge::event::{EventType, Request};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use serde_json::{json, Map, Value};
 
+use crate::cloudfront::{
+    self, cf_headers, decode_edge_body, flatten, random16, single, CloudFront,
+};
 use crate::iam::{self, Verdict};
+pub use crate::message::{HttpRequest, HttpResponse, Timings};
 use crate::routes;
 
 /// API Gateway and CloudFront settings of the local stack.
@@ -75,36 +76,6 @@ impl Default for Settings {
     }
 }
 
-/// An HTTP request as the gateway received it.
-#[derive(Debug, Clone)]
-pub struct HttpRequest {
-    pub method: String,
-    /// Path and query, as sent (`/items?limit=2`).
-    pub target: String,
-    /// Header (name, value) pairs in arrival order; names as sent.
-    pub headers: Vec<(String, String)>,
-    pub body: Bytes,
-    pub client_ip: IpAddr,
-}
-
-/// What goes back to the client.
-#[derive(Debug, Clone)]
-pub struct HttpResponse {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: Bytes,
-}
-
-/// Where the time went for one request (microseconds), for the logs and the load benchmark.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct Timings {
-    pub edge_us: u64,
-    pub authorizer_us: u64,
-    pub crud_us: u64,
-    pub total_us: u64,
-    pub auth_cache_hit: bool,
-}
-
 #[derive(Clone)]
 struct CachedAuth {
     at: Instant,
@@ -115,7 +86,7 @@ struct CachedAuth {
 
 pub struct Gateway {
     settings: Settings,
-    edge: edge::Edge,
+    cloudfront: CloudFront,
     auth: authorizer::Authorizer,
     crud: crud::Deps,
     /// crud's canary (`CANARY_`-prefixed settings), reached through the canary stage.
@@ -124,23 +95,6 @@ pub struct Gateway {
     throttle: DefaultDirectRateLimiter,
     cache: Mutex<HashMap<String, CachedAuth>>,
     seq: AtomicU64,
-    /// The API as CloudFront's custom origin (built once; cloned into each origin-request event).
-    origin: Origin,
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
-fn random16() -> [u8; 16] {
-    let mut b = [0u8; 16];
-    // OS randomness; on failure the bytes stay zero, which only weakens canary bucketing of
-    // visitors without a request id, never a security decision.
-    let _ = aws_lc_rs::rand::fill(&mut b);
-    b
 }
 
 fn hex(b: &[u8]) -> String {
@@ -218,44 +172,6 @@ struct OriginResponse {
     body: Bytes,
 }
 
-fn cf_headers(pairs: &[(String, String)]) -> Headers {
-    let mut h = Headers::new();
-    for (k, v) in pairs {
-        h.entry(k.to_ascii_lowercase())
-            .or_default()
-            .push(Header::new(k, v.clone()));
-    }
-    h
-}
-
-fn flatten(h: &Headers) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    for (name, vals) in h {
-        for v in vals {
-            out.push((
-                v.key.clone().unwrap_or_else(|| name.clone()),
-                v.value.clone(),
-            ));
-        }
-    }
-    out
-}
-
-fn single<'a>(h: &'a Headers, name: &str) -> Result<Option<&'a str>, ()> {
-    match h.get(name).map(|v| v.as_slice()) {
-        None | Some([]) => Ok(None),
-        Some([one]) => Ok(Some(one.value.as_str())),
-        Some(_) => Err(()),
-    }
-}
-
-fn status_text(s: u16) -> &'static str {
-    http::StatusCode::from_u16(s)
-        .ok()
-        .and_then(|c| c.canonical_reason())
-        .unwrap_or("")
-}
-
 impl Gateway {
     pub fn new(
         settings: Settings,
@@ -265,24 +181,15 @@ impl Gateway {
     ) -> Gateway {
         let rate = NonZeroU32::new(settings.throttle_rate.max(1)).unwrap_or(NonZeroU32::MIN);
         let burst = NonZeroU32::new(settings.throttle_burst.max(1)).unwrap_or(NonZeroU32::MIN);
-        let origin = Origin {
-            custom: Some(CustomOrigin {
-                custom_headers: Headers::new(),
-                domain_name: settings.origin_domain.clone(),
-                path: settings.origin_path.clone(),
-                other: serde_json::from_value(json!({
-                    "keepaliveTimeout": 5, "port": 443, "protocol": "https", "readTimeout": 30,
-                    "sslProtocols": ["TLSv1.2"]
-                }))
-                .unwrap_or_default(),
-            }),
-            s3: None,
-        };
         Gateway {
-            origin,
+            cloudfront: CloudFront::new(
+                edge,
+                &settings.distribution_domain,
+                &settings.origin_domain,
+                &settings.origin_path,
+            ),
             throttle: RateLimiter::direct(Quota::per_second(rate).allow_burst(burst)),
             settings,
-            edge,
             auth,
             crud,
             crud_canary: None,
@@ -303,54 +210,12 @@ impl Gateway {
     }
 
     pub fn edge(&self) -> &edge::Edge {
-        &self.edge
+        self.cloudfront.edge()
     }
 
     /// Per-variant request and 5xx counts.
     pub fn health(&self) -> &crate::rollout::Health {
         &self.health
-    }
-
-    fn edge_event(
-        &self,
-        kind: EventType,
-        request_id: &str,
-        request: Request,
-        response: Option<Response>,
-    ) -> Event {
-        let mut ev = Event::new(kind, request_id, request, response);
-        for r in &mut ev.records {
-            r.cf.config.distribution_domain_name = self.settings.distribution_domain.clone();
-            r.cf.config.distribution_id = "ELOCALGATEWAY1".into();
-        }
-        ev
-    }
-
-    /// A request trigger (viewer-request, origin-request): the request to forward, or the
-    /// response to send straight back (CloudFront runs no response trigger for it).
-    fn request_trigger(
-        &self,
-        kind: EventType,
-        request_id: &str,
-        request: Request,
-        t: &mut Timings,
-    ) -> Result<Request, HttpResponse> {
-        match self.run_edge(self.edge_event(kind, request_id, request, None), t) {
-            Ok(Output::Request(r)) => Ok(r),
-            Ok(Output::Response(r)) => Err(generated(r)),
-            Err(_) => Err(plain(502, "edge function error")),
-        }
-    }
-
-    fn run_edge(&self, ev: Event, t: &mut Timings) -> Result<Output, edge::EdgeError> {
-        let started = Instant::now();
-        let ctx = edge::Context {
-            now_ms: now_ms(),
-            random: random16(),
-        };
-        let out = self.edge.handle(ev, &ctx);
-        t.edge_us += started.elapsed().as_micros() as u64;
-        out
     }
 
     /// Run one request through the whole chain.
@@ -373,10 +238,7 @@ impl Gateway {
         let mut t = Timings::default();
         let n = self.seq.fetch_add(1, Ordering::Relaxed);
         let request_id = format!("{}-{n:x}", hex(&random16()[..8]));
-        let (path, querystring) = match req.target.split_once('?') {
-            Some((u, q)) => (u.to_string(), q.to_string()),
-            None => (req.target.clone(), String::new()),
-        };
+        let (path, querystring) = req.path_and_query();
         let trimmed = path.strip_prefix('/').unwrap_or(&path);
         let (stage, rest) = trimmed.split_once('/').unwrap_or((trimmed, ""));
         if stage != self.settings.stage {
@@ -387,7 +249,7 @@ impl Gateway {
             };
             return (resp, t);
         }
-        let mut origin = self.origin.clone();
+        let mut origin = self.cloudfront.origin().clone();
         if let Some(c) = origin.custom.as_mut() {
             c.path = format!("/{stage}");
         }
@@ -415,32 +277,27 @@ impl Gateway {
     }
 
     async fn chain(&self, req: HttpRequest, request_id: &str, t: &mut Timings) -> HttpResponse {
-        let (uri, querystring) = match req.target.split_once('?') {
-            Some((u, q)) => (u.to_string(), q.to_string()),
-            None => (req.target.clone(), String::new()),
-        };
-        let viewer_request = Request {
-            client_ip: req.client_ip.to_string(),
-            headers: cf_headers(&req.headers),
-            method: req.method.clone(),
-            querystring,
-            uri,
-            body: None,
-            origin: None,
-        };
-
+        let cf = &self.cloudfront;
         // viewer-request: a generated response goes straight back (no response triggers run).
-        let vr = match self.request_trigger(EventType::ViewerRequest, request_id, viewer_request, t)
-        {
+        let vr = match cf.request_trigger(
+            EventType::ViewerRequest,
+            request_id,
+            cloudfront::viewer_request(&req),
+            &mut t.edge_us,
+        ) {
             Ok(r) => r,
             Err(resp) => return resp,
         };
 
         // origin-request, with the API as a custom origin.
         let mut or_req = vr.clone();
-        or_req.origin = Some(self.origin.clone());
-        let origin_req = match self.request_trigger(EventType::OriginRequest, request_id, or_req, t)
-        {
+        or_req.origin = Some(cf.origin().clone());
+        let origin_req = match cf.request_trigger(
+            EventType::OriginRequest,
+            request_id,
+            or_req,
+            &mut t.edge_us,
+        ) {
             Ok(r) => r,
             Err(resp) => return resp,
         };
@@ -453,24 +310,15 @@ impl Gateway {
         self.health.record(variant.as_deref(), origin.status);
 
         // origin-response: every status.
-        let response = Response {
-            status: origin.status.to_string(),
-            status_description: Some(status_text(origin.status).to_string()),
-            headers: cf_headers(&origin.headers),
-            body: None,
-            body_encoding: None,
-        };
-        let mut resp = match self.run_edge(
-            self.edge_event(
-                EventType::OriginResponse,
-                request_id,
-                origin_req.clone(),
-                Some(response),
-            ),
-            t,
+        let mut resp = match cf.response_trigger(
+            EventType::OriginResponse,
+            request_id,
+            origin_req.clone(),
+            cloudfront::origin_response(origin.status, &origin.headers),
+            &mut t.edge_us,
         ) {
-            Ok(Output::Response(r)) => r,
-            _ => return plain(502, "edge function error"),
+            Ok(r) => r,
+            Err(resp) => return resp,
         };
         let mut body = origin.body;
         if let Some(b) = resp.body.take() {
@@ -478,12 +326,15 @@ impl Gateway {
         }
         // viewer-response: only below 400, as CloudFront.
         if resp.status_code() < 400 {
-            resp = match self.run_edge(
-                self.edge_event(EventType::ViewerResponse, request_id, vr, Some(resp)),
-                t,
+            resp = match cf.response_trigger(
+                EventType::ViewerResponse,
+                request_id,
+                vr,
+                resp,
+                &mut t.edge_us,
             ) {
-                Ok(Output::Response(r)) => r,
-                _ => return plain(502, "edge function error"),
+                Ok(r) => r,
+                Err(resp) => return resp,
             };
             if let Some(b) = resp.body.take() {
                 body = decode_edge_body(b, resp.body_encoding.as_deref());
@@ -695,29 +546,6 @@ fn path_parameters(route: &routes::Route) -> Value {
     )
 }
 
-/// A response the edge generated at a request trigger, as the client gets it.
-fn generated(r: Response) -> HttpResponse {
-    let body = match r.body.clone() {
-        Some(b) => decode_edge_body(b, r.body_encoding.as_deref()),
-        None => Bytes::new(),
-    };
-    let mut headers = flatten(&r.headers);
-    headers.retain(|(k, _)| !k.eq_ignore_ascii_case("content-length"));
-    HttpResponse {
-        status: r.status_code(),
-        headers,
-        body,
-    }
-}
-
-fn decode_edge_body(b: String, encoding: Option<&str>) -> Bytes {
-    if encoding == Some("base64") {
-        STANDARD.decode(&b).map(Bytes::from).unwrap_or_default()
-    } else {
-        Bytes::from(b)
-    }
-}
-
 /// A Lambda proxy response (REST, payload 1.0) as API Gateway turns it into HTTP.
 fn proxy_response(v: &Value, request_id: &str) -> OriginResponse {
     let Some(status) = v["statusCode"].as_u64().and_then(|s| u16::try_from(s).ok()) else {
@@ -751,14 +579,6 @@ fn proxy_response(v: &Value, request_id: &str) -> OriginResponse {
         status,
         headers,
         body,
-    }
-}
-
-fn plain(status: u16, msg: &str) -> HttpResponse {
-    HttpResponse {
-        status,
-        headers: vec![("content-type".into(), "text/plain".into())],
-        body: Bytes::from(msg.to_string()),
     }
 }
 
