@@ -2,6 +2,7 @@
 //! functions, in process, on one HTTP port of 127.0.0.1 (like `sam local start-api`, without
 //! Docker). The functions run the same handler code as their Lambda binaries.
 
+pub mod apigw;
 pub mod audit;
 pub mod cloudfront;
 pub mod iam;

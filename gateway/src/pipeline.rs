@@ -5,19 +5,20 @@
 //! event) → edge origin-response → edge viewer-response (only for origin statuses below 400, as
 //! CloudFront) → client. Every function runs the same handler code its Lambda binary runs.
 
-use std::collections::HashMap;
-use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use bytes::Bytes;
 use edge::event::{EventType, Request};
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use serde_json::{json, Map, Value};
 
+use crate::apigw;
+use crate::apigw::cache::{AuthCache, CachedAuth};
+use crate::apigw::identity;
+use crate::apigw::response::{GatewayResponse, OriginResponse};
+use crate::apigw::throttle::StageThrottle;
 use crate::cloudfront::{
     self, cf_headers, decode_edge_body, flatten, random16, single, CloudFront,
 };
@@ -76,14 +77,6 @@ impl Default for Settings {
     }
 }
 
-#[derive(Clone)]
-struct CachedAuth {
-    at: Instant,
-    principal_id: String,
-    policy: Value,
-    context: Map<String, Value>,
-}
-
 pub struct Gateway {
     settings: Settings,
     cloudfront: CloudFront,
@@ -92,84 +85,13 @@ pub struct Gateway {
     /// crud's canary (`CANARY_`-prefixed settings), reached through the canary stage.
     crud_canary: Option<crud::Deps>,
     health: crate::rollout::Health,
-    throttle: DefaultDirectRateLimiter,
-    cache: Mutex<HashMap<String, CachedAuth>>,
+    throttle: StageThrottle,
+    cache: AuthCache,
     seq: AtomicU64,
 }
 
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-/// API Gateway's own answers, exactly as `template.yaml`'s `GatewayResponses` shape them (RFC 9457
-/// problem documents like crud's), so local and deployed clients see the same bodies and codes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum GatewayResponse {
-    Unauthorized,
-    AccessDenied,
-    MissingAuthenticationToken,
-    RequestTooLarge,
-    Throttled,
-    AuthorizerFailure,
-    Default5xx,
-}
-
-impl GatewayResponse {
-    fn parts(self) -> (u16, &'static str, &'static str, &'static str) {
-        match self {
-            GatewayResponse::Unauthorized => (401, "gateway", "Unauthorized", "unauthorized"),
-            GatewayResponse::AccessDenied => (403, "gateway", "Forbidden", "forbidden"),
-            GatewayResponse::MissingAuthenticationToken => {
-                (404, "crud", "Not Found", "route_not_found")
-            }
-            GatewayResponse::RequestTooLarge => {
-                (413, "crud", "Content Too Large", "body_too_large")
-            }
-            GatewayResponse::Throttled => (429, "gateway", "Too Many Requests", "rate_limited"),
-            GatewayResponse::AuthorizerFailure => (
-                500,
-                "gateway",
-                "Internal Server Error",
-                "authorizer_failure",
-            ),
-            GatewayResponse::Default5xx => {
-                (502, "gateway", "Internal Server Error", "internal_error")
-            }
-        }
-    }
-}
-
-fn apigw_error(kind: GatewayResponse, request_id: &str) -> OriginResponse {
-    let (status, ns, title, code) = kind.parts();
-    let mut headers = vec![
-        (
-            "content-type".to_string(),
-            "application/problem+json".to_string(),
-        ),
-        ("cache-control".to_string(), "no-store".to_string()),
-        ("x-amzn-requestid".to_string(), request_id.to_string()),
-    ];
-    match kind {
-        GatewayResponse::Unauthorized => headers.push(("www-authenticate".into(), "Bearer".into())),
-        GatewayResponse::Throttled => headers.push(("retry-after".into(), "1".into())),
-        _ => {}
-    }
-    let mut body =
-        json!({"type": format!("urn:apigw-guard:{ns}:error:{code}"), "title": title, "code": code});
-    if kind != GatewayResponse::Default5xx {
-        body["status"] = json!(status);
-    }
-    OriginResponse {
-        status,
-        headers,
-        body: Bytes::from(body.to_string()),
-    }
-}
-
-struct OriginResponse {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Bytes,
 }
 
 impl Gateway {
@@ -179,8 +101,6 @@ impl Gateway {
         auth: authorizer::Authorizer,
         crud: crud::Deps,
     ) -> Gateway {
-        let rate = NonZeroU32::new(settings.throttle_rate.max(1)).unwrap_or(NonZeroU32::MIN);
-        let burst = NonZeroU32::new(settings.throttle_burst.max(1)).unwrap_or(NonZeroU32::MIN);
         Gateway {
             cloudfront: CloudFront::new(
                 edge,
@@ -188,13 +108,13 @@ impl Gateway {
                 &settings.origin_domain,
                 &settings.origin_path,
             ),
-            throttle: RateLimiter::direct(Quota::per_second(rate).allow_burst(burst)),
+            throttle: StageThrottle::new(settings.throttle_rate, settings.throttle_burst),
+            cache: AuthCache::new(settings.auth_cache_ttl),
             settings,
             auth,
             crud,
             crud_canary: None,
             health: crate::rollout::Health::default(),
-            cache: Mutex::new(HashMap::new()),
             seq: AtomicU64::new(0),
         }
     }
@@ -362,60 +282,37 @@ impl Gateway {
         request_id: &str,
         t: &mut Timings,
     ) -> OriginResponse {
-        if self.throttle.check().is_err() {
-            return apigw_error(GatewayResponse::Throttled, request_id);
+        if !self.throttle.admit() {
+            return GatewayResponse::Throttled.to_response(request_id);
         }
         if viewer.body.len() > self.settings.max_body_bytes {
-            return apigw_error(GatewayResponse::RequestTooLarge, request_id);
+            return GatewayResponse::RequestTooLarge.to_response(request_id);
         }
-        let stage = req
-            .origin
-            .as_ref()
-            .and_then(|o| o.custom.as_ref())
-            .map(|c| c.path.trim_matches('/').to_string())
-            .filter(|s| !s.is_empty() && !s.contains('/'))
-            .unwrap_or_else(|| self.settings.stage.clone());
+        let stage = apigw::stage_of(req, &self.settings.stage);
         let Some(route) = self.settings.routes.match_route(&req.method, &req.uri) else {
-            return apigw_error(GatewayResponse::MissingAuthenticationToken, request_id);
+            return GatewayResponse::MissingAuthenticationToken.to_response(request_id);
         };
 
         // Identity sources: all must be present, or API Gateway answers 401 itself.
-        let Ok(Some(authz)) = single(&req.headers, "authorization") else {
-            return apigw_error(GatewayResponse::Unauthorized, request_id);
+        let Some(cache_key) = identity::cache_key(
+            &stage,
+            &req.headers,
+            self.settings.origin_verify_identity_source,
+        ) else {
+            return GatewayResponse::Unauthorized.to_response(request_id);
         };
-        // API Gateway keeps one authorizer cache per stage.
-        let mut cache_key = format!("{stage}\u{0}{authz}");
-        if self.settings.origin_verify_identity_source {
-            let Ok(Some(ov)) = single(&req.headers, "x-origin-verify") else {
-                return apigw_error(GatewayResponse::Unauthorized, request_id);
-            };
-            cache_key.push('\u{0}');
-            cache_key.push_str(ov);
-        }
-        // API Gateway's method ARN carries the path as sent, less its first `/` (extra leading
-        // slashes and a trailing slash stay; README, "Path semantics").
-        let path_no_slash = req.uri.strip_prefix('/').unwrap_or(&req.uri);
-        let method_arn = format!(
-            "arn:aws:execute-api:{}:{}:{}/{}/{}/{}",
-            self.settings.region,
-            self.settings.account,
-            self.settings.api_id,
-            stage,
-            req.method,
-            path_no_slash
+        let method_arn = apigw::method_arn(
+            &self.settings.region,
+            &self.settings.account,
+            &self.settings.api_id,
+            &stage,
+            &req.method,
+            &req.uri,
         );
         let headers_flat = flatten(&req.headers);
         let query = parse_query(&req.querystring);
 
-        let cached = if self.settings.auth_cache_ttl.is_zero() {
-            None
-        } else {
-            self.cache.lock().ok().and_then(|c| {
-                c.get(&cache_key)
-                    .filter(|e| e.at.elapsed() < self.settings.auth_cache_ttl)
-                    .cloned()
-            })
-        };
+        let cached = self.cache.get(&cache_key);
         let auth = match cached {
             Some(c) => {
                 t.auth_cache_hit = true;
@@ -446,15 +343,15 @@ impl Gateway {
                 let out = self.auth.handle(&event, SystemTime::now()).await;
                 t.authorizer_us += started.elapsed().as_micros() as u64;
                 let Ok(out) = out else {
-                    return apigw_error(GatewayResponse::Unauthorized, request_id);
+                    return GatewayResponse::Unauthorized.to_response(request_id);
                 };
                 let Ok(v) = serde_json::from_str::<Value>(&out) else {
-                    return apigw_error(GatewayResponse::AuthorizerFailure, request_id);
+                    return GatewayResponse::AuthorizerFailure.to_response(request_id);
                 };
                 let (Some(principal), Some(policy)) =
                     (v["principalId"].as_str(), v.get("policyDocument"))
                 else {
-                    return apigw_error(GatewayResponse::AuthorizerFailure, request_id);
+                    return GatewayResponse::AuthorizerFailure.to_response(request_id);
                 };
                 let c = CachedAuth {
                     at: Instant::now(),
@@ -462,21 +359,14 @@ impl Gateway {
                     policy: policy.clone(),
                     context: v["context"].as_object().cloned().unwrap_or_default(),
                 };
-                if !self.settings.auth_cache_ttl.is_zero() {
-                    if let Ok(mut cache) = self.cache.lock() {
-                        if cache.len() > 10_000 {
-                            cache.clear();
-                        }
-                        cache.insert(cache_key, c.clone());
-                    }
-                }
+                self.cache.insert(cache_key, c.clone());
                 c
             }
         };
         match iam::evaluate(&auth.policy, &method_arn) {
             Verdict::Allow => {}
-            Verdict::ExplicitDeny => return apigw_error(GatewayResponse::AccessDenied, request_id),
-            Verdict::ImplicitDeny => return apigw_error(GatewayResponse::AccessDenied, request_id),
+            Verdict::ExplicitDeny => return GatewayResponse::AccessDenied.to_response(request_id),
+            Verdict::ImplicitDeny => return GatewayResponse::AccessDenied.to_response(request_id),
         }
 
         // The integration: a REST proxy event with the authorizer's context.
@@ -526,7 +416,7 @@ impl Gateway {
         };
         t.crud_us += started.elapsed().as_micros() as u64;
         let Some(out) = out else {
-            return apigw_error(GatewayResponse::Default5xx, request_id);
+            return GatewayResponse::Default5xx.to_response(request_id);
         };
         proxy_response(&out, request_id)
     }
@@ -549,7 +439,7 @@ fn path_parameters(route: &routes::Route) -> Value {
 /// A Lambda proxy response (REST, payload 1.0) as API Gateway turns it into HTTP.
 fn proxy_response(v: &Value, request_id: &str) -> OriginResponse {
     let Some(status) = v["statusCode"].as_u64().and_then(|s| u16::try_from(s).ok()) else {
-        return apigw_error(GatewayResponse::Default5xx, request_id);
+        return GatewayResponse::Default5xx.to_response(request_id);
     };
     let mut headers: Vec<(String, String)> = Vec::new();
     if let Some(m) = v["multiValueHeaders"].as_object().filter(|m| !m.is_empty()) {
