@@ -22,7 +22,7 @@ use crate::apigw::throttle::StageThrottle;
 use crate::cloudfront::{
     self, cf_headers, decode_edge_body, flatten, random16, single, CloudFront,
 };
-use crate::iam::{self, Verdict};
+use crate::iam::Verdict;
 pub use crate::message::{HttpRequest, HttpResponse, Timings};
 use crate::routes;
 
@@ -319,61 +319,54 @@ impl Gateway {
                 c
             }
             None => {
-                let event = json!({
-                    "type": "REQUEST",
-                    "methodArn": method_arn,
-                    "resource": route.resource,
-                    "path": req.uri,
-                    "httpMethod": req.method,
-                    "headers": single_map(&headers_flat),
-                    "multiValueHeaders": multi_map(&headers_flat),
-                    "queryStringParameters": single_map(&query),
-                    "multiValueQueryStringParameters": multi_map(&query),
-                    "pathParameters": path_parameters(&route),
-                    "stageVariables": null,
-                    "requestContext": {
-                        "path": format!("/{stage}{}", req.uri), "accountId": self.settings.account,
-                        "resourceId": "local", "stage": stage, "requestId": request_id,
-                        "identity": {"sourceIp": viewer.client_ip.to_string()},
-                        "resourcePath": route.resource, "httpMethod": req.method, "apiId": self.settings.api_id
-                    }
-                })
-                .to_string();
+                let source_ip = viewer.client_ip.to_string();
+                let facts = apigw::authorizer::RequestFacts {
+                    method_arn: &method_arn,
+                    resource: &route.resource,
+                    path: &req.uri,
+                    method: &req.method,
+                    stage: &stage,
+                    account: &self.settings.account,
+                    api_id: &self.settings.api_id,
+                    request_id,
+                    source_ip: &source_ip,
+                    headers: &headers_flat,
+                    query: &query,
+                    path_parameters: &route.params,
+                };
+                // An invalid header or an unserializable event reaches the authorizer as an
+                // event it refuses (401), as an unreadable event would.
+                let event = apigw::authorizer::request_event(&facts)
+                    .and_then(|ev| serde_json::to_string(&ev).ok())
+                    .unwrap_or_default();
                 let started = Instant::now();
                 let out = self.auth.handle(&event, SystemTime::now()).await;
                 t.authorizer_us += started.elapsed().as_micros() as u64;
                 let Ok(out) = out else {
                     return GatewayResponse::Unauthorized.to_response(request_id);
                 };
-                let Ok(v) = serde_json::from_str::<Value>(&out) else {
-                    return GatewayResponse::AuthorizerFailure.to_response(request_id);
-                };
-                let (Some(principal), Some(policy)) =
-                    (v["principalId"].as_str(), v.get("policyDocument"))
-                else {
+                let Some(answer) = apigw::authorizer::read_answer(&out) else {
                     return GatewayResponse::AuthorizerFailure.to_response(request_id);
                 };
                 let c = CachedAuth {
                     at: Instant::now(),
-                    principal_id: principal.to_string(),
-                    policy: policy.clone(),
-                    context: v["context"].as_object().cloned().unwrap_or_default(),
+                    answer,
                 };
                 self.cache.insert(cache_key, c.clone());
                 c
             }
         };
-        match iam::evaluate(&auth.policy, &method_arn) {
+        match auth.answer.policy.evaluate(&method_arn) {
             Verdict::Allow => {}
             Verdict::ExplicitDeny => return GatewayResponse::AccessDenied.to_response(request_id),
             Verdict::ImplicitDeny => return GatewayResponse::AccessDenied.to_response(request_id),
         }
 
         // The integration: a REST proxy event with the authorizer's context.
-        let mut authorizer_ctx = auth.context.clone();
+        let mut authorizer_ctx = auth.answer.context.clone();
         authorizer_ctx.insert(
             "principalId".into(),
-            Value::String(auth.principal_id.clone()),
+            Value::String(auth.answer.principal_id.clone()),
         );
         let (body, b64) = match std::str::from_utf8(&viewer.body) {
             _ if viewer.body.is_empty() => (Value::Null, false),

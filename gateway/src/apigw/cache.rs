@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use serde_json::{Map, Value};
+use super::authorizer::Answer;
 
 /// Answers held before the cache is cleared.
 pub const MAX_ENTRIES: usize = 10_000;
@@ -16,9 +16,7 @@ pub const MAX_ENTRIES: usize = 10_000;
 #[derive(Debug, Clone, PartialEq)]
 pub struct CachedAuth {
     pub at: Instant,
-    pub principal_id: String,
-    pub policy: Value,
-    pub context: Map<String, Value>,
+    pub answer: Answer,
 }
 
 pub struct AuthCache {
@@ -76,13 +74,17 @@ impl AuthCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::iam::Policy;
+    use serde_json::Map;
 
     fn auth(at: Instant, principal: &str) -> CachedAuth {
         CachedAuth {
             at,
-            principal_id: principal.into(),
-            policy: Value::Null,
-            context: Map::new(),
+            answer: Answer {
+                principal_id: principal.into(),
+                policy: Policy::default(),
+                context: Map::new(),
+            },
         }
     }
 
@@ -92,7 +94,7 @@ mod tests {
         let t0 = Instant::now();
         c.insert("k".into(), auth(t0, "alice"));
         assert_eq!(
-            c.get_at("k", t0).map(|a| a.principal_id),
+            c.get_at("k", t0).map(|a| a.answer.principal_id),
             Some("alice".into())
         );
         assert!(c.get_at("k", t0 + Duration::from_secs(299)).is_some());
@@ -100,7 +102,10 @@ mod tests {
         assert!(c.get_at("other", t0).is_none());
         // a later answer replaces the earlier one
         c.insert("k".into(), auth(t0, "bob"));
-        assert_eq!(c.get("k").map(|a| a.principal_id), Some("bob".into()));
+        assert_eq!(
+            c.get("k").map(|a| a.answer.principal_id),
+            Some("bob".into())
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! - [`throttle`]: the stage's steady rate and burst (429 before anything else runs);
 //! - [`identity`]: the authorizer's identity sources, which must all be present (otherwise API
 //!   Gateway answers 401 itself) and which key the result cache;
+//! - [`authorizer`]: the REQUEST authorizer event it sends and how it reads the answer;
 //! - [`cache`]: the authorizer result cache, per stage, for its TTL;
 //! - [`response`]: API Gateway's own answers (`GatewayResponses`);
 //! - this module: the stage a request reaches and its method ARN.
@@ -10,6 +11,7 @@
 //! IAM evaluation of the authorizer's policy is `crate::iam`; the chain that ties them together is
 //! `crate::pipeline`.
 
+pub mod authorizer;
 pub mod cache;
 pub mod identity;
 pub mod response;
