@@ -4,19 +4,24 @@
 //! identity sources, authorizer with its result cache, IAM policy evaluation) → crud (REST proxy
 //! event) → edge origin-response → edge viewer-response (only for origin statuses below 400, as
 //! CloudFront) → client. Every function runs the same handler code its Lambda binary runs.
+//!
+//! This module is the order of the steps only; each service lives in its own module:
+//! `cloudfront` (the distribution and the edge triggers), `apigw::{throttle, identity, cache,
+//! authorizer, integration, response}` (the stage), `iam` (the authorizer's policy), `routes`
+//! (route matching), `message` (the HTTP request and response the chain passes along).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine;
 use bytes::Bytes;
 use edge::event::{EventType, Request};
-use serde_json::{json, Map, Value};
 
 use crate::apigw;
+use crate::apigw::authorizer::Answer;
 use crate::apigw::cache::{AuthCache, CachedAuth};
 use crate::apigw::identity;
+use crate::apigw::integration;
+use crate::apigw::request::{parse_query, RequestFacts};
 use crate::apigw::response::{GatewayResponse, OriginResponse};
 use crate::apigw::throttle::StageThrottle;
 use crate::cloudfront::{
@@ -311,196 +316,102 @@ impl Gateway {
         );
         let headers_flat = flatten(&req.headers);
         let query = parse_query(&req.querystring);
+        let source_ip = viewer.client_ip.to_string();
+        let facts = RequestFacts {
+            method_arn: &method_arn,
+            resource: &route.resource,
+            path: &req.uri,
+            method: &req.method,
+            stage: &stage,
+            account: &self.settings.account,
+            api_id: &self.settings.api_id,
+            request_id,
+            source_ip: &source_ip,
+            headers: &headers_flat,
+            query: &query,
+            path_parameters: &route.params,
+        };
 
-        let cached = self.cache.get(&cache_key);
-        let auth = match cached {
+        let auth = match self.cache.get(&cache_key) {
             Some(c) => {
                 t.auth_cache_hit = true;
                 c
             }
-            None => {
-                let source_ip = viewer.client_ip.to_string();
-                let facts = apigw::authorizer::RequestFacts {
-                    method_arn: &method_arn,
-                    resource: &route.resource,
-                    path: &req.uri,
-                    method: &req.method,
-                    stage: &stage,
-                    account: &self.settings.account,
-                    api_id: &self.settings.api_id,
-                    request_id,
-                    source_ip: &source_ip,
-                    headers: &headers_flat,
-                    query: &query,
-                    path_parameters: &route.params,
-                };
-                // An invalid header or an unserializable event reaches the authorizer as an
-                // event it refuses (401), as an unreadable event would.
-                let event = apigw::authorizer::request_event(&facts)
-                    .and_then(|ev| serde_json::to_string(&ev).ok())
-                    .unwrap_or_default();
-                let started = Instant::now();
-                let out = self.auth.handle(&event, SystemTime::now()).await;
-                t.authorizer_us += started.elapsed().as_micros() as u64;
-                let Ok(out) = out else {
-                    return GatewayResponse::Unauthorized.to_response(request_id);
-                };
-                let Some(answer) = apigw::authorizer::read_answer(&out) else {
-                    return GatewayResponse::AuthorizerFailure.to_response(request_id);
-                };
-                let c = CachedAuth {
-                    at: Instant::now(),
-                    answer,
-                };
-                self.cache.insert(cache_key, c.clone());
-                c
-            }
+            None => match self.authorize(&facts, t).await {
+                Ok(c) => {
+                    self.cache.insert(cache_key, c.clone());
+                    c
+                }
+                Err(resp) => return resp,
+            },
         };
         match auth.answer.policy.evaluate(&method_arn) {
             Verdict::Allow => {}
             Verdict::ExplicitDeny => return GatewayResponse::AccessDenied.to_response(request_id),
             Verdict::ImplicitDeny => return GatewayResponse::AccessDenied.to_response(request_id),
         }
+        self.integrate(&facts, &viewer.body, &auth.answer, t).await
+    }
 
-        // The integration: a REST proxy event with the authorizer's context.
-        let mut authorizer_ctx = auth.answer.context.clone();
-        authorizer_ctx.insert(
-            "principalId".into(),
-            Value::String(auth.answer.principal_id.clone()),
-        );
-        let (body, b64) = match std::str::from_utf8(&viewer.body) {
-            _ if viewer.body.is_empty() => (Value::Null, false),
-            Ok(s) => (Value::String(s.to_string()), false),
-            Err(_) => (Value::String(STANDARD.encode(&viewer.body)), true),
+    /// Call the authorizer (a cache miss): its answer, or API Gateway's refusal.
+    async fn authorize(
+        &self,
+        facts: &RequestFacts<'_>,
+        t: &mut Timings,
+    ) -> Result<CachedAuth, OriginResponse> {
+        // An invalid header or an unserializable event reaches the authorizer as an event it
+        // refuses (401), as an unreadable event would.
+        let event = apigw::authorizer::request_event(facts)
+            .and_then(|ev| serde_json::to_string(&ev).ok())
+            .unwrap_or_default();
+        let started = Instant::now();
+        let out = self.auth.handle(&event, SystemTime::now()).await;
+        t.authorizer_us += started.elapsed().as_micros() as u64;
+        let Ok(out) = out else {
+            return Err(GatewayResponse::Unauthorized.to_response(facts.request_id));
         };
-        let event = json!({
-            "resource": route.resource,
-            "path": req.uri,
-            "httpMethod": req.method,
-            "headers": single_map(&headers_flat),
-            "multiValueHeaders": multi_map(&headers_flat),
-            "queryStringParameters": single_map(&query),
-            "multiValueQueryStringParameters": multi_map(&query),
-            "pathParameters": path_parameters(&route),
-            "stageVariables": null,
-            "requestContext": {
-                "accountId": self.settings.account, "resourceId": "local", "stage": stage,
-                "requestId": request_id, "extendedRequestId": request_id,
-                "identity": {"sourceIp": viewer.client_ip.to_string()},
-                "resourcePath": route.resource, "httpMethod": req.method, "apiId": self.settings.api_id,
-                "path": format!("/{stage}{}", req.uri), "protocol": "HTTP/1.1",
-                "authorizer": authorizer_ctx,
-            },
-            "body": body,
-            "isBase64Encoded": b64,
-        });
+        let Some(answer) = apigw::authorizer::read_answer(&out) else {
+            return Err(GatewayResponse::AuthorizerFailure.to_response(facts.request_id));
+        };
+        Ok(CachedAuth {
+            at: Instant::now(),
+            answer,
+        })
+    }
+
+    /// The integration: crud (the canary one on the canary stage) with a REST proxy event
+    /// carrying the authorizer's context.
+    async fn integrate(
+        &self,
+        facts: &RequestFacts<'_>,
+        body: &[u8],
+        auth: &Answer,
+        t: &mut Timings,
+    ) -> OriginResponse {
+        let request_id = facts.request_id;
+        let event = integration::proxy_event(facts, body, auth);
         let started = Instant::now();
         let deadline = started + self.settings.crud_timeout;
         let deps = match &self.crud_canary {
-            Some(c) if stage == self.settings.canary_stage => c,
+            Some(c) if facts.stage == self.settings.canary_stage => c,
             _ => &self.crud,
         };
-        let out = match serde_json::from_value::<crud::CrudEvent>(event) {
-            Ok(ev) => serde_json::to_value(
-                crud::handler::handle_event_until(ev, deps, Some(deadline)).await,
+        let out = match event {
+            Some(ev) => serde_json::to_value(
+                crud::handler::handle_event_until(
+                    crud::CrudEvent::Rest(Box::new(ev)),
+                    deps,
+                    Some(deadline),
+                )
+                .await,
             )
             .ok(),
-            Err(_) => None,
+            None => None,
         };
         t.crud_us += started.elapsed().as_micros() as u64;
         let Some(out) = out else {
             return GatewayResponse::Default5xx.to_response(request_id);
         };
-        proxy_response(&out, request_id)
+        integration::proxy_response(&out, request_id)
     }
-}
-
-/// `pathParameters` of the proxy and authorizer events (`null` when the route has none).
-fn path_parameters(route: &routes::Route) -> Value {
-    if route.params.is_empty() {
-        return Value::Null;
-    }
-    Value::Object(
-        route
-            .params
-            .iter()
-            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-            .collect(),
-    )
-}
-
-/// A Lambda proxy response (REST, payload 1.0) as API Gateway turns it into HTTP.
-fn proxy_response(v: &Value, request_id: &str) -> OriginResponse {
-    let Some(status) = v["statusCode"].as_u64().and_then(|s| u16::try_from(s).ok()) else {
-        return GatewayResponse::Default5xx.to_response(request_id);
-    };
-    let mut headers: Vec<(String, String)> = Vec::new();
-    if let Some(m) = v["multiValueHeaders"].as_object().filter(|m| !m.is_empty()) {
-        for (k, vals) in m {
-            for val in vals.as_array().into_iter().flatten() {
-                if let Some(s) = val.as_str() {
-                    headers.push((k.clone(), s.to_string()));
-                }
-            }
-        }
-    } else if let Some(m) = v["headers"].as_object() {
-        for (k, val) in m {
-            if let Some(s) = val.as_str() {
-                headers.push((k.clone(), s.to_string()));
-            }
-        }
-    }
-    headers.push(("x-amzn-requestid".into(), request_id.to_string()));
-    let body = match v["body"].as_str() {
-        Some(b) if v["isBase64Encoded"].as_bool() == Some(true) => {
-            STANDARD.decode(b).map(Bytes::from).unwrap_or_default()
-        }
-        Some(b) => Bytes::from(b.to_string()),
-        None => Bytes::new(),
-    };
-    OriginResponse {
-        status,
-        headers,
-        body,
-    }
-}
-
-fn single_map(pairs: &[(String, String)]) -> Value {
-    if pairs.is_empty() {
-        return Value::Null;
-    }
-    let mut m = Map::new();
-    for (k, v) in pairs {
-        m.insert(k.clone(), Value::String(v.clone()));
-    }
-    Value::Object(m)
-}
-
-fn multi_map(pairs: &[(String, String)]) -> Value {
-    if pairs.is_empty() {
-        return Value::Null;
-    }
-    let mut m: Map<String, Value> = Map::new();
-    for (k, v) in pairs {
-        match m.get_mut(k) {
-            Some(Value::Array(a)) => a.push(Value::String(v.clone())),
-            _ => {
-                m.insert(k.clone(), json!([v]));
-            }
-        }
-    }
-    Value::Object(m)
-}
-
-fn parse_query(q: &str) -> Vec<(String, String)> {
-    q.split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (
-                routes::percent_decode(&k.replace('+', " ")),
-                routes::percent_decode(&v.replace('+', " ")),
-            )
-        })
-        .collect()
 }

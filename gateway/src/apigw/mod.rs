@@ -6,6 +6,8 @@
 //! - [`authorizer`]: the REQUEST authorizer event it sends and how it reads the answer;
 //! - [`cache`]: the authorizer result cache, per stage, for its TTL;
 //! - [`response`]: API Gateway's own answers (`GatewayResponses`);
+//! - [`integration`]: crud as the Lambda proxy integration (its event and response);
+//! - [`request`]: the request as it reaches the stage, and the maps both events carry;
 //! - this module: the stage a request reaches and its method ARN.
 //!
 //! IAM evaluation of the authorizer's policy is `crate::iam`; the chain that ties them together is
@@ -14,6 +16,8 @@
 pub mod authorizer;
 pub mod cache;
 pub mod identity;
+pub mod integration;
+pub mod request;
 pub mod response;
 pub mod throttle;
 
