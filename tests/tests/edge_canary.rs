@@ -269,12 +269,13 @@ async fn forcing_a_variant_needs_the_tester_credential() {
             "{r}"
         );
     }
+    let logs = f.settled_logs().await;
     assert!(
-        f.logs().iter().any(|l| l.contains("canary_force_refused")),
+        logs.iter().any(|l| l.contains("canary_force_refused")),
         "refusals are logged"
     );
     assert!(
-        !f.logs().iter().any(|l| l.contains(TESTER_SECRET)),
+        !logs.iter().any(|l| l.contains(TESTER_SECRET)),
         "secret logged"
     );
 
@@ -400,10 +401,11 @@ async fn without_a_cookie_key_everyone_is_stable_and_nothing_is_trusted() {
     cfg["canary"]["weight_percent"] = json!(100);
     cfg["canary"]["cookie_keys"] = json!([]);
     let f = start(&cfg).await;
+    // The warning is written at init; wait for the log reader to have it (not a race).
+    let logs = f.settled_logs().await;
     assert!(
-        f.logs().iter().any(|l| l.contains("cookie_keys is empty")),
-        "{:?}",
-        f.logs()
+        logs.iter().any(|l| l.contains("cookie_keys is empty")),
+        "{logs:?}"
     );
     for i in 0..50 {
         let (variant, cookie) = visit(
