@@ -30,8 +30,6 @@ use governor::state::{InMemoryState, NotKeyed};
 use governor::{Quota, RateLimiter};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 
@@ -75,9 +73,7 @@ impl Default for JwksTimings {
     }
 }
 
-// `Full<Bytes>` (empty here) like secret-source's client: one instantiation of hyper's client in
-// the binary instead of two (the bootstrap's size budget).
-type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+type HttpsConnector = hyper_rustls::HttpsConnector<HttpConnector>;
 
 /// Why one fetch failed (logged; never shown to callers).
 #[derive(Debug, thiserror::Error)]
@@ -135,9 +131,12 @@ type Limiter = RateLimiter<NotKeyed, InMemoryState, GovClock, NoOpMiddleware<Ins
 
 /// GETs the JWKS URI over HTTPS (plain HTTP only for loopback, checked by the configuration),
 /// with the body capped at `max_bytes`.
+/// One HTTP/1.1 connection per fetch (a fetch is rare: init, unknown kids, hourly), so no pooled
+/// client: hyper's pooled client would also link its HTTP/2 half, which the workspace's features
+/// enable, into the bootstrap.
 pub struct HttpFetcher {
     uri: http::Uri,
-    client: HttpsClient,
+    connector: HttpsConnector,
     max_bytes: usize,
 }
 
@@ -174,10 +173,9 @@ impl HttpFetcher {
             .https_or_http()
             .enable_http1()
             .wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new()).build(https);
         Ok(HttpFetcher {
             uri,
-            client,
+            connector: https,
             max_bytes: t.max_bytes,
         })
     }
@@ -196,23 +194,47 @@ impl HttpFetcher {
     }
 
     async fn get(&self) -> Result<Bytes, FetchError> {
-        let req = http::Request::get(self.uri.clone())
-            .header(http::header::ACCEPT, "application/json")
-            .body(Full::new(Bytes::new()))
-            .map_err(|_| FetchError::Uri)?;
-        let resp = self
-            .client
-            .request(req)
+        use tower_service::Service;
+        let request_err = |e: &dyn std::fmt::Display| FetchError::Request(e.to_string());
+        let mut connector = self.connector.clone();
+        std::future::poll_fn(|cx| connector.poll_ready(cx))
             .await
-            .map_err(|e| FetchError::Request(e.to_string()))?;
-        if resp.status() != http::StatusCode::OK {
-            return Err(FetchError::Status(resp.status().as_u16()));
+            .map_err(|e| request_err(&e))?;
+        let io = connector
+            .call(self.uri.clone())
+            .await
+            .map_err(|e| request_err(&e))?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake::<_, Full<Bytes>>(io)
+            .await
+            .map_err(|e| request_err(&e))?;
+        // The connection is driven beside the request and dropped with it.
+        let driver = tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        let result = async {
+            let path = self.uri.path_and_query().map_or("/", |p| p.as_str());
+            let host = self.uri.authority().map_or("", |a| a.as_str());
+            let req = http::Request::get(path)
+                .header(http::header::HOST, host)
+                .header(http::header::ACCEPT, "application/json")
+                .body(Full::new(Bytes::new()))
+                .map_err(|_| FetchError::Uri)?;
+            let resp = sender
+                .send_request(req)
+                .await
+                .map_err(|e| request_err(&e))?;
+            if resp.status() != http::StatusCode::OK {
+                return Err(FetchError::Status(resp.status().as_u16()));
+            }
+            Ok(Limited::new(resp.into_body(), self.max_bytes)
+                .collect()
+                .await
+                .map_err(|_| FetchError::Body)?
+                .to_bytes())
         }
-        Ok(Limited::new(resp.into_body(), self.max_bytes)
-            .collect()
-            .await
-            .map_err(|_| FetchError::Body)?
-            .to_bytes())
+        .await;
+        driver.abort();
+        result
     }
 }
 

@@ -27,8 +27,6 @@ use aws_lc_rs::{digest, hmac};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use serde_json::{json, Value};
 
 /// Each attempt's limit (connect + answer); two attempts.
@@ -178,7 +176,6 @@ pub async fn fetch(
         .https_or_http()
         .enable_http1()
         .wrap_connector(http);
-    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build(https);
 
     let mut last = String::new();
     for attempt in 0..2 {
@@ -208,7 +205,7 @@ pub async fn fetch(
             .body(Full::new(Bytes::from(body.clone())))
             .map_err(|e| SecretError::Unreachable(name.into(), e.to_string()))?;
         let answer = tokio::time::timeout(ATTEMPT_TIMEOUT, async {
-            let resp = client.request(req).await.map_err(|e| e.to_string())?;
+            let resp = send_once(&https, &uri, req).await?;
             let status = resp.status().as_u16();
             let bytes = Limited::new(resp.into_body(), MAX_ANSWER)
                 .collect()
@@ -353,6 +350,44 @@ pub fn sign(i: &SignInput) -> Vec<(String, String)> {
     ));
     headers.retain(|(k, _)| k != "host");
     headers
+}
+
+/// One request on its own HTTP/1.1 connection (an init-time read needs no pool; hyper's pooled
+/// client would also link its HTTP/2 half, which the workspace's features enable).
+async fn send_once(
+    https: &hyper_rustls::HttpsConnector<HttpConnector>,
+    uri: &http::Uri,
+    mut req: http::Request<Full<Bytes>>,
+) -> Result<http::Response<hyper::body::Incoming>, String> {
+    use tower_service::Service;
+    let mut connector = https.clone();
+    std::future::poll_fn(|cx| connector.poll_ready(cx))
+        .await
+        .map_err(|e| e.to_string())?;
+    let io = connector
+        .call(uri.clone())
+        .await
+        .map_err(|e| e.to_string())?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake::<_, Full<Bytes>>(io)
+        .await
+        .map_err(|e| e.to_string())?;
+    let driver = tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+    *req.uri_mut() = path.parse().map_err(|_| "invalid path".to_string())?;
+    if !req.headers().contains_key(http::header::HOST) {
+        if let Some(a) = uri.authority() {
+            if let Ok(v) = http::HeaderValue::from_str(a.as_str()) {
+                req.headers_mut().insert(http::header::HOST, v);
+            }
+        }
+    }
+    let resp = sender.send_request(req).await.map_err(|e| e.to_string());
+    // The body is read by the caller while the connection task still runs; it ends when the
+    // sender and the body are dropped. Detach rather than abort here.
+    drop(driver);
+    resp
 }
 
 #[cfg(test)]
