@@ -45,6 +45,17 @@ else
   log "npm not found: the differential tests need Node.js and npm (apt-get install nodejs npm)"
 fi
 
+# ---- The openssl command line: the TLS JWKS tests and the cold-start bench make a private CA ----
+if ! command -v openssl >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    log "installing Debian's openssl (apt-get)"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl >/dev/null
+  else
+    log "openssl not found: the TLS JWKS tests need it (sudo apt-get install openssl)"
+  fi
+fi
+
 # ---- Browser tests (tests/tests/browser_e2e.rs): Debian's chromium + playwright-core ----------
 # The system browser only (never `npx playwright install`, which downloads a browser build);
 # playwright-core pinned by tests/browser/package-lock.json. SETUP_SKIP_BROWSER=1 skips this block
