@@ -485,6 +485,26 @@ mod tests {
         );
     }
 
+    /// The README's "global issuer form" row: with only USER_POOL_ID set, the
+    /// `issuer-cognito-idp` form aws-jwt-verify also accepts is not a configured issuer.
+    #[test]
+    fn the_global_issuer_form_is_trusted_only_when_configured() {
+        let c = cfg("access", "0");
+        let global = "https://issuer-cognito-idp.us-east-1.amazonaws.com/us-east-1_abc";
+        let t = format!(
+            r#"{{"iss":"{global}","token_use":"access","client_id":"client1","exp":{},"sub":"s"}}"#,
+            NOW + 9.0
+        );
+        assert_eq!(run(&c, &t).err(), Some(Reason::WrongIssuer));
+        let both = Config::from_lookup(|k| match k {
+            "ISSUER" => Some(format!("{ISS},{global}")),
+            "CLIENT_IDS" => Some("client1".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert!(run(&both, &t).is_ok());
+    }
+
     #[test]
     fn id_tokens_carry_a_string_aud() {
         let c = cfg("id", "0");

@@ -214,6 +214,25 @@ mod tests {
         assert!(split(&format!("{crit}.{p}.{s}")).unwrap().header.crit);
     }
 
+    /// The README's "non-canonical base64url" row: a last character whose unused bits are not
+    /// zero decodes (leniently) to the same bytes, and is refused here.
+    #[test]
+    fn non_canonical_trailing_bits_are_refused() {
+        let h = URL_SAFE_NO_PAD.encode(br#"{"alg":"RS256","kid":"k"}"#);
+        let p = URL_SAFE_NO_PAD.encode(br#"{"sub":"x"}"#);
+        let s = URL_SAFE_NO_PAD.encode([7u8; 256]); // 342 characters, the last carries 2 bits
+        assert!(split(&format!("{h}.{p}.{s}")).is_ok());
+        const ALPHABET: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        let last = s.chars().last().unwrap();
+        let i = ALPHABET.find(last).unwrap();
+        let twin = ALPHABET.as_bytes()[i ^ 1] as char; // same 2 data bits, a non-zero unused bit
+        let bad = format!("{}{twin}", &s[..s.len() - 1]);
+        assert_eq!(
+            split(&format!("{h}.{p}.{bad}")).err(),
+            Some(Reason::MalformedToken)
+        );
+    }
+
     /// One row per header rule: header JSON, expected outcome of `split` (the parsed header or
     /// the reason).
     #[test]
