@@ -23,11 +23,11 @@ const CONFIG: &str = r#"{
 }"#;
 
 fn viewer_request() -> String {
-    include_str!("../fixtures/viewer-request-body.json").to_string()
+    include_str!("../tests/fixtures/viewer-request-body.json").to_string()
 }
 
 fn viewer_response() -> String {
-    include_str!("../fixtures/viewer-response.json")
+    include_str!("../tests/fixtures/viewer-response.json")
         .replace(r#""accept": [{ "key": "accept", "value": "*/*" }]"#, r#""accept": [{ "key": "accept", "value": "*/*" }], "origin": [{"key": "Origin", "value": "https://app.example.com"}]"#)
 }
 
@@ -46,8 +46,8 @@ fn bench(c: &mut Criterion) {
     };
     let vreq = viewer_request();
     let vresp = viewer_response();
-    let oresp = include_str!("../fixtures/origin-response.json");
-    let oreq = include_str!("../fixtures/origin-request.json");
+    let oresp = include_str!("../tests/fixtures/origin-response.json");
+    let oreq = include_str!("../tests/fixtures/origin-request.json");
 
     let mut g = c.benchmark_group("edge");
     g.bench_function(

@@ -12,7 +12,7 @@ const iterations = Number(process.argv[3] || 20000);
 // asynchronously): silenced here.
 process.stderr.write = () => true;
 const { handler } = require(path.join(dir, 'index.js'));
-const fixtures = path.join(__dirname, '..', 'fixtures');
+const fixtures = path.join(__dirname, '..', 'tests', 'fixtures');
 const load = (f) => JSON.parse(fs.readFileSync(path.join(fixtures, f), 'utf8'));
 
 function median(xs) {

@@ -246,12 +246,12 @@ mod tests {
     use super::*;
 
     const FIXTURES: [&str; 6] = [
-        include_str!("../fixtures/viewer-request.json"),
-        include_str!("../fixtures/origin-request.json"),
-        include_str!("../fixtures/origin-request-s3.json"),
-        include_str!("../fixtures/origin-response.json"),
-        include_str!("../fixtures/viewer-response.json"),
-        include_str!("../fixtures/viewer-request-body.json"),
+        include_str!("../tests/fixtures/viewer-request.json"),
+        include_str!("../tests/fixtures/origin-request.json"),
+        include_str!("../tests/fixtures/origin-request-s3.json"),
+        include_str!("../tests/fixtures/origin-response.json"),
+        include_str!("../tests/fixtures/viewer-response.json"),
+        include_str!("../tests/fixtures/viewer-request-body.json"),
     ];
 
     #[test]

@@ -475,7 +475,7 @@ mod tests {
 
     #[test]
     fn viewer_request_fixture_is_forwarded_with_variant_and_verify_header() {
-        let out = run(&edge(), include_str!("../fixtures/viewer-request.json"));
+        let out = run(&edge(), include_str!("../tests/fixtures/viewer-request.json"));
         let r = out.as_request().unwrap();
         assert_eq!(
             headers::single(&r.headers, "x-canary-variant"),
@@ -496,8 +496,8 @@ mod tests {
     fn origin_request_fixtures_route_canary() {
         let e = edge();
         for f in [
-            include_str!("../fixtures/origin-request.json"),
-            include_str!("../fixtures/origin-request-s3.json"),
+            include_str!("../tests/fixtures/origin-request.json"),
+            include_str!("../tests/fixtures/origin-request-s3.json"),
         ] {
             // CloudFront forwards the viewer-request's variant header (it is in the cache key).
             let mut ev: Event = serde_json::from_str(f).unwrap();
@@ -534,7 +534,7 @@ mod tests {
             );
         }
         // Without the header: untouched (stable).
-        let out = run(&e, include_str!("../fixtures/origin-request.json"));
+        let out = run(&e, include_str!("../tests/fixtures/origin-request.json"));
         let o = out
             .as_request()
             .unwrap()
@@ -551,8 +551,8 @@ mod tests {
     fn response_fixtures_get_security_headers_and_lose_leaky_ones() {
         let e = edge();
         for f in [
-            include_str!("../fixtures/origin-response.json"),
-            include_str!("../fixtures/viewer-response.json"),
+            include_str!("../tests/fixtures/origin-response.json"),
+            include_str!("../tests/fixtures/viewer-response.json"),
         ] {
             let out = run(&e, f);
             let r = out.as_response().unwrap();
@@ -566,7 +566,7 @@ mod tests {
             assert_eq!(headers::single(&r.headers, "content-length"), Some("9593"));
         }
         // viewer-response issues the sticky cookie to the new visitor.
-        let out = run(&e, include_str!("../fixtures/viewer-response.json"));
+        let out = run(&e, include_str!("../tests/fixtures/viewer-response.json"));
         let cookie = headers::single(&out.as_response().unwrap().headers, "set-cookie").unwrap();
         assert!(cookie.starts_with("__Host-canary=k1."), "{cookie}");
     }

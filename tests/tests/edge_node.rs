@@ -23,7 +23,7 @@ fn node_available() -> bool {
 
 fn fixture(name: &str) -> Value {
     let p = harness::paths::workspace_root()
-        .join("edge/fixtures")
+        .join("edge/tests/fixtures")
         .join(name);
     serde_json::from_slice(&std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display())))
         .expect("fixture json")

@@ -2343,7 +2343,7 @@ const load = (f) => JSON.parse(fs.readFileSync(process.argv[2] + '/' + f));
   console.log(JSON.stringify({ viewer: a, origin: b }));
 })().catch((e) => { console.error(e); process.exit(1); });
 "#;
-    let o = node_eval(script, &[&artifacts, &root().join("edge/fixtures")]);
+    let o = node_eval(script, &[&artifacts, &root().join("edge/tests/fixtures")]);
     assert!(
         o.status.success(),
         "the built handler failed:\n{}",

@@ -64,8 +64,10 @@ async fn main() {
         "CURSOR_SECRET".into(),
         "Y29sZC1zdGFydC1jdXJzb3Itc2VjcmV0LTAxMjM0NTY3ODlhYg==".into(),
     ));
-    let edge_event: Value =
-        serde_json::from_str(include_str!("../../../edge/fixtures/viewer-request.json")).unwrap();
+    let edge_event: Value = serde_json::from_str(include_str!(
+        "../../../edge/tests/fixtures/viewer-request.json"
+    ))
+    .unwrap();
 
     // Secrets at init (secret-source): the same secret from the environment and from moto's
     // Secrets Manager / SSM on loopback (the call's cost without the network's).
