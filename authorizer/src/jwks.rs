@@ -266,7 +266,8 @@ pub struct Jwks {
     fetches: AtomicU64,
 }
 
-/// A usable key, with the JWKS generation it came from.
+/// A usable key, shared with the cached key set it came from (the key stays valid for the
+/// caller after a refresh replaces the set).
 pub type KeyRef = Arc<Key>;
 
 impl Jwks {

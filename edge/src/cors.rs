@@ -154,8 +154,8 @@ impl Cors {
         }
     }
 
-    /// `Some(allowed?)` for a CORS preflight (OPTIONS with `Origin` and
-    /// `Access-Control-Request-Method`), `None` for any other request.
+    /// Whether the request is a CORS preflight: `OPTIONS` with `Origin` and
+    /// `Access-Control-Request-Method` (any other `OPTIONS` goes to the origin).
     pub fn is_preflight(method: &str, h: &Headers) -> bool {
         method == "OPTIONS"
             && headers::count(h, "origin") > 0
