@@ -5,8 +5,10 @@
 //! 127.0.0.1. Nothing here mocks our own code.
 
 pub mod cognito;
+pub mod crud_fn;
 pub mod differential;
 pub mod dynamo;
+pub mod edge_fn;
 pub mod fault_proxy;
 pub mod jwks_server;
 pub mod jwt;

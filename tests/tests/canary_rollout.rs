@@ -10,7 +10,6 @@
 //! - the WebAssembly edge (Node handler) logs the same decisions as the native binary, reading
 //!   the same rollout store.
 
-mod edge_support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -458,7 +457,7 @@ fn build_package(config: &Value, work: &Path) -> PathBuf {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn wasm_edge_logs_the_native_decisions() {
-    use edge_support::*;
+    use harness::edge_fn::*;
     if !node_available() {
         eprintln!(
             "\n\n*** SKIPPED wasm_edge_logs_the_native_decisions: `node` is not installed ***\n\n"

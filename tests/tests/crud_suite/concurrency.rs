@@ -3,11 +3,10 @@
 //! per version, PATCHes without it lose no update, and concurrent POSTs sharing an
 //! `Idempotency-Key` create exactly one item.
 
-mod crud_support;
 
 use std::sync::Arc;
 
-use crud_support::*;
+use harness::crud_fn::*;
 use serde_json::{json, Value};
 use tokio::task::JoinSet;
 

@@ -2,9 +2,8 @@
 //! patch or delete user A's items — with A's ids, A's cursors, or owner fields in bodies — and
 //! A's stored data is byte-for-byte unchanged afterwards. Both payload versions.
 
-mod crud_support;
 
-use crud_support::*;
+use harness::crud_fn::*;
 use serde_json::{json, Value};
 
 fn strip_detail(v: &Value) -> Value {

@@ -2,10 +2,9 @@
 //! duplicate keys, huge numbers, control characters), ids, cursors and query parameters. Each
 //! gets its stable error code and changes nothing.
 
-mod crud_support;
 
 use base64::Engine;
-use crud_support::*;
+use harness::crud_fn::*;
 use harness::runtime_api::{Function, Outcome};
 use serde_json::{json, Value};
 

@@ -2,9 +2,8 @@
 //! way CloudFront drives it (viewer-request, origin-request, viewer-response of one request share
 //! the CloudFront request id).
 
-mod edge_support;
 
-use edge_support::*;
+use harness::edge_fn::*;
 use harness::runtime_api::Function;
 use serde_json::{json, Value};
 

@@ -1,9 +1,8 @@
 //! Security headers, request hygiene and the rate limit, end to end: the real `edge` binary
 //! under the Runtime API emulator.
 
-mod edge_support;
 
-use edge_support::*;
+use harness::edge_fn::*;
 use harness::runtime_api::Outcome;
 use serde_json::json;
 

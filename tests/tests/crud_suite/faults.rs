@@ -5,11 +5,10 @@
 //! by the test (every 2xx's effect is in the table, every non-2xx changed nothing, 0 lost
 //! writes, 0 duplicates).
 
-mod crud_support;
 
 use std::time::{Duration, Instant};
 
-use crud_support::*;
+use harness::crud_fn::*;
 use harness::fault_proxy::{Fault, FaultProxy};
 use serde_json::{json, Value};
 

@@ -1,8 +1,7 @@
 //! Shared helpers for the edge suites: CloudFront events in the documented shape, the real
 //! `edge` binary under the Runtime API emulator, and header accessors.
-#![allow(dead_code)]
 
-use harness::runtime_api::{Function, Outcome};
+use crate::runtime_api::{Function, Outcome};
 use serde_json::{json, Map, Value};
 
 pub const DIST: &str = "d111111abcdef8.cloudfront.net";
@@ -36,7 +35,7 @@ pub fn config() -> Value {
 
 pub async fn start(config: &Value) -> Function {
     let f = Function::start(
-        &harness::paths::bin("edge"),
+        &crate::paths::bin("edge"),
         &[("EDGE_CONFIG".to_string(), config.to_string())],
     )
     .await;

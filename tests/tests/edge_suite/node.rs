@@ -5,12 +5,11 @@
 //! binary under the Runtime API emulator on the same events in the same order, and compares the
 //! answers. Skips (loudly) only when `node` is not installed.
 
-mod edge_support;
 
 use std::path::PathBuf;
 use std::process::Command;
 
-use edge_support::*;
+use harness::edge_fn::*;
 use harness::runtime_api::Outcome;
 use serde_json::{json, Value};
 

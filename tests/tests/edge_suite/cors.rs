@@ -1,8 +1,7 @@
 //! CORS at the edge, end to end: the real `edge` binary under the Runtime API emulator.
 
-mod edge_support;
 
-use edge_support::*;
+use harness::edge_fn::*;
 use serde_json::json;
 
 const HOSTILE: [&str; 12] = [

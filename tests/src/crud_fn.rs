@@ -1,21 +1,20 @@
 //! Shared by the crud suites: moto + items table + N real `crud` processes under the Runtime API
 //! emulator, and requests built from real API Gateway event fixtures (REST 1.0 and HTTP API 2.0).
-#![allow(dead_code)]
 
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use base64::Engine;
-use harness::dynamo;
-use harness::moto::Moto;
-use harness::runtime_api::{Function, Outcome};
+use crate::dynamo;
+use crate::moto::Moto;
+use crate::runtime_api::{Function, Outcome};
 use serde_json::{json, Value};
 
 pub const REST_FIXTURE: &str =
-    include_str!("../../../crud/tests/fixtures/apigw-rest-get-item.json");
+    include_str!("../../crud/tests/fixtures/apigw-rest-get-item.json");
 pub const HTTP_FIXTURE: &str =
-    include_str!("../../../crud/tests/fixtures/apigw-http-post-items.json");
+    include_str!("../../crud/tests/fixtures/apigw-http-post-items.json");
 
 /// A fixed 32-byte cursor key (base64) shared by every instance of one test, as a deployment with
 /// `CURSOR_SECRET` would.
@@ -70,7 +69,7 @@ impl Crud {
             extra.push((k, v.as_str()));
         }
         let env = dynamo::crud_env(&moto, &table, &extra);
-        let bin = harness::paths::bin("crud");
+        let bin = crate::paths::bin("crud");
         let mut fns = Vec::new();
         for _ in 0..o.instances {
             let f = Function::start(&bin, &env).await;
