@@ -13,7 +13,6 @@ use serde_json::{Map, Value};
 
 use crate::deps::Deps;
 use crate::document::{self, Limits};
-use crate::encoding::hex;
 use crate::error::ApiError;
 use crate::ids::ItemId;
 use crate::precondition::{self, Precondition};
@@ -123,9 +122,10 @@ pub fn prepare_create(
     let idempotency = key.map(|k| {
         let idem_sk = format!(
             "{IDEMPOTENCY_PREFIX}{}",
-            hex(digest::digest(&digest::SHA256, k.as_bytes()).as_ref())
+            hex::encode(digest::digest(&digest::SHA256, k.as_bytes()).as_ref())
         );
-        let body_hash = hex(digest::digest(&digest::SHA256, record.doc.as_bytes()).as_ref());
+        let body_hash =
+            hex::encode(digest::digest(&digest::SHA256, record.doc.as_bytes()).as_ref());
         (
             idem_sk,
             IdemRecord {

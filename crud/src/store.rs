@@ -184,7 +184,7 @@ fn new_token() -> Result<String, StoreError> {
         tracing::error!("no randomness for a write token");
         StoreError::Internal
     })?;
-    Ok(crate::encoding::hex(&b))
+    Ok(hex::encode(b))
 }
 
 /// The DynamoDB side. Cheap to clone (the SDK client is an `Arc`).

@@ -95,10 +95,6 @@ pub struct Gateway {
     seq: AtomicU64,
 }
 
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
 impl Gateway {
     pub fn new(
         settings: Settings,
@@ -148,7 +144,7 @@ impl Gateway {
         let started = Instant::now();
         let mut t = Timings::default();
         let n = self.seq.fetch_add(1, Ordering::Relaxed);
-        let request_id = format!("{}-{n:x}", hex(&random16()[..8]));
+        let request_id = format!("{}-{n:x}", hex::encode(&random16()[..8]));
         let resp = self.chain(req, &request_id, &mut t).await;
         t.total_us = started.elapsed().as_micros() as u64;
         (resp, t)
@@ -162,7 +158,7 @@ impl Gateway {
         let started = Instant::now();
         let mut t = Timings::default();
         let n = self.seq.fetch_add(1, Ordering::Relaxed);
-        let request_id = format!("{}-{n:x}", hex(&random16()[..8]));
+        let request_id = format!("{}-{n:x}", hex::encode(&random16()[..8]));
         let (path, querystring) = req.path_and_query();
         let trimmed = path.strip_prefix('/').unwrap_or(&path);
         let (stage, rest) = trimmed.split_once('/').unwrap_or((trimmed, ""));

@@ -11,6 +11,8 @@
 //! `{name+}`). The method ARN is built from the path as sent, not from the matched form.
 
 use authorizer::policy::{more_specific, parse_api_routes, ApiRoute, RouteSeg};
+// path parameters are decoded as crud decodes them (one implementation; `%` and two hex digits)
+use crud::encoding::percent_decode;
 
 /// A matched route.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,27 +138,6 @@ fn match_segments(template: &[RouteSeg], segs: &[&str]) -> Option<Vec<String>> {
         }
     }
     (segs.len() == template.len()).then_some(values)
-}
-
-/// Percent-decoding of one path segment (invalid escapes are kept literally).
-pub fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let Ok(v) =
-                u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16)
-            {
-                out.push(v);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]

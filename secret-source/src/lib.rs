@@ -266,12 +266,8 @@ pub struct SignInput<'a> {
     pub epoch_seconds: u64,
 }
 
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
 fn sha256_hex(b: &[u8]) -> String {
-    hex(digest::digest(&digest::SHA256, b).as_ref())
+    hex::encode(digest::digest(&digest::SHA256, b).as_ref())
 }
 
 fn hmac_sha256(key: &[u8], msg: &str) -> Vec<u8> {
@@ -340,7 +336,7 @@ pub fn sign(i: &SignInput) -> Vec<(String, String)> {
     let k_region = hmac_sha256(&k_date, i.region);
     let k_service = hmac_sha256(&k_region, i.service);
     let k_signing = hmac_sha256(&k_service, "aws4_request");
-    let signature = hex(&hmac_sha256(&k_signing, &to_sign));
+    let signature = hex::encode(hmac_sha256(&k_signing, &to_sign));
     headers.push((
         "authorization".into(),
         format!(
@@ -441,12 +437,12 @@ mod tests {
         let k_service = hmac_sha256(&k_region, "iam");
         let k_signing = hmac_sha256(&k_service, "aws4_request");
         assert_eq!(
-            hex(&k_signing),
+            hex::encode(&k_signing),
             "c4afb1cc5771d871763a393e44b703571b55cc28424d1a5e86da6ed3c154a4b9"
         );
         let to_sign = "AWS4-HMAC-SHA256\n20150830T123600Z\n20150830/us-east-1/iam/aws4_request\nf536975d06c0309214f805bb90ccff089219ecd68b2577efef23edd43b7e1a59";
         assert_eq!(
-            hex(&hmac_sha256(&k_signing, to_sign)),
+            hex::encode(hmac_sha256(&k_signing, to_sign)),
             "5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7"
         );
     }

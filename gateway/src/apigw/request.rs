@@ -6,8 +6,6 @@ use std::collections::HashMap;
 use aws_lambda_events::http::{HeaderMap, HeaderName, HeaderValue};
 use aws_lambda_events::query_map::QueryMap;
 
-use crate::routes;
-
 /// The request as it reaches the stage: what the authorizer and integration events are built from.
 #[derive(Debug, Clone, Copy)]
 pub struct RequestFacts<'a> {
@@ -58,20 +56,11 @@ pub fn query_maps(pairs: &[(String, String)]) -> (QueryMap, QueryMap) {
     (QueryMap::from(single), QueryMap::from(multi))
 }
 
-/// The query string's (name, value) pairs, percent-decoded (`+` is a space), in order; empty
-/// parts are skipped and a part without `=` has an empty value.
-pub fn parse_query(q: &str) -> Vec<(String, String)> {
-    q.split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (
-                routes::percent_decode(&k.replace('+', " ")),
-                routes::percent_decode(&v.replace('+', " ")),
-            )
-        })
-        .collect()
-}
+/// The query string's (name, value) pairs as API Gateway puts them in the events'
+/// `queryStringParameters`: percent-decoded (`+` is a space), in order; empty parts are skipped and
+/// a part without `=` has an empty value. crud's own parser (one implementation), so the gateway
+/// and crud's HTTP API events (`rawQueryString`) decode a query alike.
+pub use crud::encoding::parse_query;
 
 #[cfg(test)]
 mod tests {

@@ -33,7 +33,7 @@ type BolaProbe<'a> = (
 fn random_hex(n: usize) -> String {
     let mut b = vec![0u8; n];
     let _ = aws_lc_rs::rand::fill(&mut b);
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    hex::encode(b)
 }
 
 /// `USER_PASSWORD_AUTH` against a Cognito endpoint (AWS or the local stand-in), through the
