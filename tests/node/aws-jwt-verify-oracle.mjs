@@ -1,4 +1,4 @@
-// aws-jwt-verify 5.2.1 as a test oracle (tests/tests/authorizer_differential.rs).
+// aws-jwt-verify 5.2.1 as a test oracle (tests/tests/authorizer_suite/differential.rs).
 //
 // Usage: node tests/node/aws-jwt-verify-oracle.mjs <input.json>
 // Input:  {"userPoolId": "...", "clientId": "...", "jwks": {...},

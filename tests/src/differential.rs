@@ -1,5 +1,5 @@
 //! Well-signed mutations of Cognito-shaped tokens, for the differential tests against
-//! independent verifiers (`tests/tests/authorizer_differential.rs`).
+//! independent verifiers (`tests/tests/authorizer_suite/differential.rs`).
 //!
 //! Tokens are built from raw JSON text, member by member, so what a JSON library would
 //! normalise away survives into the signed bytes: duplicate members, escaped member names

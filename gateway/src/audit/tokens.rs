@@ -12,7 +12,7 @@
 //!
 //! The claim checks themselves (a *correctly signed* expired or foreign token) need a signing key,
 //! which an auditor of a deployment does not have; the test suite proves them against the
-//! binaries (tests/tests/authorizer_e2e.rs). A correctly signed token of the wrong `token_use`
+//! binaries (tests/tests/authorizer_suite/e2e.rs). A correctly signed token of the wrong `token_use`
 //! is in the catalogue when the user's id token is at hand (the local stack, or `--id-token-env`).
 
 use aws_lc_rs::hmac;

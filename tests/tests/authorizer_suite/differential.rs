@@ -30,7 +30,7 @@ use serde_json::{json, Value};
 const POOL: &str = "us-east-1_TestPool1";
 const CLIENT: &str = "diffclient0123456789abcde";
 const KID: &str = "diff-key-1";
-const REST_REQUEST: &str = include_str!("../../authorizer/tests/fixtures/rest_request.json");
+const REST_REQUEST: &str = include_str!("../../../authorizer/tests/fixtures/rest_request.json");
 const DEFAULT_SEED: u64 = 0x0008_d1ff_5eed;
 
 fn issuer() -> String {

@@ -7,8 +7,8 @@ use harness::paths;
 use harness::runtime_api::Function;
 use serde_json::{json, Value};
 
-const REST_REQUEST: &str = include_str!("../../authorizer/tests/fixtures/rest_request.json");
-const HTTP_V2: &str = include_str!("../../authorizer/tests/fixtures/http_v2.json");
+const REST_REQUEST: &str = include_str!("../../../authorizer/tests/fixtures/rest_request.json");
+const HTTP_V2: &str = include_str!("../../../authorizer/tests/fixtures/http_v2.json");
 
 fn request_event(auth: &str) -> Value {
     let mut e: Value = serde_json::from_str(REST_REQUEST).unwrap();

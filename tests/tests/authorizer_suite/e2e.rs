@@ -13,9 +13,9 @@ const CLIENT: &str = "client-abc123";
 const ISS: &str = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_TestPool1";
 const SUB: &str = "6f1c2d9e-1111-4a2b-9c3d-222233334444";
 
-const REST_TOKEN: &str = include_str!("../../authorizer/tests/fixtures/rest_token.json");
-const REST_REQUEST: &str = include_str!("../../authorizer/tests/fixtures/rest_request.json");
-const HTTP_V2: &str = include_str!("../../authorizer/tests/fixtures/http_v2.json");
+const REST_TOKEN: &str = include_str!("../../../authorizer/tests/fixtures/rest_token.json");
+const REST_REQUEST: &str = include_str!("../../../authorizer/tests/fixtures/rest_request.json");
+const HTTP_V2: &str = include_str!("../../../authorizer/tests/fixtures/http_v2.json");
 
 struct Setup {
     jwks: JwksServer,

@@ -1,0 +1,8 @@
+//! authorizer end to end: the real `authorizer` binary under the Runtime API emulator against
+//! JWKS servers, moto's Cognito and independent verifiers; one test binary, one module per topic.
+
+mod cognito;
+mod differential;
+mod e2e;
+mod jwks_under_load;
+mod route_policies;
