@@ -24,6 +24,7 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use hmac::digest::CtOutput;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
 
@@ -102,7 +103,9 @@ struct SigningKey {
 #[derive(Clone)]
 struct TesterKey {
     id: String,
-    digest: [u8; 32],
+    /// SHA-256 of the secret; `CtOutput`'s `==` is constant-time (RustCrypto's, as in
+    /// `Mac::verify`), so a comparison does not reveal where two digests first differ.
+    digest: CtOutput<Sha256>,
 }
 
 pub struct Canary {
@@ -203,7 +206,7 @@ impl Canary {
             .iter()
             .map(|k| TesterKey {
                 id: k.id.clone(),
-                digest: Sha256::digest(k.secret.as_bytes()).into(),
+                digest: CtOutput::new(Sha256::digest(k.secret.as_bytes())),
             })
             .collect();
         Ok(Canary {
@@ -317,11 +320,11 @@ impl Canary {
         let variant = headers::single(h, FORCE_HEADER).and_then(Variant::parse)?;
         let credential = headers::single(h, TESTER_HEADER)?;
         let (id, secret) = credential.split_once(':')?;
-        let given: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
+        let given = CtOutput::<Sha256>::new(Sha256::digest(secret.as_bytes()));
         let mut ok = false;
         for k in &self.tester_keys {
             // Compare every key's digest in constant time; the id only selects.
-            let same = ct_eq(&k.digest, &given);
+            let same = k.digest == given;
             ok |= same & (k.id == id);
         }
         ok.then_some(variant)
@@ -459,14 +462,6 @@ fn cookie_values<'a>(h: &'a Headers, name: &'a str) -> impl Iterator<Item = &'a 
             let (k, v) = pair.split_once('=')?;
             (k.trim() == name).then(|| v.trim().trim_matches('"'))
         })
-}
-
-fn ct_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
-    let mut diff = 0u8;
-    for (x, y) in a.iter().zip(b.iter()) {
-        diff |= x ^ y;
-    }
-    diff == 0
 }
 
 #[cfg(test)]
@@ -648,6 +643,14 @@ mod tests {
         );
         assert_eq!(
             c.forced(&mk("canary", Some("t1:wrong".into()))),
+            Forced::Refused
+        );
+        // a digest that differs only at its end (one character of the secret) is refused too
+        let mut near = secret.clone();
+        near.pop();
+        near.push('u');
+        assert_eq!(
+            c.forced(&mk("canary", Some(format!("t1:{near}")))),
             Forced::Refused
         );
         assert_eq!(
