@@ -10,7 +10,8 @@
 //!
 //! 1. Pure pieces: [`encoding`] (hex, percent-decoding, query strings), [`timefmt`], [`ids`],
 //!    [`document`] (strict JSON bodies, merge patch), [`precondition`] (`If-Match` /
-//!    `If-None-Match`), [`routes`], [`config`], [`cursor`], [`ratelimit`].
+//!    `If-None-Match`), [`routes`], [`config`], [`cursor`], [`ratelimit`], [`metrics`] (the
+//!    per-variant EMF line `main.rs` writes per invocation).
 //! 2. [`store`]: DynamoDB (key layout and types; `codec`, `classify`, `deadline`, `ops`).
 //! 3. [`error`] (every failure, its status and code), [`identity`].
 //! 4. The shared HTTP types: [`request`] ([`ApiRequest`] and the headers routes read),
@@ -33,6 +34,7 @@ pub mod handler;
 pub mod identity;
 pub mod ids;
 pub mod items;
+pub mod metrics;
 pub mod precondition;
 pub mod profile;
 pub mod ratelimit;

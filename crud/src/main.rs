@@ -7,24 +7,44 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::BehaviorVersion;
 use crud::handler::handle_event_until;
+use crud::metrics::{self, MetricsSettings, Variant};
 use crud::store::{self, Store};
-use crud::{CrudEvent, Deps, Settings};
+use crud::{CrudEvent, CrudResponse, Deps, Settings};
 use lambda_runtime::{service_fn, LambdaEvent};
+use std::io::Write;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
+    // The log level (AWS_LAMBDA_LOG_LEVEL, which Lambda's application log level sets, else
+    // RUST_LOG; `trace` .. `error`, `fatal` = `error`; default `info`) applies to this project's
+    // crates only. Every other crate is held at `warn` and above whatever the level: at DEBUG
+    // and TRACE the runtime logs each raw event (its headers, the caller's token, cookies, the
+    // body) and the AWS SDK each DynamoDB request and response with the items in them.
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
         .or_else(|_| std::env::var("RUST_LOG"))
         .ok()
-        .and_then(|l| l.parse::<tracing::Level>().ok())
-        .unwrap_or(tracing::Level::INFO);
+        .and_then(|l| match l.trim().to_ascii_lowercase().as_str() {
+            "fatal" => Some(LevelFilter::ERROR),
+            other => other.parse::<LevelFilter>().ok(),
+        })
+        .unwrap_or(LevelFilter::INFO);
+    let own = ["crud", "secret_source", "lambda_init_error"];
+    let filter = Targets::new()
+        .with_default(level.min(LevelFilter::WARN))
+        .with_targets(own.map(|t| (t, level)));
     tracing_subscriber::fmt()
         .json()
         .with_max_level(level)
         .with_current_span(false)
         .with_ansi(false)
         .without_time()
+        .finish()
+        .with(filter)
         .init();
+    tracing::debug!(event = "log_level", level = %level, dependencies = %level.min(LevelFilter::WARN));
 
     // CURSOR_SECRET_ARN: the value from Secrets Manager / SSM, read once (secret-source).
     // Every init failure goes to the Runtime API's /init/error with the setting named.
@@ -58,19 +78,47 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     );
     let deps = Deps::new(store, settings)
         .unwrap_or_else(|e| lambda_init_error::report_and_exit("ConfigError", &e.to_string()));
+    // METRICS / METRICS_NAMESPACE: one EMF line per invocation (crud::metrics), or none.
+    let metrics = MetricsSettings::from_lookup(|k| std::env::var(k).ok())
+        .unwrap_or_else(|e| lambda_init_error::report_and_exit("ConfigError", &e.to_string()));
+    let namespace = metrics.namespace.as_deref();
     let deps = &deps;
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<CrudEvent>| async move {
+            let started = Instant::now();
+            let wall = SystemTime::now();
             // The Runtime API's deadline (the function's `Timeout`) as a monotonic instant.
             let left = event
                 .context
                 .deadline()
-                .duration_since(SystemTime::now())
+                .duration_since(wall)
                 .unwrap_or(Duration::ZERO);
-            let deadline = Instant::now() + left;
-            Ok::<_, lambda_runtime::Error>(
-                handle_event_until(event.payload, deps, Some(deadline)).await,
-            )
+            let deadline = started + left;
+            let variant = Variant::of_invoked_arn(&event.context.invoked_function_arn);
+            let response = handle_event_until(event.payload, deps, Some(deadline)).await;
+            if let Some(ns) = namespace {
+                let status = match &response {
+                    CrudResponse::Rest(r) => r.status_code,
+                    CrudResponse::Http(r) => r.status_code,
+                };
+                let timestamp_ms = wall
+                    .duration_since(SystemTime::UNIX_EPOCH)
+                    .map(|d| d.as_millis() as u64)
+                    .unwrap_or(0);
+                let mut line = Vec::with_capacity(metrics::LINE_CAPACITY);
+                metrics::write_line(
+                    &mut line,
+                    ns,
+                    variant,
+                    u16::try_from(status).unwrap_or(500),
+                    started.elapsed(),
+                    timestamp_ms,
+                );
+                // One write of one whole line (stdout's lock held for it): never interleaved
+                // with a log line. A failed write loses one data point, not the response.
+                let _ = std::io::stdout().lock().write_all(&line);
+            }
+            Ok::<_, lambda_runtime::Error>(response)
         },
     ))
     .await
