@@ -4,11 +4,13 @@
 
 pub mod apigw;
 pub mod audit;
+pub mod aws;
 pub mod cloudfront;
 pub mod iam;
 pub mod message;
 pub mod pipeline;
 pub mod rollout;
+pub mod rollout_aws;
 pub mod routes;
 pub mod server;
 pub mod token;

@@ -5,7 +5,8 @@
 //! `gateway token [--user NAME] [--password PW] [--id]` — sign in against the local Cognito
 //! stand-in (from `.local/state.json`, written by `scripts/run.sh`) and print a token.
 //! `gateway rollout status | set --weight N [--kill] | ramp --steps … --bake-seconds S
-//! --max-error-rate R` — drive the canary of the running local stack (gateway/src/rollout.rs).
+//! --max-error-rate R` — drive the canary of the running local stack (gateway/src/rollout.rs), or
+//! with `--s3-uri s3://<bucket>/rollout.json` a deployed stack (gateway/src/rollout_aws.rs).
 //! `gateway audit [...]` — attack a running stack and print a scorecard (gateway/src/audit/).
 //! `GATEWAY_API_PORT` set: `serve` also serves the regional API endpoint (no CloudFront) there.
 
@@ -50,6 +51,7 @@ fn main() {
         Some("-h") | Some("--help") | Some("help") => {
             println!("usage: gateway [serve] | gateway token [--user NAME] [--password PW] [--id]");
             println!("       gateway rollout status | set --weight N [--kill] | ramp --steps 1,5,25,50,100 --bake-seconds S --max-error-rate R [--min-requests N]");
+            println!("         on AWS: --s3-uri s3://<bucket>/rollout.json (or ROLLOUT_S3_URI) --namespace <stack>/Gateway [--propagation-seconds 11] [--window-seconds 300] [--poll-seconds 15]");
             println!("       gateway audit [--json] [--url URL --api-url URL] ... (gateway audit --help)");
         }
         Some(other) => fail(&format!("unknown command {other:?}; try `gateway --help`")),
@@ -98,17 +100,8 @@ async fn token_cmd(args: &[String]) {
 }
 
 fn rollout_cmd(args: &[String]) {
-    use gateway::rollout::{self, Local, Ramp};
-    let state_path = env("GATEWAY_STATE").unwrap_or_else(|| ".local/state.json".into());
-    let state: Value = std::fs::read(&state_path)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_else(|| {
-            fail(&format!(
-                "{state_path} not found: start the stack with scripts/run.sh first"
-            ))
-        });
-    let local = Local::from_state(&state).unwrap_or_else(|e| fail(&e));
+    use gateway::rollout::{self, Local, Ramp, Target};
+    use gateway::rollout_aws::{self as aws_rollout, AwsRollout};
     let print = |v: &Value| println!("{v}");
     let mut it = args.iter();
     let sub = it.next().map(String::as_str);
@@ -117,7 +110,16 @@ fn rollout_cmd(args: &[String]) {
     while let Some(a) = it.next() {
         match a.as_str() {
             "--kill" => kill = true,
-            "--weight" | "--steps" | "--bake-seconds" | "--max-error-rate" | "--min-requests" => {
+            "--weight"
+            | "--steps"
+            | "--bake-seconds"
+            | "--max-error-rate"
+            | "--min-requests"
+            | "--s3-uri"
+            | "--namespace"
+            | "--propagation-seconds"
+            | "--window-seconds"
+            | "--poll-seconds" => {
                 let v = it
                     .next()
                     .unwrap_or_else(|| fail(&format!("{a} needs a value")));
@@ -134,8 +136,63 @@ fn rollout_cmd(args: &[String]) {
                 .unwrap_or_else(|| fail(&format!("{k} {v:?} is not a number")))
         })
     };
+    let seconds =
+        |k: &str, default: Duration| num(k).map(Duration::from_secs_f64).unwrap_or(default);
+    // A deployed stack when an S3 URI is named (flag or ROLLOUT_S3_URI), else the local one.
+    enum Which {
+        Local(Local),
+        Aws(Box<AwsRollout>),
+    }
+    let which = match opts
+        .get("--s3-uri")
+        .cloned()
+        .or_else(|| env("ROLLOUT_S3_URI"))
+    {
+        Some(uri) => {
+            let object = gateway::aws::S3Uri::parse(uri.trim()).unwrap_or_else(|e| fail(&e));
+            let aws = gateway::aws::Aws::from_lookup(&env).unwrap_or_else(|e| fail(&e));
+            let namespace = opts
+                .get("--namespace")
+                .cloned()
+                .or_else(|| env("ROLLOUT_METRICS_NAMESPACE"))
+                .unwrap_or_else(|| crud::metrics::DEFAULT_NAMESPACE.to_string());
+            Which::Aws(Box::new(
+                AwsRollout::new(
+                    aws,
+                    object,
+                    namespace,
+                    seconds("--propagation-seconds", aws_rollout::DEFAULT_PROPAGATION),
+                    seconds("--window-seconds", aws_rollout::DEFAULT_WINDOW),
+                    seconds("--poll-seconds", aws_rollout::DEFAULT_POLL),
+                )
+                .unwrap_or_else(|e| fail(&e)),
+            ))
+        }
+        None => {
+            let state_path = env("GATEWAY_STATE").unwrap_or_else(|| ".local/state.json".into());
+            let state: Value = std::fs::read(&state_path)
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+                .unwrap_or_else(|| {
+                    fail(&format!(
+                        "{state_path} not found: start the stack with scripts/run.sh first (or name a deployed stack's rollout object with --s3-uri)"
+                    ))
+                });
+            Which::Local(Local::from_state(&state).unwrap_or_else(|e| fail(&e)))
+        }
+    };
+    let target: &dyn Target = match &which {
+        Which::Local(l) => l,
+        Which::Aws(a) => a.as_ref(),
+    };
     match sub {
-        Some("status") => print(&local.status().unwrap_or_else(|e| fail(&e))),
+        Some("status") => print(
+            &match &which {
+                Which::Local(l) => l.status(),
+                Which::Aws(a) => a.status(),
+            }
+            .unwrap_or_else(|e| fail(&e)),
+        ),
         Some("set") => {
             let w = match opts.get("--weight") {
                 Some(v) => v
@@ -143,10 +200,13 @@ fn rollout_cmd(args: &[String]) {
                     .ok()
                     .filter(|w| *w <= 100)
                     .unwrap_or_else(|| fail("--weight must be 0-100")),
-                None if kill => local.read_state().map(|s| s.weight_percent).unwrap_or(0),
+                None if kill => match &which {
+                    Which::Local(l) => l.read_state().map(|s| s.weight_percent).unwrap_or(0),
+                    Which::Aws(a) => a.read_state().map(|s| s.weight_percent).unwrap_or(0),
+                },
                 None => fail("set needs --weight N (0-100) or --kill"),
             };
-            print(&local.set(w, kill).unwrap_or_else(|e| fail(&e)));
+            print(&target.set(w, kill).unwrap_or_else(|e| fail(&e)));
         }
         Some("ramp") => {
             let steps: Vec<u8> = opts
@@ -171,7 +231,7 @@ fn rollout_cmd(args: &[String]) {
                 max_error_rate: num("--max-error-rate").unwrap_or(0.01),
                 min_requests: num("--min-requests").unwrap_or(10.0) as u64,
             };
-            match rollout::ramp(&local, &r, &mut |v| print(v)) {
+            match rollout::ramp(target, &r, &mut |v| print(v)) {
                 Ok(v) => print(&v),
                 Err(v) => {
                     print(&v);
@@ -183,7 +243,7 @@ fn rollout_cmd(args: &[String]) {
                 }
             }
         }
-        _ => fail("usage: gateway rollout status | set --weight N [--kill] | ramp --steps … --bake-seconds S --max-error-rate R [--min-requests N]"),
+        _ => fail("usage: gateway rollout status | set --weight N [--kill] | ramp --steps … --bake-seconds S --max-error-rate R [--min-requests N] [--s3-uri s3://bucket/rollout.json --namespace NS …]"),
     }
 }
 

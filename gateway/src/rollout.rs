@@ -289,6 +289,54 @@ pub struct Ramp {
     pub min_requests: u64,
 }
 
+/// Per-variant `(requests, 5xx)`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub canary: (u64, u64),
+    pub stable: (u64, u64),
+}
+
+impl Counts {
+    /// What was counted after `base` (counters never go back; a restarted source counts as 0).
+    pub fn since(self, base: Counts) -> Counts {
+        let d = |a: (u64, u64), b: (u64, u64)| (a.0.saturating_sub(b.0), a.1.saturating_sub(b.1));
+        Counts {
+            canary: d(self.canary, base.canary),
+            stable: d(self.stable, base.stable),
+        }
+    }
+}
+
+/// What `ramp` drives: the local stack ([`Local`]) or a deployed one
+/// ([`crate::rollout_aws::AwsRollout`]).
+pub trait Target {
+    /// Write the rollout document, then return once the new weight is in force (locally: the
+    /// gateway reports it; on AWS: after the documented propagation bound). JSON with at least
+    /// `propagation_ms`.
+    fn set(&self, weight: u8, kill: bool) -> Result<Value, String>;
+    /// Per-variant counters since `since` (a source may count from earlier: `ramp` subtracts
+    /// the counters it read when the step began).
+    fn counts(&self, since: SystemTime) -> Result<Counts, String>;
+    /// How often `ramp` reads the counters while baking.
+    fn poll_interval(&self) -> Duration;
+}
+
+impl Target for Local {
+    fn set(&self, weight: u8, kill: bool) -> Result<Value, String> {
+        Local::set(self, weight, kill)
+    }
+    fn counts(&self, _since: SystemTime) -> Result<Counts, String> {
+        let h = self.health()?;
+        Ok(Counts {
+            canary: totals(&h, "canary"),
+            stable: totals(&h, "stable"),
+        })
+    }
+    fn poll_interval(&self) -> Duration {
+        Duration::from_millis(100)
+    }
+}
+
 /// Totals (requests, 5xx) of a variant from a health report.
 fn totals(h: &Value, variant: &str) -> (u64, u64) {
     let v = &h["variants"][variant];
@@ -325,25 +373,22 @@ pub fn judge(
 }
 
 /// Run the ramp. `Ok(report)` when every step passed; `Err(report)` after rolling back to 0.
-pub fn ramp(local: &Local, r: &Ramp, out: &mut dyn FnMut(&Value)) -> Result<Value, Value> {
+pub fn ramp(target: &dyn Target, r: &Ramp, out: &mut dyn FnMut(&Value)) -> Result<Value, Value> {
     // Any failure to drive or observe the ramp also rolls back: the fail-safe is stable.
     let fail = |e: String| {
-        let back = local.set(0, false);
+        let back = target.set(0, false);
         json!({"result": "rolled_back", "weight": 0, "reason": e, "rollback_error": back.err()})
     };
     let started = Instant::now();
     for &step in &r.steps {
-        let set = local.set(step, false).map_err(fail)?;
-        let base = local.health().map_err(fail)?;
-        let (c0, s0) = (totals(&base, "canary"), totals(&base, "stable"));
+        let set = target.set(step, false).map_err(fail)?;
+        let step_start = SystemTime::now();
+        let base = target.counts(step_start).map_err(fail)?;
         out(&json!({"event": "step", "weight": step, "propagation_ms": set["propagation_ms"]}));
         let bake_start = Instant::now();
         loop {
-            let h = local.health().map_err(fail)?;
-            let c = totals(&h, "canary");
-            let s = totals(&h, "stable");
-            let canary = (c.0 - c0.0.min(c.0), c.1 - c0.1.min(c.1));
-            let stable = (s.0 - s0.0.min(s.0), s.1 - s0.1.min(s.1));
+            let now = target.counts(step_start).map_err(fail)?.since(base);
+            let (canary, stable) = (now.canary, now.stable);
             let done = bake_start.elapsed() >= r.bake;
             let verdict = judge(canary, stable, r.max_error_rate, r.min_requests).and_then(|()| {
                 if done && canary.0 < r.min_requests {
@@ -356,7 +401,7 @@ pub fn ramp(local: &Local, r: &Ramp, out: &mut dyn FnMut(&Value)) -> Result<Valu
                 }
             });
             if let Err(reason) = verdict {
-                let back = local.set(0, false);
+                let back = target.set(0, false);
                 return Err(json!({
                     "result": "rolled_back", "weight": 0, "failed_step": step, "reason": reason,
                     "canary": {"requests": canary.0, "errors_5xx": canary.1},
@@ -372,7 +417,12 @@ pub fn ramp(local: &Local, r: &Ramp, out: &mut dyn FnMut(&Value)) -> Result<Valu
                     "stable": {"requests": stable.0, "errors_5xx": stable.1}}));
                 break;
             }
-            std::thread::sleep(Duration::from_millis(100));
+            let left = r.bake.saturating_sub(bake_start.elapsed());
+            std::thread::sleep(
+                target
+                    .poll_interval()
+                    .min(left.max(Duration::from_millis(10))),
+            );
         }
     }
     Ok(json!({
