@@ -36,14 +36,51 @@ impl<'de> Deserialize<'de> for CrudEvent {
             version: Option<String>,
         }
         let raw = Box::<RawValue>::deserialize(d)?;
-        let probe: Probe = serde_json::from_str(raw.get()).map_err(serde::de::Error::custom)?;
+        let invalid = |e: serde_json::Error| serde::de::Error::custom(redacted(&e));
+        let probe: Probe = serde_json::from_str(raw.get()).map_err(invalid)?;
         if probe.version.as_deref() == Some("2.0") {
             serde_json::from_str(raw.get()).map(|e| CrudEvent::Http(Box::new(e)))
         } else {
             serde_json::from_str(raw.get()).map(|e| CrudEvent::Rest(Box::new(e)))
         }
-        .map_err(serde::de::Error::custom)
+        .map_err(invalid)
     }
+}
+
+/// A decoding error without the values it quotes. serde's messages name the offending value
+/// (`invalid value: string "<a header value>", expected …`: a header with a control character
+/// quotes the whole header, token and all), and the runtime logs this error and returns it as
+/// the invocation's error. Kept: the kind of mismatch, what was expected, a missing field's name
+/// and the position in the event.
+fn redacted(e: &serde_json::Error) -> String {
+    let full = e.to_string();
+    let msg = match full.rfind(" at line ") {
+        Some(i) if e.line() > 0 => &full[..i],
+        _ => full.as_str(),
+    };
+    let expected = msg.rfind(", expected ").map(|i| &msg[i..]).unwrap_or("");
+    let kinds = [
+        "invalid type",
+        "invalid value",
+        "invalid length",
+        "unknown variant",
+    ];
+    let what = match kinds.into_iter().find(|k| msg.starts_with(k)) {
+        Some(kind) => format!("{kind}{expected}"),
+        None if msg.starts_with("missing field `") => msg.to_string(),
+        None => match e.classify() {
+            serde_json::error::Category::Syntax => "malformed JSON".to_string(),
+            serde_json::error::Category::Eof => "truncated JSON".to_string(),
+            serde_json::error::Category::Io | serde_json::error::Category::Data => {
+                "unexpected data".to_string()
+            }
+        },
+    };
+    format!(
+        "not an API Gateway proxy event: {what} (line {}, column {})",
+        e.line(),
+        e.column()
+    )
 }
 
 /// The proxy response matching the event's payload version.
@@ -214,6 +251,31 @@ mod tests {
         assert_eq!(r.body, Ok(br#"{"title":"milk","qty":2}"#.to_vec()));
         assert_eq!(r.headers.get("content-type").unwrap(), "application/json");
         assert_eq!(r.request_id.as_deref(), Some("JKJaXmPLvHcESHA="));
+    }
+
+    #[test]
+    fn an_undecodable_event_is_refused_without_quoting_its_values() {
+        let mut v: serde_json::Value = serde_json::from_str(REST).unwrap();
+        v["headers"]["X-Broken"] = "Bearer secret-token-value\u{1}".into();
+        let e = serde_json::from_str::<CrudEvent>(&v.to_string())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("not an API Gateway proxy event: invalid value, expected "),
+            "{e}"
+        );
+        assert!(!e.contains("secret-token-value"), "{e}");
+
+        let mut v: serde_json::Value = serde_json::from_str(REST).unwrap();
+        v["httpMethod"] = "GET secret-token-value".into();
+        let e = serde_json::from_str::<CrudEvent>(&v.to_string())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("not an API Gateway proxy event: invalid value, expected "),
+            "{e}"
+        );
+        assert!(!e.contains("secret-token-value"), "{e}");
     }
 
     #[test]

@@ -62,6 +62,14 @@ pub enum EdgeError {
     MissingResponse(&'static str),
 }
 
+/// A CloudFront event from its JSON. The error quotes none of the event's values (serde's own
+/// messages do: `unknown variant "<value>"`), because hosts log it and return it as the
+/// invocation's error.
+pub fn parse_event(json: &[u8]) -> Result<Event, EdgeError> {
+    serde_json::from_slice(json)
+        .map_err(|e| EdgeError::InvalidEvent(config::redacted_json_error(&e, "")))
+}
+
 /// Why the edge did what it did (a stable code for the logs; no header values).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
@@ -273,8 +281,7 @@ impl Edge {
 
     /// JSON event in, JSON result out (the WebAssembly and benchmark entry point).
     pub fn handle_json(&self, event: &[u8], ctx: &Context) -> Result<Vec<u8>, EdgeError> {
-        let event: Event = serde_json::from_slice(event)
-            .map_err(|e| EdgeError::InvalidEvent(config::redacted_json_error(&e, "")))?;
+        let event = parse_event(event)?;
         let out = self.handle(event, ctx)?;
         serde_json::to_vec(&out).map_err(|e| EdgeError::InvalidEvent(e.to_string()))
     }

@@ -33,8 +33,21 @@ async fn main() -> Result<(), Error> {
         tracing::warn!(code = "config_warning", "{w}");
     }
     let edge = &edge;
-    lambda_runtime::run(service_fn(move |ev: LambdaEvent<edge::event::Event>| {
-        handler(ev, edge)
-    }))
+    // The event arrives as raw JSON and is decoded here, not by the runtime: the runtime's own
+    // decoding error quotes the offending value (a header, a cookie) in its ERROR log line and
+    // in the invocation's error; `edge::parse_event`'s error quotes none.
+    lambda_runtime::run(service_fn(
+        move |ev: LambdaEvent<Box<serde_json::value::RawValue>>| async move {
+            let (raw, context) = ev.into_parts();
+            let event = match edge::parse_event(raw.get().as_bytes()) {
+                Ok(event) => event,
+                Err(e) => {
+                    tracing::warn!(code = "invalid_event", error = %e, "event refused");
+                    return Err(e.into());
+                }
+            };
+            handler(LambdaEvent::new(event, context), edge).await
+        },
+    ))
     .await
 }
