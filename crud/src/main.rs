@@ -16,7 +16,7 @@ use std::io::Write;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     // The log level (AWS_LAMBDA_LOG_LEVEL, which Lambda's application log level sets, else
-    // RUST_LOG; `trace` .. `error`, `fatal` = `error`; default `info`) applies to this project's
+    // RUST_LOG; `trace` .. `error`, `fatal` = `error`, else `info`) applies to this project's
     // crates only. Every other crate is held at `warn` and above whatever the level: at DEBUG
     // and TRACE the runtime logs each raw event (its headers, the caller's token, cookies, the
     // body) and the AWS SDK each DynamoDB request and response with the items in them.
@@ -27,8 +27,12 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         .or_else(|_| std::env::var("RUST_LOG"))
         .ok()
         .and_then(|l| match l.trim().to_ascii_lowercase().as_str() {
-            "fatal" => Some(LevelFilter::ERROR),
-            other => other.parse::<LevelFilter>().ok(),
+            "trace" => Some(LevelFilter::TRACE),
+            "debug" => Some(LevelFilter::DEBUG),
+            "info" => Some(LevelFilter::INFO),
+            "warn" => Some(LevelFilter::WARN),
+            "error" | "fatal" => Some(LevelFilter::ERROR),
+            _ => None,
         })
         .unwrap_or(LevelFilter::INFO);
     let own = ["crud", "secret_source", "lambda_init_error"];
