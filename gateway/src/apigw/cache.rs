@@ -1,15 +1,17 @@
 //! The authorizer result cache: API Gateway replays an authorizer's answer for every request with
 //! the same identity sources (see `identity`) for the TTL, on every route of the stage. A TTL of
-//! 0 turns it off. When it holds more than [`MAX_ENTRIES`] answers it is cleared (a local bound;
-//! API Gateway's own is not published).
+//! 0 turns it off. It holds at most [`MAX_ENTRIES`] + 1 answers: an answer stored into a full
+//! cache first drops the answers past their TTL and, when all are live, clears it (a local bound;
+//! API Gateway's own is not published). The map is `bounded_keys::ClearWhenFull`, the authorizer
+//! memo's.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use bounded_keys::ClearWhenFull;
 
 use super::authorizer::Answer;
 
-/// Answers held before the cache is cleared.
+/// Answers held before the next one clears the cache (it holds at most `MAX_ENTRIES + 1`).
 pub const MAX_ENTRIES: usize = 10_000;
 
 /// One authorizer answer, as API Gateway keeps it.
@@ -21,15 +23,19 @@ pub struct CachedAuth {
 
 pub struct AuthCache {
     ttl: Duration,
-    entries: Mutex<HashMap<String, CachedAuth>>,
+    entries: ClearWhenFull<String, CachedAuth>,
 }
 
 impl AuthCache {
     pub fn new(ttl: Duration) -> AuthCache {
         AuthCache {
             ttl,
-            entries: Mutex::new(HashMap::new()),
+            entries: ClearWhenFull::new(MAX_ENTRIES + 1, 0),
         }
+    }
+
+    fn live(&self, e: &CachedAuth, now: Instant) -> bool {
+        now.saturating_duration_since(e.at) < self.ttl
     }
 
     pub fn enabled(&self) -> bool {
@@ -45,29 +51,28 @@ impl AuthCache {
         if !self.enabled() {
             return None;
         }
-        let entries = self.entries.lock().ok()?;
-        entries
-            .get(key)
-            .filter(|e| now.saturating_duration_since(e.at) < self.ttl)
-            .cloned()
+        self.entries.get(key, |e| self.live(e, now))
     }
 
     /// Keep `auth` under `key` (nothing when the cache is off).
     pub fn insert(&self, key: String, auth: CachedAuth) {
+        self.insert_at(key, auth, Instant::now())
+    }
+
+    fn insert_at(&self, key: String, auth: CachedAuth, now: Instant) {
         if !self.enabled() {
             return;
         }
-        if let Ok(mut entries) = self.entries.lock() {
-            if entries.len() > MAX_ENTRIES {
-                entries.clear();
-            }
-            entries.insert(key, auth);
-        }
+        self.entries.insert(key, auth, |e| self.live(e, now));
     }
 
-    #[cfg(test)]
-    fn len(&self) -> usize {
-        self.entries.lock().map(|e| e.len()).unwrap_or(0)
+    /// Answers held (for tests and the soak benchmark's bound).
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
     }
 }
 
@@ -128,5 +133,39 @@ mod tests {
         c.insert("last".into(), auth(now, "p"));
         assert_eq!(c.len(), 1);
         assert!(c.get("last").is_some());
+    }
+
+    #[test]
+    fn a_full_cache_drops_expired_answers_first() {
+        let c = AuthCache::new(Duration::from_secs(60));
+        let t0 = Instant::now();
+        c.insert_at("old".into(), auth(t0, "p"), t0);
+        for i in 0..MAX_ENTRIES {
+            c.insert_at(format!("k{i}"), auth(t0 + Duration::from_secs(30), "p"), t0);
+        }
+        assert_eq!(c.len(), MAX_ENTRIES + 1);
+        let t1 = t0 + Duration::from_secs(61);
+        c.insert_at("new".into(), auth(t1, "p"), t1);
+        assert_eq!(
+            c.len(),
+            MAX_ENTRIES + 1,
+            "only the expired answer made room"
+        );
+        assert!(c.get_at("old", t1).is_none());
+        assert!(c.get_at("k0", t1).is_some() && c.get_at("new", t1).is_some());
+    }
+
+    /// The bound: 50,000 distinct identity keys, every answer live, never more than
+    /// MAX_ENTRIES + 1 answers held.
+    #[test]
+    fn the_cache_is_bounded_at_any_number_of_distinct_keys() {
+        let c = AuthCache::new(Duration::from_secs(300));
+        let now = Instant::now();
+        let mut most = 0;
+        for i in 0..50_000 {
+            c.insert_at(format!("k{i}"), auth(now, "p"), now);
+            most = most.max(c.len());
+        }
+        assert_eq!(most, MAX_ENTRIES + 1);
     }
 }
