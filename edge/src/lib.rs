@@ -482,7 +482,10 @@ mod tests {
 
     #[test]
     fn viewer_request_fixture_is_forwarded_with_variant_and_verify_header() {
-        let out = run(&edge(), include_str!("../tests/fixtures/viewer-request.json"));
+        let out = run(
+            &edge(),
+            include_str!("../tests/fixtures/viewer-request.json"),
+        );
         let r = out.as_request().unwrap();
         assert_eq!(
             headers::single(&r.headers, "x-canary-variant"),

@@ -3,18 +3,16 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::AttributeValue;
-use aws_sdk_dynamodb::Client;
-use base64::Engine;
 use crate::dynamo;
 use crate::moto::Moto;
 use crate::runtime_api::{Function, Outcome};
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::Client;
+use base64::Engine;
 use serde_json::{json, Value};
 
-pub const REST_FIXTURE: &str =
-    include_str!("../../crud/tests/fixtures/apigw-rest-get-item.json");
-pub const HTTP_FIXTURE: &str =
-    include_str!("../../crud/tests/fixtures/apigw-http-post-items.json");
+pub const REST_FIXTURE: &str = include_str!("../../crud/tests/fixtures/apigw-rest-get-item.json");
+pub const HTTP_FIXTURE: &str = include_str!("../../crud/tests/fixtures/apigw-http-post-items.json");
 
 /// A fixed 32-byte cursor key (base64) shared by every instance of one test, as a deployment with
 /// `CURSOR_SECRET` would.

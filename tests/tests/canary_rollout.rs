@@ -10,7 +10,6 @@
 //! - the WebAssembly edge (Node handler) logs the same decisions as the native binary, reading
 //!   the same rollout store.
 
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};

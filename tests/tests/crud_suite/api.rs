@@ -1,7 +1,6 @@
 //! The crud wire contract, end to end: the real `crud` binary under the Runtime API emulator,
 //! against moto, fed REST (1.0) and HTTP API (2.0) events built from real fixtures.
 
-
 use harness::crud_fn::*;
 use harness::runtime_api::Function;
 use serde_json::{json, Value};

@@ -3,7 +3,6 @@
 //! per version, PATCHes without it lose no update, and concurrent POSTs sharing an
 //! `Idempotency-Key` create exactly one item.
 
-
 use std::sync::Arc;
 
 use harness::crud_fn::*;

@@ -5,7 +5,6 @@
 //! by the test (every 2xx's effect is in the table, every non-2xx changed nothing, 0 lost
 //! writes, 0 duplicates).
 
-
 use std::time::{Duration, Instant};
 
 use harness::crud_fn::*;

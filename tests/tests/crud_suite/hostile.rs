@@ -2,7 +2,6 @@
 //! duplicate keys, huge numbers, control characters), ids, cursors and query parameters. Each
 //! gets its stable error code and changes nothing.
 
-
 use base64::Engine;
 use harness::crud_fn::*;
 use harness::runtime_api::{Function, Outcome};

@@ -2,7 +2,6 @@
 //! patch or delete user A's items — with A's ids, A's cursors, or owner fields in bodies — and
 //! A's stored data is byte-for-byte unchanged afterwards. Both payload versions.
 
-
 use harness::crud_fn::*;
 use serde_json::{json, Value};
 

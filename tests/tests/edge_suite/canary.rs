@@ -2,7 +2,6 @@
 //! way CloudFront drives it (viewer-request, origin-request, viewer-response of one request share
 //! the CloudFront request id).
 
-
 use harness::edge_fn::*;
 use harness::runtime_api::Function;
 use serde_json::{json, Value};

@@ -1,6 +1,5 @@
 //! CORS at the edge, end to end: the real `edge` binary under the Runtime API emulator.
 
-
 use harness::edge_fn::*;
 use serde_json::json;
 

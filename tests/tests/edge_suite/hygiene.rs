@@ -1,7 +1,6 @@
 //! Security headers, request hygiene and the rate limit, end to end: the real `edge` binary
 //! under the Runtime API emulator.
 
-
 use harness::edge_fn::*;
 use harness::runtime_api::Outcome;
 use serde_json::json;

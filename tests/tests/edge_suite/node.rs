@@ -5,7 +5,6 @@
 //! binary under the Runtime API emulator on the same events in the same order, and compares the
 //! answers. Skips (loudly) only when `node` is not installed.
 
-
 use std::path::PathBuf;
 use std::process::Command;
 
