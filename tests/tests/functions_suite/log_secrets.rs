@@ -152,9 +152,9 @@ fn assert_line(lines: &[Value], pairs: &[(&str, &str)], who: &str, logs: &[Strin
 const ISS: &str = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_LogPool1";
 const CLIENT: &str = "client-logs-0123";
 const SUB: &str = "0d9e8f7a-1111-4a2b-9c3d-555566667777";
-const REST_TOKEN: &str = include_str!("../../authorizer/tests/fixtures/rest_token.json");
-const REST_REQUEST: &str = include_str!("../../authorizer/tests/fixtures/rest_request.json");
-const HTTP_V2: &str = include_str!("../../authorizer/tests/fixtures/http_v2.json");
+const REST_TOKEN: &str = include_str!("../../../authorizer/tests/fixtures/rest_token.json");
+const REST_REQUEST: &str = include_str!("../../../authorizer/tests/fixtures/rest_request.json");
+const HTTP_V2: &str = include_str!("../../../authorizer/tests/fixtures/http_v2.json");
 
 fn with_headers(mut ev: Value, headers: &[(&str, &str)]) -> Value {
     for (k, v) in headers {
@@ -302,8 +302,8 @@ async fn authorizer_logs_no_token_header_or_secret_at_trace() {
 // ---------------------------------------------------------------------------------------------
 // crud
 
-const CRUD_REST: &str = include_str!("../../crud/tests/fixtures/apigw-rest-get-item.json");
-const CRUD_HTTP: &str = include_str!("../../crud/tests/fixtures/apigw-http-post-items.json");
+const CRUD_REST: &str = include_str!("../../../crud/tests/fixtures/apigw-rest-get-item.json");
+const CRUD_HTTP: &str = include_str!("../../../crud/tests/fixtures/apigw-http-post-items.json");
 const ALICE: &str = "5f3c1e2a-8b7d-4c6e-9f01-23456789abcd";
 
 /// A REST (1.0) proxy event for `method path` as `sub`.
