@@ -1703,6 +1703,15 @@ fn alarm_metric_filters_match_what_the_functions_log() {
             .any(|t| t["Dimensions"][0]["Value"] == "$.reason")
     }));
 
+    // crud's EMF lines (crud/src/metrics.rs) produce its per-variant metrics in the namespace
+    // its METRICS_NAMESPACE names.
+    let emf_ns = resource("CrudFunction")["Properties"]["Environment"]["Variables"]
+        ["METRICS_NAMESPACE"]
+        .to_string();
+    for name in ["REQUESTS", "ERRORS_5XX", "LATENCY"] {
+        produced.insert((emf_ns.clone(), const_str("crud/src/metrics.rs", name)));
+    }
+
     // Every alarm watches a metric something produces, and notifies the topic.
     let alarms = of_type("AWS::CloudWatch::Alarm");
     assert!(alarms.len() >= 5);
@@ -2208,6 +2217,77 @@ fn canary_error_rate_alarms_watch_the_canary_alias_and_stage() {
             {"Name": "Stage", "Value": "canary"}
         ])
     );
+}
+
+/// crud's own per-variant metrics (crud/src/metrics.rs: EMF lines with dimension `variant`):
+/// the function writes them into the stack's namespace, `CrudCanary5xxRateAlarm` is their
+/// canary 5xx rate against CanaryErrorRateAlarmPercent, and the dashboard shows each variant.
+#[test]
+fn crud_emf_metrics_feed_a_canary_alarm_and_a_dashboard_widget_per_variant() {
+    let rel = "crud/src/metrics.rs";
+    let (requests, fivexx, latency, dim) = (
+        const_str(rel, "REQUESTS"),
+        const_str(rel, "ERRORS_5XX"),
+        const_str(rel, "LATENCY"),
+        const_str(rel, "DIMENSION"),
+    );
+    let namespace = json!({"Fn::Sub": "${AWS::StackName}/Gateway"});
+    let env = &template_crud_properties()["Environment"]["Variables"];
+    assert_eq!(env["METRICS_NAMESPACE"], namespace);
+    assert!(
+        env.get("METRICS").is_none() || env["METRICS"] == "emf",
+        "the metrics are on"
+    );
+
+    let p = &resource("CrudCanary5xxRateAlarm")["Properties"];
+    assert_eq!(p["Threshold"], reference("CanaryErrorRateAlarmPercent"));
+    assert_eq!(p["ComparisonOperator"], "GreaterThanThreshold");
+    assert_eq!(p["TreatMissingData"], "notBreaching");
+    assert_eq!(p["AlarmActions"], json!([reference("AlarmTopic")]));
+    let ms = p["Metrics"].as_array().expect("metric math");
+    let returned: Vec<&Value> = ms.iter().filter(|m| m["ReturnData"] == true).collect();
+    assert_eq!(returned.len(), 1);
+    assert_eq!(
+        returned[0]["Expression"],
+        "100 * fivexx / MAX([requests, 1])"
+    );
+    for (id, metric) in [("fivexx", &fivexx), ("requests", &requests)] {
+        let m = ms.iter().find(|m| m["Id"] == id).expect(id);
+        assert_eq!(m["MetricStat"]["Metric"]["Namespace"], namespace, "{id}");
+        assert_eq!(m["MetricStat"]["Metric"]["MetricName"], metric.as_str());
+        assert_eq!(m["MetricStat"]["Stat"], "Sum");
+        assert_eq!(m["MetricStat"]["Period"], 300);
+        assert_eq!(
+            m["MetricStat"]["Metric"]["Dimensions"],
+            json!([{"Name": dim, "Value": "canary"}])
+        );
+    }
+
+    // The dashboard: requests, 5xx and p99 latency of each variant, in the same namespace.
+    let (body, _) = dashboard_body();
+    for variant in ["stable", "canary"] {
+        let widget = body["widgets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|w| {
+                w["properties"]["title"]
+                    .as_str()
+                    .is_some_and(|t| t.starts_with(&format!("crud {variant} variant")))
+            })
+            .unwrap_or_else(|| panic!("no widget for the {variant} variant"));
+        let lines = widget["properties"]["metrics"].as_array().unwrap();
+        for (metric, stat) in [(&requests, "Sum"), (&fivexx, "Sum"), (&latency, "p99")] {
+            let line = lines
+                .iter()
+                .find(|l| l[1] == metric.as_str())
+                .unwrap_or_else(|| panic!("{variant} widget lacks {metric}"));
+            // `${AWS::StackName}/Gateway` after dashboard_body()'s placeholder.
+            assert_eq!(line[0], "PLACEHOLDER/Gateway");
+            assert_eq!((&line[2], &line[3]), (&json!(dim), &json!(variant)));
+            assert_eq!(line[4]["stat"], stat);
+        }
+    }
 }
 
 /// `EDGE_ROLLOUT_SOURCE` (the RolloutObjectUri output) makes the packaged config read the rollout
