@@ -45,6 +45,13 @@ fn deploy_workflow_tests_builds_deploys_with_oidc_and_audits() {
         );
     }
     assert!(w.contains("needs: test"), "deploy only after the tests");
+    // The edge build reads the canary weight from the stack's rollout object: the
+    // RolloutObjectUri output, read before `sam build` and handed to it as EDGE_ROLLOUT_SOURCE
+    // (deploy/edge/Makefile).
+    let output = pos("OutputKey=='RolloutObjectUri'");
+    let source = pos("EDGE_ROLLOUT_SOURCE: ${{ steps.rollout.outputs.uri }}");
+    assert!(output < source && source < pos("sam build --beta-features"));
+    assert!(w.contains("id: rollout"));
     // Short-lived federated credentials: the OIDC token permission and the role, never keys.
     assert!(w.contains("id-token: write"));
     assert!(w.contains("aws-actions/configure-aws-credentials@v4"));
