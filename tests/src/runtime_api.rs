@@ -65,6 +65,9 @@ struct Shared {
     /// The invocation timeout the `lambda-runtime-deadline-ms` header announces (the
     /// function's `Timeout`), in milliseconds.
     timeout_ms: std::sync::atomic::AtomicU64,
+    /// The `lambda-runtime-invoked-function-arn` of later invocations (an alias qualifier
+    /// names the variant crud's metrics report).
+    invoked_arn: Mutex<String>,
 }
 
 impl Default for Shared {
@@ -73,6 +76,9 @@ impl Default for Shared {
             waiting: Mutex::default(),
             init_error: Mutex::default(),
             timeout_ms: std::sync::atomic::AtomicU64::new(30_000),
+            invoked_arn: Mutex::new(
+                "arn:aws:lambda:us-east-1:123456789012:function:test-function".into(),
+            ),
         }
     }
 }
@@ -235,6 +241,12 @@ impl Function {
         );
     }
 
+    /// The invoked function ARN announced to later invocations (default: the unqualified
+    /// `…:function:test-function`), e.g. with an alias qualifier `…:test-function:canary`.
+    pub fn set_invoked_arn(&self, arn: &str) {
+        *self.shared.invoked_arn.lock().unwrap() = arn.to_string();
+    }
+
     pub fn init_error(&self) -> Option<String> {
         self.shared.init_error.lock().unwrap().clone()
     }
@@ -312,15 +324,13 @@ async fn handle(
             .expect("clock")
             .as_millis()
             + u128::from(shared.timeout_ms.load(std::sync::atomic::Ordering::SeqCst));
+        let arn = shared.invoked_arn.lock().unwrap().clone();
         let resp = Response::builder()
             .status(200)
             .header("content-type", "application/json")
             .header("lambda-runtime-aws-request-id", &p.id)
             .header("lambda-runtime-deadline-ms", deadline.to_string())
-            .header(
-                "lambda-runtime-invoked-function-arn",
-                "arn:aws:lambda:us-east-1:123456789012:function:test-function",
-            )
+            .header("lambda-runtime-invoked-function-arn", arn)
             .header(
                 "lambda-runtime-trace-id",
                 "Root=1-00000000-000000000000000000000000;Sampled=0",

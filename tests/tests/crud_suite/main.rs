@@ -5,4 +5,5 @@ mod api;
 mod concurrency;
 mod faults;
 mod hostile;
+mod metrics;
 mod ownership;
