@@ -4,9 +4,10 @@
 
 use std::time::Duration;
 
-pub use crate::alg::Alg;
+use crate::alg::Alg;
 pub use crate::claims::TokenUse;
 pub use crate::jwks::JwksTimings;
+use crate::jwks::{url_scheme_host, JwksUri};
 use crate::policy::{RouteDefault, RouteRules};
 
 /// How HTTP API (payload 2.0) requests are answered (`HTTP_API_RESPONSE`).
@@ -28,8 +29,8 @@ pub struct Config {
     /// Accepted `iss` values (exact string match).
     pub issuers: Vec<String>,
     /// Where each issuer's keys come from (`jwks_uris[i]` serves `issuers[i]` only); never from
-    /// the token.
-    pub jwks_uris: Vec<String>,
+    /// the token. Parsed and checked once, by the type the fetcher uses.
+    pub jwks_uris: Vec<JwksUri>,
     /// `JWKS_CA_FILE`: a PEM file of extra trust anchors for the JWKS fetch (an identity provider
     /// behind a private CA). Off by default: only the Mozilla roots are trusted. Read at init.
     pub jwks_ca_file: Option<String>,
@@ -76,13 +77,17 @@ fn list(v: &str) -> Vec<String> {
         .collect()
 }
 
-fn parse_u64(setting: &'static str, v: &str) -> Result<u64, ConfigError> {
-    v.trim().parse::<u64>().map_err(|_| {
-        err(
-            setting,
-            format!("expected a non-negative integer, got {v:?}"),
-        )
-    })
+/// An integer setting in `min..=max` (`init_settings::bounded`: one rule and one error shape,
+/// naming the setting and the range, for every function). `raw` is the non-blank value, if any.
+fn bounded(
+    setting: &'static str,
+    raw: Option<String>,
+    default: u64,
+    min: u64,
+    max: u64,
+) -> Result<u64, ConfigError> {
+    init_settings::bounded(setting, raw.as_deref(), default, min, max)
+        .map_err(|e| err(setting, e.problem()))
 }
 
 /// Derive the Cognito issuer from a pool id `<region>_<id>`.
@@ -108,50 +113,6 @@ pub fn cognito_issuer(pool_id: &str) -> Result<String, ConfigError> {
     Ok(format!(
         "https://cognito-idp.{region}.amazonaws.com/{pool_id}"
     ))
-}
-
-/// Host part of an http(s) URL, or `None` when the URL is not one.
-fn url_scheme_host(url: &str) -> Option<(&str, &str)> {
-    let (scheme, rest) = url.split_once("://")?;
-    let authority = rest.split(['/', '?', '#']).next()?;
-    if authority.contains('@') {
-        return None; // userinfo is never needed and hides the real host
-    }
-    let host = if let Some(v6) = authority.strip_prefix('[') {
-        v6.split(']').next()?
-    } else {
-        authority.split(':').next()?
-    };
-    if host.is_empty() {
-        return None;
-    }
-    Some((scheme, host))
-}
-
-fn is_loopback(host: &str) -> bool {
-    host == "localhost"
-        || host == "::1"
-        || host
-            .parse::<std::net::Ipv4Addr>()
-            .map(|ip| ip.is_loopback())
-            .unwrap_or(false)
-}
-
-fn check_jwks_uri(uri: &str) -> Result<(), ConfigError> {
-    let (scheme, host) = url_scheme_host(uri)
-        .ok_or_else(|| err("JWKS_URI", format!("not an http(s) URL: {uri:?}")))?;
-    match scheme {
-        "https" => Ok(()),
-        "http" if is_loopback(host) => Ok(()),
-        "http" => Err(err(
-            "JWKS_URI",
-            "plain http is only allowed for loopback hosts (127.0.0.1, ::1, localhost); use https",
-        )),
-        _ => Err(err(
-            "JWKS_URI",
-            format!("unsupported scheme {scheme:?}; use https"),
-        )),
-    }
 }
 
 impl Config {
@@ -212,9 +173,10 @@ impl Config {
                 .map(|i| format!("{}/.well-known/jwks.json", i.trim_end_matches('/')))
                 .collect(),
         };
-        for u in &jwks_uris {
-            check_jwks_uri(u)?;
-        }
+        let jwks_uris = jwks_uris
+            .iter()
+            .map(|u| JwksUri::parse(u).map_err(|p| err("JWKS_URI", p)))
+            .collect::<Result<Vec<_>, _>>()?;
         let jwks_ca_file = nonempty("JWKS_CA_FILE").map(|v| v.trim().to_string());
         let mut sorted = issuers.clone();
         sorted.sort();
@@ -243,16 +205,13 @@ impl Config {
             }
         };
 
-        let leeway_seconds = match nonempty("LEEWAY_SECONDS") {
-            Some(v) => parse_u64("LEEWAY_SECONDS", &v)?,
-            None => 0,
-        };
-        if leeway_seconds > MAX_LEEWAY_SECONDS {
-            return Err(err(
-                "LEEWAY_SECONDS",
-                format!("{leeway_seconds} is more than the maximum {MAX_LEEWAY_SECONDS}"),
-            ));
-        }
+        let leeway_seconds = bounded(
+            "LEEWAY_SECONDS",
+            nonempty("LEEWAY_SECONDS"),
+            0,
+            0,
+            MAX_LEEWAY_SECONDS,
+        )?;
 
         let origin_verify_secrets = nonempty("ORIGIN_VERIFY_SECRET")
             .map(|v| list(&v))
@@ -290,13 +249,13 @@ impl Config {
             }
         };
 
-        let max_token_bytes = match nonempty("MAX_TOKEN_BYTES") {
-            Some(v) => parse_u64("MAX_TOKEN_BYTES", &v)? as usize,
-            None => 8192,
-        };
-        if !(512..=65_536).contains(&max_token_bytes) {
-            return Err(err("MAX_TOKEN_BYTES", "must be between 512 and 65536"));
-        }
+        let max_token_bytes = bounded(
+            "MAX_TOKEN_BYTES",
+            nonempty("MAX_TOKEN_BYTES"),
+            8192,
+            512,
+            65_536,
+        )? as usize;
 
         let route_rules = match nonempty("ROUTE_RULES") {
             Some(v) => crate::policy::parse_rules(&v).map_err(|p| err("ROUTE_RULES", p))?,
@@ -343,51 +302,55 @@ impl Config {
         };
 
         let mut jwks = JwksTimings::default();
-        if let Some(v) = nonempty("JWKS_TIMEOUT_MS") {
-            let ms = parse_u64("JWKS_TIMEOUT_MS", &v)?;
-            if !(3000..=30_000).contains(&ms) {
-                return Err(err("JWKS_TIMEOUT_MS", "must be between 3000 and 30000"));
-            }
-            jwks.timeout = Duration::from_millis(ms);
-        }
-        if let Some(v) = nonempty("JWKS_REFRESH_SECONDS") {
-            let s = parse_u64("JWKS_REFRESH_SECONDS", &v)?;
-            if !(1..=86_400).contains(&s) {
-                return Err(err("JWKS_REFRESH_SECONDS", "must be between 1 and 86400"));
-            }
-            jwks.refresh_after = Duration::from_secs(s);
-        }
-        if let Some(v) = nonempty("JWKS_MAX_STALE_SECONDS") {
-            let s = parse_u64("JWKS_MAX_STALE_SECONDS", &v)?;
-            if !(1..=7 * 86_400).contains(&s) {
-                return Err(err(
-                    "JWKS_MAX_STALE_SECONDS",
-                    "must be between 1 and 604800",
-                ));
-            }
-            jwks.max_stale = Duration::from_secs(s);
-        }
+        let ms = |d: Duration| d.as_millis() as u64;
+        let (timeout, refresh, stale, cooldown) = (
+            "JWKS_TIMEOUT_MS",
+            "JWKS_REFRESH_SECONDS",
+            "JWKS_MAX_STALE_SECONDS",
+            "JWKS_COOLDOWN_SECONDS",
+        );
+        jwks.timeout = Duration::from_millis(bounded(
+            timeout,
+            nonempty(timeout),
+            ms(jwks.timeout),
+            3000,
+            30_000,
+        )?);
+        jwks.refresh_after = Duration::from_secs(bounded(
+            refresh,
+            nonempty(refresh),
+            jwks.refresh_after.as_secs(),
+            1,
+            86_400,
+        )?);
+        jwks.max_stale = Duration::from_secs(bounded(
+            stale,
+            nonempty(stale),
+            jwks.max_stale.as_secs(),
+            1,
+            7 * 86_400,
+        )?);
         if jwks.max_stale < jwks.refresh_after {
             return Err(err(
                 "JWKS_MAX_STALE_SECONDS",
                 "must not be shorter than JWKS_REFRESH_SECONDS",
             ));
         }
-        if let Some(v) = nonempty("JWKS_COOLDOWN_SECONDS") {
-            let s = parse_u64("JWKS_COOLDOWN_SECONDS", &v)?;
-            if !(1..=3600).contains(&s) {
-                return Err(err("JWKS_COOLDOWN_SECONDS", "must be between 1 and 3600"));
-            }
-            jwks.cooldown = Duration::from_secs(s);
-        }
+        jwks.cooldown = Duration::from_secs(bounded(
+            cooldown,
+            nonempty(cooldown),
+            jwks.cooldown.as_secs(),
+            1,
+            3600,
+        )?);
 
-        let memo_capacity = match nonempty("MEMO_CAPACITY") {
-            Some(v) => parse_u64("MEMO_CAPACITY", &v)? as usize,
-            None => 4096,
-        };
-        if memo_capacity > 1_000_000 {
-            return Err(err("MEMO_CAPACITY", "must be at most 1000000"));
-        }
+        let memo_capacity = bounded(
+            "MEMO_CAPACITY",
+            nonempty("MEMO_CAPACITY"),
+            4096,
+            0,
+            1_000_000,
+        )? as usize;
 
         Ok(Config {
             issuers,
@@ -628,6 +591,94 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(c.jwks_uris[1], "http://127.0.0.1:2/b/k");
+    }
+
+    #[test]
+    fn integer_settings_share_one_rule_and_one_error() {
+        let base = [("USER_POOL_ID", "us-east-1_abc"), ("CLIENT_IDS", "a")];
+        let ranges: &[(&str, u64, u64)] = &[
+            ("LEEWAY_SECONDS", 0, MAX_LEEWAY_SECONDS),
+            ("MAX_TOKEN_BYTES", 512, 65_536),
+            ("JWKS_TIMEOUT_MS", 3000, 30_000),
+            ("JWKS_REFRESH_SECONDS", 1, 86_400),
+            ("JWKS_MAX_STALE_SECONDS", 1, 604_800),
+            ("JWKS_COOLDOWN_SECONDS", 1, 3600),
+            ("MEMO_CAPACITY", 0, 1_000_000),
+        ];
+        for &(setting, min, max) in ranges {
+            let bad = [
+                min.checked_sub(1).map(|v| v.to_string()),
+                Some((max + 1).to_string()),
+            ];
+            for v in bad
+                .into_iter()
+                .flatten()
+                .chain(["x".to_string(), "-1".to_string()])
+            {
+                let mut pairs = base.to_vec();
+                pairs.push((setting, &v));
+                let e = cfg(&pairs).expect_err(setting);
+                assert_eq!(e.setting, setting);
+                assert_eq!(
+                    e.problem,
+                    format!("must be an integer in {min}..={max} (got {v:?})")
+                );
+            }
+            // the bounds themselves are accepted (the stale/refresh order aside)
+            for v in [min, max] {
+                let v = v.to_string();
+                let mut pairs = base.to_vec();
+                pairs.push((setting, &v));
+                match setting {
+                    "JWKS_REFRESH_SECONDS" => pairs.push(("JWKS_MAX_STALE_SECONDS", "604800")),
+                    "JWKS_MAX_STALE_SECONDS" => pairs.push(("JWKS_REFRESH_SECONDS", "1")),
+                    _ => {}
+                }
+                assert!(cfg(&pairs).is_ok(), "{setting}={v}");
+            }
+        }
+        let mut pairs = base.to_vec();
+        pairs.push(("MEMO_CAPACITY", " 7 "));
+        assert_eq!(cfg(&pairs).unwrap().memo_capacity, 7);
+        let c = cfg(&base).unwrap();
+        assert_eq!(
+            (c.leeway_seconds, c.max_token_bytes, c.memo_capacity),
+            (0, 8192, 4096)
+        );
+        assert_eq!(c.jwks.timeout, Duration::from_millis(3000));
+        assert_eq!(c.jwks.cooldown, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn jwks_uris_are_parsed_once_by_the_type_the_fetcher_uses() {
+        let with = |uri: &str| {
+            cfg(&[
+                ("ISSUER", "https://a.example/p"),
+                ("JWKS_URI", uri),
+                ("CLIENT_IDS", "c"),
+            ])
+        };
+        for ok in [
+            "https://a.example/jwks",
+            "http://127.0.0.2:8080/jwks",
+            "http://[::1]:1/k",
+            "http://localhost/k",
+        ] {
+            assert_eq!(with(ok).unwrap().jwks_uris, vec![ok]);
+        }
+        for (bad, problem) in [
+            ("HTTPS://a.example/jwks", r#"unsupported scheme "HTTPS"; use https"#),
+            ("https://a b.example/jwks", r#"not an http(s) URL: "https://a b.example/jwks""#),
+            ("https://u@a.example/jwks", r#"not an http(s) URL: "https://u@a.example/jwks""#),
+            ("a.example/jwks", r#"not an http(s) URL: "a.example/jwks""#),
+            (
+                "http://10.0.0.1/jwks",
+                "plain http is only allowed for loopback hosts (127.0.0.1, ::1, localhost); use https",
+            ),
+        ] {
+            let e = with(bad).unwrap_err();
+            assert_eq!((e.setting, e.problem.as_str()), ("JWKS_URI", problem), "{bad}");
+        }
     }
 
     #[test]

@@ -9,7 +9,7 @@
 //! unit-tested in microseconds with a scripted fetcher and a manual clock; [`HttpFetcher`] is the
 //! production fetcher. One cache per configured issuer: keys never serve another issuer.
 //!
-//! Timings (see [`crate::config::JwksTimings`]):
+//! Timings (see [`JwksTimings`]):
 //! - each fetch has a hard timeout (default 3 s, connect to last byte) and a body cap (256 KiB);
 //! - a fetch older than `refresh_after` (default 1 h) is refreshed on the next request;
 //! - an unknown `kid` triggers a refresh at most once per `cooldown` (default 10 s);
@@ -74,6 +74,83 @@ impl Default for JwksTimings {
 }
 
 type HttpsConnector = hyper_rustls::HttpsConnector<HttpConnector>;
+
+/// A JWKS URI, parsed and checked once (by the configuration, for `JWKS_URI` or the URI derived
+/// from `ISSUER`) and fetched as parsed: an absolute `http(s)://` URI without userinfo; `https`,
+/// or plain `http` to a loopback host only (127.0.0.0/8, `::1`, `localhost`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JwksUri {
+    text: String,
+    uri: http::Uri,
+}
+
+impl JwksUri {
+    /// The URI, or what is wrong with it (for the `JWKS_URI` configuration error).
+    pub fn parse(text: &str) -> Result<JwksUri, String> {
+        let not_a_url = || format!("not an http(s) URL: {text:?}");
+        let (scheme, host) = url_scheme_host(text).ok_or_else(not_a_url)?;
+        match scheme {
+            "https" => {}
+            "http" if is_loopback(host) => {}
+            "http" => {
+                return Err(
+                    "plain http is only allowed for loopback hosts (127.0.0.1, ::1, localhost); use https"
+                        .into(),
+                )
+            }
+            _ => return Err(format!("unsupported scheme {scheme:?}; use https")),
+        }
+        let uri: http::Uri = text.parse().map_err(|_| not_a_url())?;
+        Ok(JwksUri {
+            text: text.to_string(),
+            uri,
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+}
+
+impl std::fmt::Display for JwksUri {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl PartialEq<&str> for JwksUri {
+    fn eq(&self, other: &&str) -> bool {
+        self.text == *other
+    }
+}
+
+/// Scheme and host of an `scheme://host...` URL as written, or `None` when it is not one (no
+/// `://`, an empty host, or userinfo, which is never needed and hides the real host).
+pub(crate) fn url_scheme_host(url: &str) -> Option<(&str, &str)> {
+    let (scheme, rest) = url.split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    if authority.contains('@') {
+        return None;
+    }
+    let host = if let Some(v6) = authority.strip_prefix('[') {
+        v6.split(']').next()?
+    } else {
+        authority.split(':').next()?
+    };
+    if host.is_empty() {
+        return None;
+    }
+    Some((scheme, host))
+}
+
+fn is_loopback(host: &str) -> bool {
+    host == "localhost"
+        || host == "::1"
+        || host
+            .parse::<std::net::Ipv4Addr>()
+            .map(|ip| ip.is_loopback())
+            .unwrap_or(false)
+}
 
 /// Why one fetch failed (logged; never shown to callers).
 #[derive(Debug, thiserror::Error)]
@@ -145,11 +222,11 @@ impl HttpFetcher {
     /// (webpki-roots) plus `extra_roots` (`JWKS_CA_FILE`: an identity provider behind a private
     /// CA); the OS store is never read.
     pub fn new(
-        uri: &str,
+        uri: &JwksUri,
         t: &JwksTimings,
         extra_roots: &[CertificateDer<'static>],
     ) -> Result<HttpFetcher, FetchError> {
-        let uri: http::Uri = uri.parse().map_err(|_| FetchError::Uri)?;
+        let uri = uri.uri.clone();
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_connect_timeout(Some(t.timeout));
@@ -273,7 +350,7 @@ pub type KeyRef = Arc<Key>;
 impl Jwks {
     /// The production cache for one issuer: HTTPS fetches of `uri`, the system clock.
     pub fn http(
-        uri: &str,
+        uri: &JwksUri,
         algs: Vec<Alg>,
         t: JwksTimings,
         extra_roots: &[CertificateDer<'static>],

@@ -36,15 +36,12 @@ pub enum ConfigError {
     MissingTable,
     #[error("TABLE_NAME {0:?} is not a DynamoDB table name or ARN")]
     BadTable(String),
-    #[error("{name} must be an integer in {min}..={max} (got {got:?})")]
-    OutOfRange {
-        name: &'static str,
-        min: u64,
-        max: u64,
-        got: String,
-    },
+    /// `{name} must be an integer in {min}..={max} (got {got:?})`
+    #[error(transparent)]
+    OutOfRange(#[from] init_settings::OutOfRange),
 }
 
+/// An integer setting in `min..=max` (`init_settings::bounded`; set but blank is refused).
 fn number(
     get: &impl Fn(&str) -> Option<String>,
     name: &'static str,
@@ -52,18 +49,13 @@ fn number(
     min: u64,
     max: u64,
 ) -> Result<u64, ConfigError> {
-    match get(name) {
-        None => Ok(default),
-        Some(raw) => match raw.trim().parse::<u64>() {
-            Ok(v) if (min..=max).contains(&v) => Ok(v),
-            _ => Err(ConfigError::OutOfRange {
-                name,
-                min,
-                max,
-                got: raw,
-            }),
-        },
-    }
+    Ok(init_settings::bounded(
+        name,
+        get(name).as_deref(),
+        default,
+        min,
+        max,
+    )?)
 }
 
 fn valid_table(t: &str) -> bool {

@@ -26,14 +26,28 @@ fn env(k: &str) -> Option<String> {
     std::env::var(k).ok().filter(|v| !v.trim().is_empty())
 }
 
-fn env_num<T: std::str::FromStr>(k: &str, default: T) -> T {
-    match env(k) {
-        None => default,
-        Some(v) => v
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| fail(&format!("{k}={v:?} is not a valid number"))),
+/// An integer setting within its type's range (`init_settings::bounded`, as the functions read
+/// theirs); a bad value stops the gateway with the setting and the range named.
+fn env_num<T: Bounded>(k: &'static str, default: T) -> T {
+    match init_settings::bounded(k, env(k).as_deref(), default.into(), 0, T::MAX.into()) {
+        // within T::MAX, so the conversion cannot fail
+        Ok(v) => T::try_from(v).unwrap_or(default),
+        Err(e) => fail(&e.to_string()),
     }
+}
+
+/// The unsigned integer types settings are read into.
+trait Bounded: Copy + Into<u64> + TryFrom<u64> {
+    const MAX: Self;
+}
+impl Bounded for u16 {
+    const MAX: u16 = u16::MAX;
+}
+impl Bounded for u32 {
+    const MAX: u32 = u32::MAX;
+}
+impl Bounded for u64 {
+    const MAX: u64 = u64::MAX;
 }
 
 fn main() {
@@ -305,7 +319,12 @@ async fn serve() {
         _ => std::env::var(k).ok(),
     })
     .unwrap_or_else(|e| fail(&format!("authorizer {e}")));
-    let jwks_uris = acfg.jwks_uris.join(", ");
+    let jwks_uris = acfg
+        .jwks_uris
+        .iter()
+        .map(|u| u.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
     let auth = authorizer::init(acfg)
         .await
         .unwrap_or_else(|e| fail(&format!("authorizer JWKS client: {e}")));

@@ -11,8 +11,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use authorizer::config::{Alg, JwksTimings};
-use authorizer::jwks::{Clock, FetchFuture, Fetcher, HttpFetcher, Jwks};
+use authorizer::alg::Alg;
+use authorizer::jwks::{Clock, FetchFuture, Fetcher, HttpFetcher, Jwks, JwksTimings, JwksUri};
 use authorizer::Reason;
 use harness::jwks_server::{JwksServer, Mode};
 use harness::jwt::TestKey;
@@ -67,7 +67,12 @@ async fn a_hanging_jwks_endpoint_has_one_fetch_in_flight_and_known_keys_keep_wor
     };
     let max_in_flight = Arc::new(AtomicU64::new(0));
     let fetcher = Counting {
-        inner: HttpFetcher::new(&server.uri(), &t, &[]).expect("fetcher"),
+        inner: HttpFetcher::new(
+            &JwksUri::parse(&server.uri()).expect("a loopback URI"),
+            &t,
+            &[],
+        )
+        .expect("fetcher"),
         in_flight: Arc::new(AtomicU64::new(0)),
         max_in_flight: max_in_flight.clone(),
     };
