@@ -3,39 +3,34 @@
 //! The state lives in the warm Lambda instance: N concurrent instances allow up to N × the quota.
 //! The global limit is API Gateway's stage / usage-plan throttling; this one stops a single caller
 //! from monopolising an instance (and its DynamoDB capacity) cheaply, before any DynamoDB call.
+//!
+//! The limiter is `bounded_keys::SweptLimiter` (the edge's per-IP limit is the same one): idle
+//! callers are forgotten every [`SWEEP_EVERY`] checks, which bounds the key map.
 
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicU64, Ordering};
 
-use governor::clock::{Clock, DefaultClock};
-use governor::state::keyed::DefaultKeyedStateStore;
-use governor::{Quota, RateLimiter};
-
-/// Forget idle callers every this many checks, so the key map stays small.
-const SWEEP_EVERY: u64 = 4096;
+use bounded_keys::SweptLimiter;
+/// Idle callers are forgotten every this many checks, so the key map stays small.
+pub use bounded_keys::SWEEP_EVERY;
+use governor::clock::DefaultClock;
+use governor::Quota;
 
 pub struct CallerLimiter {
-    inner: RateLimiter<String, DefaultKeyedStateStore<String>, DefaultClock>,
-    checks: AtomicU64,
+    inner: SweptLimiter<String, DefaultClock>,
 }
 
 impl CallerLimiter {
     pub fn per_minute(n: NonZeroU32) -> CallerLimiter {
         CallerLimiter {
-            inner: RateLimiter::keyed(Quota::per_minute(n)),
-            checks: AtomicU64::new(0),
+            inner: SweptLimiter::new(Quota::per_minute(n), DefaultClock::default()),
         }
     }
 
     /// `Ok` when the caller may proceed, else the whole seconds to wait (at least 1).
     pub fn check(&self, sub: &str) -> Result<(), u64> {
-        if self.checks.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
-            self.inner.retain_recent();
-        }
-        self.inner.check_key(&sub.to_owned()).map_err(|not_until| {
-            let wait = not_until.wait_time_from(self.inner.clock().now());
-            (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
-        })
+        self.inner
+            .check(&sub.to_owned())
+            .map_err(|wait| (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1))
     }
 }
 
@@ -52,5 +47,23 @@ mod tests {
         let wait = l.check("a").unwrap_err();
         assert!((1..=20).contains(&wait), "{wait}");
         assert!(l.check("b").is_ok());
+    }
+
+    #[test]
+    fn idle_callers_are_swept_so_the_map_stays_bounded() {
+        // 60,000 a minute: a caller is forgotten 2 ms after its one request. Idle for 10 ms
+        // before each sweep, the map never holds more than the callers since the last sweep.
+        let l = CallerLimiter::per_minute(NonZeroU32::new(60_000).unwrap());
+        let sweep = SWEEP_EVERY as usize;
+        let mut most = 0;
+        for i in 0..3 * sweep {
+            if i % sweep == sweep - 1 {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            assert!(l.check(&format!("sub-{i}")).is_ok());
+            most = most.max(l.inner.len());
+        }
+        assert_eq!(most, sweep, "distinct callers tracked at most");
+        assert_eq!(l.inner.len(), 1, "right after the last sweep");
     }
 }

@@ -7,18 +7,22 @@
 //!
 //! The clock is the time the caller passes in (WebAssembly has no clock of its own), made
 //! monotonic: time never runs backwards for the limiter.
+//!
+//! The limiter is `bounded_keys::SweptLimiter` (crud's per-caller limit is the same one): idle
+//! clients are forgotten every [`SWEEP_EVERY`] checks, which bounds the key map.
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use bounded_keys::SweptLimiter;
+/// Idle clients are forgotten every this many checks, keeping memory bounded.
+pub use bounded_keys::SWEEP_EVERY;
 use governor::clock::Clock;
-use governor::middleware::NoOpMiddleware;
 use governor::nanos::Nanos;
-use governor::state::keyed::HashMapStateStore;
-use governor::{Quota, RateLimiter};
+use governor::Quota;
 
 use crate::config::{ConfigError, RateLimitConfig};
 
@@ -59,17 +63,12 @@ fn client_key(ip: &str) -> ClientKey {
     }
 }
 
-type Limiter =
-    RateLimiter<ClientKey, HashMapStateStore<ClientKey>, PassedInClock, NoOpMiddleware<Nanos>>;
+type Limiter = SweptLimiter<ClientKey, PassedInClock>;
 
 pub struct RateLimit {
     limiter: Option<Limiter>,
     clock: PassedInClock,
-    checks: AtomicU32,
 }
-
-/// Forget idle clients every this many checks, keeping memory bounded.
-const SWEEP_EVERY: u32 = 4096;
 
 impl RateLimit {
     pub fn new(c: &RateLimitConfig) -> Result<RateLimit, ConfigError> {
@@ -82,15 +81,11 @@ impl RateLimit {
                 Some(b) => NonZeroU32::new(b).ok_or(ConfigError::ZeroRate("burst"))?,
             };
             let quota = Quota::per_minute(rate).allow_burst(burst);
-            Some(RateLimiter::hashmap_with_clock(quota, clock.clone()))
+            Some(SweptLimiter::new(quota, clock.clone()))
         } else {
             None
         };
-        Ok(RateLimit {
-            limiter,
-            clock,
-            checks: AtomicU32::new(0),
-        })
+        Ok(RateLimit { limiter, clock })
     }
 
     /// `Err(wait)` when `client_ip` is over its limit at `now_ms` (Unix milliseconds).
@@ -99,17 +94,12 @@ impl RateLimit {
             return Ok(());
         };
         self.clock.advance_to(now_ms);
-        if self.checks.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
-            limiter.retain_recent();
-        }
-        limiter
-            .check_key(&client_key(client_ip))
-            .map_err(|not_until| not_until.wait_time_from(self.clock.now()))
+        limiter.check(&client_key(client_ip))
     }
 
     /// Clients currently tracked (for tests and metrics).
     pub fn tracked(&self) -> usize {
-        self.limiter.as_ref().map_or(0, |l| l.len())
+        self.limiter.as_ref().map_or(0, SweptLimiter::len)
     }
 }
 
@@ -174,6 +164,26 @@ mod tests {
         assert!(rl.check("2001:db8:1:2::ffff", t0).is_ok());
         assert!(rl.check("2001:db8:1:2:abcd::1", t0).is_err());
         assert!(rl.check("2001:db8:1:3::1", t0).is_ok());
+    }
+
+    #[test]
+    fn idle_clients_are_swept_so_the_map_stays_bounded() {
+        // 1000 a minute: a client's one request keeps it tracked for two emission intervals
+        // (2 x 60 ms), so with one new client a millisecond at most SWEEP_EVERY clients since the
+        // last sweep plus ~120 recent ones are tracked, however many distinct clients come.
+        let rl = limit(1000);
+        let t0 = 1_700_000_000_000;
+        let mut most = 0;
+        for i in 0..100_000u32 {
+            let ip = std::net::Ipv4Addr::from(0x0a00_0000 + i).to_string();
+            assert!(rl.check(&ip, t0 + u64::from(i)).is_ok());
+            most = most.max(rl.tracked());
+        }
+        assert!(most <= SWEEP_EVERY as usize + 256, "{most} clients tracked");
+        assert!(
+            most >= SWEEP_EVERY as usize,
+            "{most}: swept too early to prove anything"
+        );
     }
 
     #[test]
