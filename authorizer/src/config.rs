@@ -48,6 +48,9 @@ pub struct Config {
     pub http_api_response: HttpApiResponse,
     /// `ROUTE_RULES`, compiled against `API_ROUTES` when it is set (see `policy`).
     pub route_rules: RouteRules,
+    /// `API_STAGES`: other stages of the same API whose same routes each policy also covers
+    /// (for an authorizer result cache shared across stages); empty: the request's stage only.
+    pub api_stages: Vec<String>,
     pub route_default: RouteDefault,
     pub jwks: JwksTimings,
     /// Verified-token memo capacity (`MEMO_CAPACITY`, default 4096; 0 disables).
@@ -282,6 +285,18 @@ impl Config {
         )
         .map_err(|(setting, problem)| err(setting, problem))?;
 
+        // API_STAGES: stage names (as in a method ARN), at most 10.
+        let api_stages = nonempty("API_STAGES").map(|v| list(&v)).unwrap_or_default();
+        if let Some(bad) = api_stages.iter().find(|s| !crate::policy::valid_stage(s)) {
+            return Err(err(
+                "API_STAGES",
+                format!("{bad:?} is not a stage name (letters, digits, -_$.)"),
+            ));
+        }
+        if api_stages.len() > 10 {
+            return Err(err("API_STAGES", "at most 10 stages"));
+        }
+
         let http_api_response = match nonempty("HTTP_API_RESPONSE").as_deref().map(str::trim) {
             None if route_rules.is_empty() => HttpApiResponse::Simple,
             None => HttpApiResponse::Iam,
@@ -364,6 +379,7 @@ impl Config {
             max_token_bytes,
             http_api_response,
             route_rules,
+            api_stages,
             route_default,
             jwks,
             memo_capacity,
@@ -404,6 +420,32 @@ mod tests {
         assert_eq!(c.leeway_seconds, 0);
         assert_eq!(c.algorithms, vec![Alg::RS256]);
         assert_eq!(c.http_api_response, HttpApiResponse::Simple);
+        assert!(c.api_stages.is_empty(), "the request's stage only");
+    }
+
+    #[test]
+    fn api_stages_are_stage_names() {
+        let base = [
+            ("USER_POOL_ID", "eu-west-1_AbC123xyz9"),
+            ("CLIENT_IDS", "a"),
+        ];
+        let with = |v: &str| {
+            let mut p = base.to_vec();
+            p.push(("API_STAGES", v));
+            cfg(&p)
+        };
+        assert_eq!(with("v1, canary").unwrap().api_stages, ["v1", "canary"]);
+        assert_eq!(
+            with("v1,*").unwrap_err(),
+            err(
+                "API_STAGES",
+                "\"*\" is not a stage name (letters, digits, -_$.)"
+            )
+        );
+        assert_eq!(
+            with("a,b,c,d,e,f,g,h,i,j,k").unwrap_err(),
+            err("API_STAGES", "at most 10 stages")
+        );
     }
 
     #[test]

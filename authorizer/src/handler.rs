@@ -314,7 +314,13 @@ impl Authorizer {
                 } else {
                     serde_json::to_string(&IamResponse {
                         principal_id: &p.sub,
-                        policy_document: PolicyDocument::new(&prefix, &entry.access),
+                        policy_document: match self.verifier.config().api_stages.as_slice() {
+                            [] => PolicyDocument::new(&prefix, &entry.access),
+                            stages => PolicyDocument::for_prefixes(
+                                &prefix.and_stages(stages),
+                                &entry.access,
+                            ),
+                        },
                         context: Some(Context::of(p)),
                     })
                 };

@@ -1153,7 +1153,7 @@ impl ApiPrefix {
             || !ok(region, "-")
             || !ok(account, "")
             || !ok(api, "")
-            || !ok(stage, "-_$.")
+            || !valid_stage(stage)
         {
             return None;
         }
@@ -1165,6 +1165,36 @@ impl ApiPrefix {
     pub fn resource(&self, suffix: &str) -> String {
         format!("{}{}", self.0, suffix)
     }
+
+    /// The same API under `stage` (`None` when that is not a stage name).
+    pub fn on_stage(&self, stage: &str) -> Option<ApiPrefix> {
+        if !valid_stage(stage) {
+            return None;
+        }
+        let (api, _) = self.0.trim_end_matches('/').rsplit_once('/')?;
+        Some(ApiPrefix(format!("{api}/{stage}/")))
+    }
+
+    /// This prefix first, then the same API under each of `stages` (`API_STAGES`) but its own.
+    pub fn and_stages(&self, stages: &[String]) -> Vec<ApiPrefix> {
+        let mut out = vec![self.clone()];
+        for s in stages {
+            if let Some(p) = self.on_stage(s) {
+                if !out.contains(&p) {
+                    out.push(p);
+                }
+            }
+        }
+        out
+    }
+}
+
+/// A stage name as it appears in an execute-api ARN: letters, digits, `-_$.` (no glob).
+pub fn valid_stage(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 128
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_$.".contains(c))
 }
 
 #[derive(Serialize)]
@@ -1187,19 +1217,32 @@ pub struct PolicyDocument {
 
 impl PolicyDocument {
     pub fn new(prefix: &ApiPrefix, access: &Access) -> PolicyDocument {
+        Self::for_prefixes(std::slice::from_ref(prefix), access)
+    }
+
+    /// The same decision under each prefix (the request's stage and the `API_STAGES` others):
+    /// resources are rendered per prefix, so what each stage allows and denies is exactly what
+    /// [`PolicyDocument::new`] gives for that stage alone.
+    pub fn for_prefixes(prefixes: &[ApiPrefix], access: &Access) -> PolicyDocument {
+        let render = |suffixes: &[String]| -> Vec<String> {
+            prefixes
+                .iter()
+                .flat_map(|p| suffixes.iter().map(move |s| p.resource(s)))
+                .collect()
+        };
         let mut statement = Vec::with_capacity(2);
         if !access.allow.is_empty() {
             statement.push(Statement {
                 action: "execute-api:Invoke",
                 effect: "Allow",
-                resource: access.allow.iter().map(|s| prefix.resource(s)).collect(),
+                resource: render(&access.allow),
             });
         }
         if !access.deny.is_empty() {
             statement.push(Statement {
                 action: "execute-api:Invoke",
                 effect: "Deny",
-                resource: access.deny.iter().map(|s| prefix.resource(s)).collect(),
+                resource: render(&access.deny),
             });
         }
         PolicyDocument {
@@ -1276,6 +1319,60 @@ mod tests {
             "arn:a*:execute-api:us-east-1:1:a/prod/GET/",
         ] {
             assert!(ApiPrefix::parse(bad).is_none(), "{bad}");
+        }
+    }
+
+    /// `API_STAGES`: one decision rendered under every listed stage, the request's own first;
+    /// each stage's resources are exactly the single-stage ones, and no resource of one stage
+    /// matches a method ARN of another.
+    #[test]
+    fn policies_cover_the_same_routes_on_every_listed_stage() {
+        let prefix =
+            ApiPrefix::parse("arn:aws:execute-api:us-east-1:123456789012:abc123/v1/GET/items")
+                .unwrap();
+        let stages: Vec<String> = ["canary", "v1", "bad*", "canary"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let all = prefix.and_stages(&stages);
+        assert_eq!(
+            all.iter().map(|p| p.resource("")).collect::<Vec<_>>(),
+            [
+                "arn:aws:execute-api:us-east-1:123456789012:abc123/v1/",
+                "arn:aws:execute-api:us-east-1:123456789012:abc123/canary/"
+            ]
+        );
+        assert_eq!(prefix.and_stages(&[]), vec![prefix.clone()]);
+        assert!(prefix.on_stage("").is_none() && prefix.on_stage("a/b").is_none());
+        let rules = compiled(
+            r#"[{"route":"DELETE /items/{id}","groups_any":["admin"]}]"#,
+            RouteDefault::Allow,
+            Some(r#"["GET /items","DELETE /items/{id}"]"#),
+        );
+        let access = Access::compute(&rules, RouteDefault::Allow, &p(&[], ""));
+        let one = serde_json::to_value(PolicyDocument::new(&prefix, &access)).unwrap();
+        let both = serde_json::to_value(PolicyDocument::for_prefixes(&all, &access)).unwrap();
+        let canary = serde_json::to_value(PolicyDocument::new(&all[1], &access)).unwrap();
+        let stmts = |v: &serde_json::Value| v["Statement"].as_array().unwrap().clone();
+        assert_eq!(stmts(&both).len(), stmts(&one).len());
+        for (i, st) in stmts(&both).iter().enumerate() {
+            let mut want: Vec<serde_json::Value> =
+                stmts(&one)[i]["Resource"].as_array().unwrap().clone();
+            want.extend(stmts(&canary)[i]["Resource"].as_array().unwrap().clone());
+            assert_eq!(st["Effect"], stmts(&one)[i]["Effect"]);
+            assert_eq!(st["Resource"].as_array().unwrap(), &want);
+        }
+        // Each stage's resources name that stage only.
+        for r in stmts(&both)
+            .iter()
+            .flat_map(|s| s["Resource"].as_array().unwrap().clone())
+        {
+            let r = r.as_str().unwrap();
+            assert!(
+                r.starts_with("arn:aws:execute-api:us-east-1:123456789012:abc123/v1/")
+                    || r.starts_with("arn:aws:execute-api:us-east-1:123456789012:abc123/canary/"),
+                "{r}"
+            );
         }
     }
 

@@ -2219,6 +2219,18 @@ fn canary_error_rate_alarms_watch_the_canary_alias_and_stage() {
     );
 }
 
+/// The authorizer's policies cover both stages of the API (API_STAGES = StageName and the canary
+/// stage), the stages the deployment has.
+#[test]
+fn authorizer_policies_cover_both_stages() {
+    let env = &resource("AuthorizerFunction")["Properties"]["Environment"]["Variables"];
+    assert_eq!(env["API_STAGES"], json!({"Fn::Sub": "${StageName},canary"}));
+    assert_eq!(
+        resource("ApiCanaryStage")["Properties"]["StageName"],
+        "canary"
+    );
+}
+
 /// crud's own per-variant metrics (crud/src/metrics.rs: EMF lines with dimension `variant`):
 /// the function writes them into the stack's namespace, `CrudCanary5xxRateAlarm` is their
 /// canary 5xx rate against CanaryErrorRateAlarmPercent, and the dashboard shows each variant.
