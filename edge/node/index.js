@@ -9,7 +9,8 @@
 //
 // Logs are JSON lines, one per decision the wasm call returns (variant chosen, refusals,
 // refused preflights, rate limits, canary_force_refused), the same codes the native binary
-// logs; never a header value or a secret.
+// logs; never a header value or a secret. On Lambda, each variant decision also gets an EMF line
+// (per-variant request counts at the edge, see emf()).
 
 const fs = require('node:fs');
 const path = require('node:path');
@@ -22,6 +23,33 @@ const CONFIG = fs.readFileSync(path.join(__dirname, 'edge-config.json'));
 // free for callers that print results, such as the tests' runners).
 function log(line) {
   process.stderr.write(`${JSON.stringify(line)}\n`);
+}
+
+// On Lambda (AWS_LAMBDA_FUNCTION_NAME, a reserved variable Lambda@Edge sets too): one CloudWatch
+// Embedded Metric Format line per variant decision, EdgeVariantRequests (Count) in namespace
+// ApigwGuard/Edge with dimensions FunctionName (this function, so stacks stay apart) and variant
+// (stable or canary: what the edge chose, never a header value). Lambda@Edge writes its logs, so
+// these metrics, in the region of the edge location that served the request.
+const EMF_NAMESPACE = 'ApigwGuard/Edge';
+const FUNCTION_NAME = process.env.AWS_LAMBDA_FUNCTION_NAME || '';
+
+function emf(line, now) {
+  if (FUNCTION_NAME === '') return;
+  if (line.code !== 'variant_chosen' && line.code !== 'variant_forced') return;
+  if (line.variant !== 'stable' && line.variant !== 'canary') return;
+  log({
+    _aws: {
+      Timestamp: now,
+      CloudWatchMetrics: [{
+        Namespace: EMF_NAMESPACE,
+        Dimensions: [['FunctionName', 'variant']],
+        Metrics: [{ Name: 'EdgeVariantRequests', Unit: 'Count' }],
+      }],
+    },
+    FunctionName: FUNCTION_NAME,
+    variant: line.variant,
+    EdgeVariantRequests: 1,
+  });
 }
 
 function call(ex, fn, input, ...args) {
@@ -128,6 +156,10 @@ exports.handler = async (event) => {
     throw err;
   }
   if (res.error !== undefined) throw new Error(res.error);
-  for (const line of res.log || []) log(line);
+  const now = Date.now();
+  for (const line of res.log || []) {
+    log(line);
+    emf(line, now);
+  }
   return res.ok;
 };

@@ -517,6 +517,8 @@ async fn wasm_edge_logs_the_native_decisions() {
         .arg(harness::paths::workspace_root().join("edge/node/run-events.js"))
         .arg(&pkg)
         .arg(&events_path)
+        // As on Lambda: the handler then also writes its per-variant EMF lines.
+        .env("AWS_LAMBDA_FUNCTION_NAME", "us-east-1.test-edge")
         .output()
         .expect("node");
     assert!(
@@ -569,5 +571,42 @@ async fn wasm_edge_logs_the_native_decisions() {
             .all(|d| d.4 == 40),
         "{from_node:?}"
     );
+    // One EMF line per variant decision, with that decision's variant (counts per variant at
+    // the edge), in the shape the EMF specification asks for.
+    let emf: Vec<Value> = node_stderr
+        .lines()
+        .filter(|l| l.contains("\"_aws\""))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let decided: Vec<&str> = from_node
+        .iter()
+        .filter(|d| d.1 == "variant_chosen" || d.1 == "variant_forced")
+        .map(|d| d.3.as_str())
+        .collect();
+    assert!(
+        decided.contains(&"canary") && decided.contains(&"stable"),
+        "{decided:?}"
+    );
+    assert_eq!(
+        emf.iter()
+            .map(|v| v["variant"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        decided
+    );
+    for v in &emf {
+        assert!(v["_aws"]["Timestamp"].is_u64(), "{v}");
+        assert_eq!(
+            v["_aws"]["CloudWatchMetrics"],
+            json!([{"Namespace": "ApigwGuard/Edge", "Dimensions": [["FunctionName", "variant"]],
+                    "Metrics": [{"Name": "EdgeVariantRequests", "Unit": "Count"}]}])
+        );
+        assert_eq!(v["FunctionName"], "us-east-1.test-edge");
+        assert_eq!(v["EdgeVariantRequests"], 1);
+        assert_eq!(
+            v.as_object().unwrap().len(),
+            4,
+            "nothing else in the line: {v}"
+        );
+    }
     let _ = std::fs::remove_dir_all(&work);
 }
