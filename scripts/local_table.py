@@ -1,12 +1,17 @@
-"""Create (idempotently) the items table on a local DynamoDB stand-in, with the key schema of
-template.yaml (userId S HASH, itemId S RANGE) and TTL on `expires_at` (idempotency records).
+"""Create (idempotently) the items table on a local DynamoDB stand-in, with the schema of
+crud/table.json (the one source: userId S HASH, itemId S RANGE, TTL on `expires_at`; template.yaml's
+ItemsTable is tested against it), on-demand billing.
 
 Usage: python scripts/local_table.py --endpoint http://127.0.0.1:PORT --table NAME
 """
 import argparse
+import json
 import os
+from pathlib import Path
 
 import boto3
+
+SCHEMA = Path(__file__).resolve().parent.parent / "crud" / "table.json"
 
 
 def main() -> None:
@@ -15,6 +20,7 @@ def main() -> None:
     p.add_argument("--table", required=True)
     p.add_argument("--region", default="us-east-1")
     args = p.parse_args()
+    schema = json.loads(SCHEMA.read_text())
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
     ddb = boto3.client("dynamodb", endpoint_url=args.endpoint, region_name=args.region)
@@ -22,18 +28,12 @@ def main() -> None:
         ddb.create_table(
             TableName=args.table,
             BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[
-                {"AttributeName": "userId", "AttributeType": "S"},
-                {"AttributeName": "itemId", "AttributeType": "S"},
-            ],
-            KeySchema=[
-                {"AttributeName": "userId", "KeyType": "HASH"},
-                {"AttributeName": "itemId", "KeyType": "RANGE"},
-            ],
+            AttributeDefinitions=schema["AttributeDefinitions"],
+            KeySchema=schema["KeySchema"],
         )
         ddb.update_time_to_live(
             TableName=args.table,
-            TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"},
+            TimeToLiveSpecification=schema["TimeToLiveSpecification"],
         )
     print(args.table)
 

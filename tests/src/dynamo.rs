@@ -1,5 +1,6 @@
-//! DynamoDB tables on moto for the crud suites: the same key schema as `template.yaml`
-//! (`userId` S partition key, `itemId` S sort key, on-demand billing, TTL on `expires_at`).
+//! DynamoDB tables on moto for the crud suites, with the schema of `crud/table.json` (the one
+//! source, which `template.yaml` and `scripts/local_table.py` follow too: `userId` S partition
+//! key, `itemId` S sort key, TTL on `expires_at`), on-demand billing.
 
 use std::collections::HashMap;
 
@@ -12,8 +13,44 @@ use aws_sdk_dynamodb::Client;
 
 use crate::moto::Moto;
 
-/// The TTL attribute of idempotency records (documented in crud/README.md).
+/// The TTL attribute of idempotency records (documented in crud/README.md); `crud/table.json`'s
+/// (checked by [`schema`]'s test).
 pub const TTL_ATTRIBUTE: &str = "expires_at";
+
+/// `crud/table.json`: the items table's key schema and TTL, in CreateTable's property names.
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TableSchema {
+    pub attribute_definitions: Vec<AttributeDef>,
+    pub key_schema: Vec<KeyDef>,
+    pub time_to_live_specification: TtlDef,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AttributeDef {
+    pub attribute_name: String,
+    pub attribute_type: String,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct KeyDef {
+    pub attribute_name: String,
+    pub key_type: String,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TtlDef {
+    pub attribute_name: String,
+    pub enabled: bool,
+}
+
+/// The items table's schema, from `crud/table.json` (compiled in).
+pub fn schema() -> TableSchema {
+    serde_json::from_str(include_str!("../../crud/table.json")).expect("crud/table.json")
+}
 
 /// An SDK client talking to `moto` with dummy credentials.
 pub fn client(moto: &Moto) -> Client {
@@ -26,50 +63,40 @@ pub fn client(moto: &Moto) -> Client {
     Client::from_conf(conf)
 }
 
-/// Create the items table `name` (as template.yaml declares it) and enable its TTL.
+/// Create the items table `name` with `crud/table.json`'s schema and enable its TTL.
 pub async fn create_items_table(client: &Client, name: &str) {
-    client
+    let schema = schema();
+    let mut create = client
         .create_table()
         .table_name(name)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(
+        .billing_mode(BillingMode::PayPerRequest);
+    for a in &schema.attribute_definitions {
+        create = create.attribute_definitions(
             AttributeDefinition::builder()
-                .attribute_name("userId")
-                .attribute_type(ScalarAttributeType::S)
+                .attribute_name(&a.attribute_name)
+                .attribute_type(ScalarAttributeType::from(a.attribute_type.as_str()))
                 .build()
                 .expect("attr"),
-        )
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("itemId")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .expect("attr"),
-        )
-        .key_schema(
+        );
+    }
+    for k in &schema.key_schema {
+        create = create.key_schema(
             KeySchemaElement::builder()
-                .attribute_name("userId")
-                .key_type(KeyType::Hash)
+                .attribute_name(&k.attribute_name)
+                .key_type(KeyType::from(k.key_type.as_str()))
                 .build()
                 .expect("key"),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("itemId")
-                .key_type(KeyType::Range)
-                .build()
-                .expect("key"),
-        )
-        .send()
-        .await
-        .expect("create table");
+        );
+    }
+    create.send().await.expect("create table");
+    let ttl = &schema.time_to_live_specification;
     client
         .update_time_to_live()
         .table_name(name)
         .time_to_live_specification(
             TimeToLiveSpecification::builder()
-                .enabled(true)
-                .attribute_name(TTL_ATTRIBUTE)
+                .enabled(ttl.enabled)
+                .attribute_name(&ttl.attribute_name)
                 .build()
                 .expect("ttl"),
         )
@@ -134,4 +161,33 @@ pub fn crud_env(moto: &Moto, table: &str, extra: &[(&str, &str)]) -> Vec<(String
         env.push(((*k).into(), (*v).into()));
     }
     env
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_schema_file_is_the_table_the_suites_create() {
+        let s = schema();
+        let keys: Vec<(&str, &str)> = s
+            .key_schema
+            .iter()
+            .map(|k| (k.attribute_name.as_str(), k.key_type.as_str()))
+            .collect();
+        assert_eq!(keys, [("userId", "HASH"), ("itemId", "RANGE")]);
+        assert!(s
+            .attribute_definitions
+            .iter()
+            .all(|a| a.attribute_type == "S"));
+        assert_eq!(s.time_to_live_specification.attribute_name, TTL_ATTRIBUTE);
+        assert!(s.time_to_live_specification.enabled);
+        // every string the SDK is given is one it knows
+        for k in &s.key_schema {
+            assert!(KeyType::values().contains(&k.key_type.as_str()));
+        }
+        for a in &s.attribute_definitions {
+            assert!(ScalarAttributeType::values().contains(&a.attribute_type.as_str()));
+        }
+    }
 }

@@ -851,6 +851,23 @@ fn edge_role_is_assumable_by_lambda_at_edge_and_logs_only_plus_the_rollout_objec
 // table
 // ------------------------------------------------------------------------------------------------
 
+/// `crud/table.json` is the table's one schema (`scripts/local_table.py` and the harness create
+/// the local tables from it; crud's `tests/table_schema.rs` ties it to the store's attribute
+/// names): the template's ItemsTable declares exactly its attributes, keys and TTL.
+#[test]
+fn table_is_the_schema_in_crud_table_json() {
+    let schema: Value = serde_json::from_str(&read("crud/table.json")).expect("crud/table.json");
+    let p = &resource("ItemsTable")["Properties"];
+    for k in [
+        "AttributeDefinitions",
+        "KeySchema",
+        "TimeToLiveSpecification",
+    ] {
+        assert!(schema[k].is_array() || schema[k].is_object(), "{k}");
+        assert_eq!(p[k], schema[k], "{k}: template.yaml vs crud/table.json");
+    }
+}
+
 #[test]
 fn table_keys_and_ttl_are_the_ones_crud_uses() {
     let pk = const_str("crud/src/store.rs", "PK");
@@ -1549,20 +1566,23 @@ fn secrets_are_generated_in_the_alphabets_their_readers_accept() {
         .chain(['+', '/'])
         .collect();
     assert_eq!(chars, standard, "crud's keys are standard base64");
-    // And within the alphabet crud declares, when it declares one (`SECRET_ALPHABET`).
+    // One alphabet: exactly the one crud's parser accepts (`SECRET_ALPHABET`, its `=` padding
+    // aside: a 64-character key needs none).
     let cursor_src = read("crud/src/cursor.rs");
-    if let Some(at) = cursor_src.find("pub const SECRET_ALPHABET: &str") {
-        let declared = cursor_src[at..]
-            .split('"')
-            .nth(1)
-            .expect("a string literal");
-        for c in &chars {
-            assert!(
-                declared.contains(*c),
-                "{c:?} is outside crud's SECRET_ALPHABET"
-            );
-        }
-    }
+    let at = cursor_src
+        .find("pub const SECRET_ALPHABET: &str")
+        .expect("crud/src/cursor.rs declares SECRET_ALPHABET");
+    let declared: BTreeSet<char> = cursor_src[at..]
+        .split('"')
+        .nth(1)
+        .expect("a string literal")
+        .chars()
+        .filter(|&c| c != '=')
+        .collect();
+    assert_eq!(
+        chars, declared,
+        "the template generates exactly crud's SECRET_ALPHABET"
+    );
     assert_eq!(
         cursor["RequireEachIncludedType"], false,
         "every character drawn uniformly"
