@@ -188,14 +188,11 @@ impl Canary {
         }
         let mut cookie_keys = Vec::new();
         for k in &c.cookie_keys {
-            let mac =
-                <Hmac<Sha256> as KeyInit>::new_from_slice(k.secret.as_bytes()).map_err(|_| {
-                    ConfigError::ShortSecret {
-                        field: "canary.cookie_keys",
-                        id: k.id.clone(),
-                        len: k.secret.len(),
-                    }
-                })?;
+            // HMAC takes a key of any length (RFC 2104 section 2; hmac's own `KeyInit::new`
+            // relies on it), so this cannot fail; the length rule (at least 32 bytes) is
+            // `check_keys`' above. Init only, never a request path.
+            let mac = <Hmac<Sha256> as KeyInit>::new_from_slice(k.secret.as_bytes())
+                .expect("HMAC accepts keys of any length");
             cookie_keys.push(SigningKey {
                 id: k.id.clone(),
                 mac,
