@@ -56,7 +56,7 @@ if ! command -v openssl >/dev/null 2>&1; then
   fi
 fi
 
-# ---- Browser tests (tests/tests/browser_e2e.rs): Debian's chromium + playwright-core ----------
+# ---- Browser tests (tests/tests/stack_suite/browser.rs): Debian's chromium + playwright-core ----------
 # The system browser only (never `npx playwright install`, which downloads a browser build);
 # playwright-core pinned by tests/browser/package-lock.json. SETUP_SKIP_BROWSER=1 skips this block
 # (scripts/run.sh sets it: running the stack needs no browser). CHROMIUM names another binary.

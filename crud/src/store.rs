@@ -162,7 +162,7 @@ pub enum IdemOutcome {
 }
 
 // ------------------------------------------------------------------------------------------------
-// Operations (kept in this file: template_validation derives the role's actions from the SDK calls
+// Operations (kept in this file: the template test (repo_suite::template) derives the role's actions from the SDK calls
 // in crud/src/*.rs, and reads the key names above from here)
 // ------------------------------------------------------------------------------------------------
 

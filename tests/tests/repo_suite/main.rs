@@ -1,0 +1,6 @@
+//! What the repository ships besides the binaries: the SAM template (cfn-lint, `sam validate`,
+//! and its agreement with the code's constants) and the deploy workflow. One test binary, one
+//! module per topic.
+
+mod template;
+mod workflow_lint;
