@@ -89,8 +89,12 @@ async fn policies_cover_the_listed_stages_alike_and_only_them() {
     );
     // A route decision that differs per route: non-admins are granted no DELETE.
     assert!(
-        alone.iter().any(|(e, r)| e == "Allow" && r.contains("/GET/"))
-            && !alone.iter().any(|(e, r)| e == "Allow" && r.contains("/DELETE/")),
+        alone
+            .iter()
+            .any(|(e, r)| e == "Allow" && r.contains("/GET/"))
+            && !alone
+                .iter()
+                .any(|(e, r)| e == "Allow" && r.contains("/DELETE/")),
         "{alone:?}"
     );
 
