@@ -1,13 +1,11 @@
-//! The `crud` binary itself under the Runtime API emulator, against moto on 127.0.0.1, next to a
-//! hello-world `lambda_runtime` binary (`examples/hello_lambda.rs`) measured the same way in the
-//! same run:
-//! - cold start: exec → first response, median of N runs, and peak RSS (VmHWM) — once for an
-//!   event answered without DynamoDB, once for a first `GET /items` (SDK connection included);
-//! - throughput: sequential invocations through one warm instance (what one Lambda instance
-//!   does), and through 2 instances at once.
+//! Warm throughput of the `crud` binary itself under the Runtime API emulator, against moto on
+//! 127.0.0.1, next to the hello-world `lambda_runtime` binary (the tests crate's `hello_lambda`,
+//! the cold-start reference too) measured the same way in the same run: sequential invocations
+//! through one warm instance (what one Lambda instance does), and through 2 instances at once.
+//! Cold starts (crud's included) are `bench_coldstart`'s (`bench/run.sh coldstart`).
 //!
-//! Usage: `cargo build --release -p crud --examples && cargo bench -p crud --bench binary`
-//! (`CRUD_BENCH_RUNS`, default 15; `CRUD_BENCH_SECONDS`, default 3). Prints JSON lines.
+//! Usage: `cargo build --release -p tests --bin hello_lambda && cargo bench -p crud --bench binary`
+//! (`CRUD_BENCH_SECONDS`, default 3). Prints JSON lines.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -20,11 +18,6 @@ use serde_json::{json, Value};
 
 const SECRET: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
 const SUB: &str = "5f3c1e2a-8b7d-4c6e-9f01-23456789abcd";
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
-}
 
 fn event(method: &str, resource: &str, path: &str, id: Option<&str>, body: Option<&str>) -> Value {
     let mut ev: Value =
@@ -49,27 +42,6 @@ fn status(o: &Outcome) -> u64 {
         Outcome::Response(v) => v["statusCode"].as_u64().unwrap_or(0),
         Outcome::Error { .. } => 0,
     }
-}
-
-async fn cold(
-    bin: &std::path::Path,
-    env: &[(String, String)],
-    ev: &Value,
-    runs: usize,
-    name: &str,
-    want: u64,
-) -> Value {
-    let mut times = Vec::new();
-    let mut rss = Vec::new();
-    for _ in 0..runs {
-        let t0 = Instant::now();
-        let f = Function::start(bin, env).await;
-        let out = f.invoke(ev).await;
-        times.push(t0.elapsed().as_secs_f64() * 1e3);
-        assert!(want == 0 || status(&out) == want, "{name}: {out:?}");
-        rss.push(f.peak_rss_kib().await.unwrap_or(0) as f64 / 1024.0);
-    }
-    json!({"case": name, "runs": runs, "cold_start_ms_median": median(&mut times), "peak_rss_mib_median": median(&mut rss)})
 }
 
 async fn throughput(fns: Vec<Function>, ev: Value, secs: f64, name: &str, want: u64) -> Value {
@@ -102,19 +74,15 @@ async fn main() {
     if std::env::args().any(|a| a == "--list" || a == "--test") {
         return; // `cargo test --benches` / `--list`: nothing to run
     }
-    let runs: usize = std::env::var("CRUD_BENCH_RUNS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(15);
     let secs: f64 = std::env::var("CRUD_BENCH_SECONDS")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(3.0);
     let crud = PathBuf::from(env!("CARGO_BIN_EXE_crud"));
-    let hello = crud.parent().expect("dir").join("examples/hello_lambda");
+    let hello = crud.parent().expect("dir").join("hello_lambda");
     assert!(
         hello.exists(),
-        "{} missing: cargo build --release -p crud --examples",
+        "{} missing: cargo build --release -p tests --bin hello_lambda",
         hello.display()
     );
 
@@ -128,48 +96,7 @@ async fn main() {
     );
 
     let ping = json!({"ping": 1});
-    let no_ddb = event(
-        "GET",
-        "/items/{id}",
-        "/items/not-an-id",
-        Some("not-an-id"),
-        None,
-    );
-    let list = event("GET", "/items", "/items", None, None);
-    let mut out = vec![
-        cold(
-            &hello,
-            &[],
-            &ping,
-            runs,
-            "hello-world lambda_runtime (reference)",
-            0,
-        )
-        .await,
-        cold(
-            &crud,
-            &env,
-            &no_ddb,
-            runs,
-            "crud, first event answered without DynamoDB (400)",
-            400,
-        )
-        .await,
-        cold(
-            &crud,
-            &env,
-            &list,
-            runs,
-            "crud, first event GET /items (moto Query)",
-            200,
-        )
-        .await,
-    ];
-    let reference = out[0]["cold_start_ms_median"].as_f64().unwrap_or(1.0);
-    for r in &mut out {
-        let t = r["cold_start_ms_median"].as_f64().unwrap_or(0.0);
-        r["ratio_to_reference"] = json!(t / reference);
-    }
+    let mut out = Vec::new();
 
     // A warm instance: create one item, then read it repeatedly.
     let start = |n: usize| {

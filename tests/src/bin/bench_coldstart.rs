@@ -1,6 +1,8 @@
 //! Cold start of the function binaries under the Runtime API emulator: wall time from process
 //! exec to the first response (init + first invocation), and peak RSS, median over N runs, next
-//! to a hello-world `lambda_runtime` binary measured the same way in the same run.
+//! to a hello-world `lambda_runtime` binary measured the same way in the same run. The one
+//! cold-start benchmark (`bench/run.sh coldstart`); crud's `benches/binary.rs` measures warm
+//! throughput only.
 //!
 //! Usage: bench_coldstart [runs]    (uses the binaries next to this one: build with --release)
 
@@ -20,6 +22,8 @@ struct Case {
     bin: &'static str,
     env: Vec<(String, String)>,
     event: Value,
+    /// The proxy response's `statusCode` every run must answer, when the event is a crud one.
+    status: Option<u64>,
 }
 
 fn median(v: &mut [f64]) -> f64 {
@@ -58,6 +62,13 @@ async fn main() {
     crud_event["path"] = json!("/items");
     crud_event["pathParameters"] = Value::Null;
     crud_event["requestContext"]["resourcePath"] = json!("/items");
+    // a first event crud answers without calling DynamoDB: 400 for an id that is not one
+    let mut crud_no_ddb_event: Value = serde_json::from_str(include_str!(
+        "../../../crud/tests/fixtures/apigw-rest-get-item.json"
+    ))
+    .unwrap();
+    crud_no_ddb_event["path"] = json!("/items/not-an-id");
+    crud_no_ddb_event["pathParameters"] = json!({"id": "not-an-id"});
     let mut crud_env = moto.aws_env();
     crud_env.push(("TABLE_NAME".into(), "items".into()));
     crud_env.push((
@@ -137,6 +148,7 @@ print(ssm.get_parameter(Name="/cold/cursor")["Parameter"]["ARN"])
             bin: "hello_lambda",
             env: vec![],
             event: json!({"ping": 1}),
+            status: None,
         },
         Case {
             name: "authorizer",
@@ -147,6 +159,7 @@ print(ssm.get_parameter(Name="/cold/cursor")["Parameter"]["ARN"])
                 ("JWKS_URI".into(), jwks.uri()),
             ],
             event: auth_event.clone(),
+            status: None,
         },
         Case {
             name: "authorizer, JWKS over TLS (JWKS_CA_FILE, loopback)",
@@ -158,18 +171,28 @@ print(ssm.get_parameter(Name="/cold/cursor")["Parameter"]["ARN"])
                 ("JWKS_CA_FILE".into(), ca.ca_pem_path.display().to_string()),
             ],
             event: auth_event.clone(),
+            status: None,
         },
         Case {
             name: "crud",
             bin: "crud",
             env: crud_env.clone(),
             event: crud_event.clone(),
+            status: Some(200),
+        },
+        Case {
+            name: "crud, first event answered without DynamoDB (400)",
+            bin: "crud",
+            env: crud_env.clone(),
+            event: crud_no_ddb_event,
+            status: Some(400),
         },
         Case {
             name: "authorizer, ORIGIN_VERIFY_SECRET in the environment",
             bin: "authorizer",
             env: auth_env(vec![("ORIGIN_VERIFY_SECRET".into(), OV.into())]),
             event: ov_event.clone(),
+            status: None,
         },
         Case {
             name: "authorizer, ORIGIN_VERIFY_SECRET_ARN (Secrets Manager on loopback)",
@@ -182,18 +205,21 @@ print(ssm.get_parameter(Name="/cold/cursor")["Parameter"]["ARN"])
                 .concat(),
             ),
             event: ov_event,
+            status: None,
         },
         Case {
             name: "crud, CURSOR_SECRET_ARN (SSM SecureString on loopback)",
             bin: "crud",
             env: crud_ssm_env,
             event: crud_event.clone(),
+            status: Some(200),
         },
         Case {
             name: "edge",
             bin: "edge",
             env: vec![],
             event: edge_event,
+            status: None,
         },
     ];
     let mut results = Vec::new();
@@ -212,6 +238,9 @@ print(ssm.get_parameter(Name="/cold/cursor")["Parameter"]["ARN"])
                 c.name,
                 f.logs().join("\n")
             );
+            if let (Some(want), Outcome::Response(v)) = (c.status, &out) {
+                assert_eq!(v["statusCode"].as_u64(), Some(want), "{}: {v}", c.name);
+            }
             rss.push(f.peak_rss_kib().await.unwrap_or(0) as f64 / 1024.0);
             times.push(dt);
         }
