@@ -8,7 +8,7 @@
 //!
 //! Every `use crate::…` points down this list; no two modules import each other.
 //!
-//! 1. Pure pieces: [`encoding`] (hex, percent-decoding, query strings), [`timefmt`], [`ids`],
+//! 1. Pure pieces: [`encoding`] (percent-decoding, query strings), [`timefmt`], [`ids`],
 //!    [`document`] (strict JSON bodies, merge patch), [`precondition`] (`If-Match` /
 //!    `If-None-Match`), [`routes`], [`config`], [`cursor`], [`ratelimit`], [`metrics`] (the
 //!    per-variant EMF line `main.rs` writes per invocation).
