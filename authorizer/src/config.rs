@@ -23,6 +23,10 @@ pub enum HttpApiResponse {
 /// Largest `LEEWAY_SECONDS` accepted.
 pub const MAX_LEEWAY_SECONDS: u64 = 300;
 
+/// The setting holding the accepted `x-origin-verify` values (comma-separated). `main.rs`
+/// resolves it with secret-source, so the deployment gives `ORIGIN_VERIFY_SECRET_ARN`.
+pub const ORIGIN_VERIFY_SECRET_ENV: &str = "ORIGIN_VERIFY_SECRET";
+
 /// Validated authorizer configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -216,13 +220,13 @@ impl Config {
             MAX_LEEWAY_SECONDS,
         )?;
 
-        let origin_verify_secrets = nonempty("ORIGIN_VERIFY_SECRET")
+        let origin_verify_secrets = nonempty(ORIGIN_VERIFY_SECRET_ENV)
             .map(|v| list(&v))
             .unwrap_or_default();
         for s in &origin_verify_secrets {
             if s.len() < 16 {
                 return Err(err(
-                    "ORIGIN_VERIFY_SECRET",
+                    ORIGIN_VERIFY_SECRET_ENV,
                     "each secret must be at least 16 characters (use a random value)",
                 ));
             }

@@ -18,6 +18,19 @@ use crate::reason::Reason;
 use crate::token;
 use crate::verify::Verifier;
 
+/// The header CloudFront adds to every origin request with the origin-verify secret (checked
+/// against `ORIGIN_VERIFY_SECRET` when that is set); any case of the name is read.
+pub const ORIGIN_VERIFY_HEADER: &str = "x-origin-verify";
+
+/// The `decision` of a decision log line: a principal allowed (some routes at least), a valid
+/// principal denied every route (`reason` = `route_denied`), a refused request (`reason` = a
+/// [`Reason`] code). The template's alarms filter on these values.
+pub const DECISION_ALLOW: &str = "allow";
+pub const DECISION_DENY: &str = "deny";
+pub const DECISION_UNAUTHORIZED: &str = "unauthorized";
+/// Every `decision` value the authorizer logs.
+pub const DECISIONS: [&str; 3] = [DECISION_ALLOW, DECISION_DENY, DECISION_UNAUTHORIZED];
+
 /// The error API Gateway turns into a 401 (REST APIs). Its message is exactly `Unauthorized`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Unauthorized;
@@ -117,7 +130,7 @@ impl<'de: 'a, 'a, const MULTI: bool> Deserialize<'de> for HeaderSelection<'a, MU
                 while let Some(CowStr(key)) = map.next_key::<CowStr<'de>>()? {
                     let (target, repeated) = if key.eq_ignore_ascii_case("authorization") {
                         (&mut sel.authorization, &mut sel.repeated_authorization)
-                    } else if key.eq_ignore_ascii_case("x-origin-verify") {
+                    } else if key.eq_ignore_ascii_case(ORIGIN_VERIFY_HEADER) {
                         (&mut sel.origin_verify, &mut sel.repeated_origin_verify)
                     } else {
                         map.next_value::<serde::de::IgnoredAny>()?;
@@ -295,7 +308,7 @@ impl Authorizer {
                 };
                 let denied_all = entry.access.denies_all();
                 tracing::info!(
-                    decision = if denied_all { "deny" } else { "allow" },
+                    decision = if denied_all { DECISION_DENY } else { DECISION_ALLOW },
                     reason = if denied_all { Reason::RouteDenied.code() } else { "ok" },
                     kind = kind.name(),
                     sub = %p.sub,
@@ -433,7 +446,7 @@ fn single_header<'e>(ev: &'e Event<'_>, which: Wanted) -> Result<&'e str, Reason
 
 fn log_refusal(kind: Option<Kind>, reason: Reason, request_id: Option<&str>, started: Instant) {
     tracing::info!(
-        decision = "unauthorized",
+        decision = DECISION_UNAUTHORIZED,
         reason = reason.code(),
         kind = kind.map(Kind::name).unwrap_or("unknown"),
         request_id = request_id.unwrap_or(""),

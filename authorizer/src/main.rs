@@ -22,7 +22,11 @@ async fn main() {
 
     // ORIGIN_VERIFY_SECRET_ARN: the value from Secrets Manager / SSM, read once (secret-source).
     let secrets =
-        match secret_source::resolve(&["ORIGIN_VERIFY_SECRET"], |k| std::env::var(k).ok()).await {
+        match secret_source::resolve(&[authorizer::config::ORIGIN_VERIFY_SECRET_ENV], |k| {
+            std::env::var(k).ok()
+        })
+        .await
+        {
             Ok(s) => s,
             Err(e) => init_failure("ConfigError", &e.to_string()),
         };
