@@ -19,6 +19,9 @@ pub const MAX_MAX_BODY_BYTES: usize = 300_000;
 pub const DEFAULT_MAX_DEPTH: usize = 32;
 pub const DEFAULT_RATE_LIMIT_PER_MINUTE: u32 = 100;
 pub const DEFAULT_IDEMPOTENCY_TTL_SECONDS: u64 = 86_400;
+/// The setting holding the cursor keys. `main.rs` resolves it with secret-source, so the
+/// deployment gives `CURSOR_SECRET_ARN`.
+pub const CURSOR_SECRET_ENV: &str = "CURSOR_SECRET";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
@@ -105,7 +108,7 @@ impl Settings {
             },
             rate_limit_per_minute: rate as u32,
             idempotency_ttl_seconds: ttl,
-            cursor_secret: get("CURSOR_SECRET"),
+            cursor_secret: get(CURSOR_SECRET_ENV),
         })
     }
 }

@@ -52,9 +52,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
 
     // CURSOR_SECRET_ARN: the value from Secrets Manager / SSM, read once (secret-source).
     // Every init failure goes to the Runtime API's /init/error with the setting named.
-    let secrets = secret_source::resolve(&["CURSOR_SECRET"], |k| std::env::var(k).ok())
-        .await
-        .unwrap_or_else(|e| lambda_init_error::report_and_exit("ConfigError", &e.to_string()));
+    let secrets = secret_source::resolve(&[crud::config::CURSOR_SECRET_ENV], |k| {
+        std::env::var(k).ok()
+    })
+    .await
+    .unwrap_or_else(|e| lambda_init_error::report_and_exit("ConfigError", &e.to_string()));
     let settings =
         Settings::from_lookup(|k| secrets.get(k).cloned().or_else(|| std::env::var(k).ok()))
             .unwrap_or_else(|e| lambda_init_error::report_and_exit("ConfigError", &e.to_string()));
