@@ -219,7 +219,7 @@ pub struct OriginVerifyConfig {
 }
 
 fn default_origin_verify_header() -> String {
-    "x-origin-verify".into()
+    crate::hygiene::ORIGIN_VERIFY_HEADER.into()
 }
 
 impl fmt::Debug for OriginVerifyConfig {

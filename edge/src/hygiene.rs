@@ -27,6 +27,10 @@ pub const BUILTIN_STRIP: [&str; 14] = [
     "remote-user",
 ];
 
+/// The origin-verify header's default name (`origin_verify.header`); stripped from viewers
+/// whether or not origin-verify is configured.
+pub const ORIGIN_VERIFY_HEADER: &str = "x-origin-verify";
+
 /// Request headers CloudFront does not let a viewer-request function remove or change.
 const READ_ONLY_REQUEST: [&str; 4] = ["host", "content-length", "transfer-encoding", "via"];
 
@@ -134,7 +138,7 @@ impl Hygiene {
             }
         };
         if verify.is_none() {
-            strip.push("x-origin-verify".into());
+            strip.push(ORIGIN_VERIFY_HEADER.into());
         }
         Ok(Hygiene {
             max_uri: limits.max_uri_bytes,
