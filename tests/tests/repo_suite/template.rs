@@ -90,32 +90,6 @@ fn production_source(rel: &str) -> String {
     }
 }
 
-/// The value of `pub const NAME: &str = "value";` in a source file.
-fn const_str(rel: &str, name: &str) -> String {
-    let src = read(rel);
-    let prefix = format!("pub const {name}: &str = \"");
-    let start = src
-        .find(&prefix)
-        .unwrap_or_else(|| panic!("{rel} no longer defines `{prefix}...\"`"))
-        + prefix.len();
-    let end = src[start..].find('"').expect("closing quote") + start;
-    src[start..end].to_string()
-}
-
-/// Every string literal between `start` and the next `end` marker, e.g. a `&[&str]` constant.
-fn literals_between(src: &str, start: &str, end: &str) -> Vec<String> {
-    let from = src
-        .find(start)
-        .unwrap_or_else(|| panic!("`{start}` not found"));
-    let body = &src[from + start.len()..];
-    let body = &body[..body.find(end).expect("end marker")];
-    body.split('"')
-        .skip(1)
-        .step_by(2)
-        .map(str::to_string)
-        .collect()
-}
-
 // ------------------------------------------------------------------------------------------------
 // the expanded template
 // ------------------------------------------------------------------------------------------------
@@ -408,15 +382,22 @@ fn every_method_but_options_is_authorized_by_the_custom_authorizer() {
     );
 }
 
+/// crud's route table (`crud::routes::ROUTES`), as (method, path template) pairs.
+fn crud_routes() -> BTreeSet<(String, String)> {
+    crud::routes::ROUTES
+        .iter()
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .collect()
+}
+
 #[test]
 fn api_routes_are_exactly_crud_routes_and_go_to_crud() {
-    let src = read("crud/src/routes.rs");
-    let lits = literals_between(&src, "pub const ROUTES", "];");
-    let want: BTreeSet<(String, String)> = lits
-        .chunks(2)
-        .map(|c| (c[0].clone(), c[1].clone()))
-        .collect();
-    assert!(want.len() >= 8, "crud ROUTES parsed as {want:?}");
+    let want = crud_routes();
+    assert_eq!(
+        want.len(),
+        crud::routes::ROUTES.len(),
+        "crud lists a route twice"
+    );
     let got: BTreeSet<(String, String)> =
         operations().into_iter().map(|(m, p, _)| (m, p)).collect();
     assert_eq!(got, want, "template routes vs crud::routes::ROUTES");
@@ -458,13 +439,7 @@ fn authorizer_api_routes_are_the_apis_routes() {
     let deployed: BTreeSet<(String, String)> =
         operations().into_iter().map(|(m, p, _)| (m, p)).collect();
     assert_eq!(got, deployed, "API_ROUTES vs the template's API routes");
-    let src = read("crud/src/routes.rs");
-    let lits = literals_between(&src, "pub const ROUTES", "];");
-    let crud: BTreeSet<(String, String)> = lits
-        .chunks(2)
-        .map(|c| (c[0].clone(), c[1].clone()))
-        .collect();
-    assert_eq!(got, crud, "API_ROUTES vs crud::routes::ROUTES");
+    assert_eq!(got, crud_routes(), "API_ROUTES vs crud::routes::ROUTES");
     // The authorizer takes it (the same parser its init runs).
     let parsed = authorizer::policy::parse_api_routes(json).expect("API_ROUTES parses");
     assert_eq!(parsed.len(), list.len());
@@ -472,13 +447,10 @@ fn authorizer_api_routes_are_the_apis_routes() {
 
 #[test]
 fn item_bodies_are_validated_against_a_model_refusing_server_owned_fields() {
-    let server_owned: BTreeSet<String> = literals_between(
-        &read("crud/src/document.rs"),
-        "pub const SERVER_OWNED",
-        "];",
-    )
-    .into_iter()
-    .collect();
+    let server_owned: BTreeSet<String> = crud::document::SERVER_OWNED
+        .iter()
+        .map(|f| f.to_string())
+        .collect();
     assert!(server_owned.contains("id") && server_owned.contains("version"));
     let schemas = &api_body()["components"]["schemas"];
     let mut with_body = 0;
@@ -534,7 +506,7 @@ fn gateway_responses_are_problem_documents() {
     ] {
         assert!(responses.contains_key(must), "{must} not customised");
     }
-    let crud_errors = read("crud/src/error.rs");
+    let crud_errors: BTreeSet<&str> = crud::error::ERROR_TABLE.iter().map(|k| k.code).collect();
     for (name, r) in responses {
         let params = &r["responseParameters"];
         assert_eq!(
@@ -572,8 +544,8 @@ fn gateway_responses_are_problem_documents() {
             Some(crud_code) => {
                 assert_eq!(crud_code, code, "{name}: type and code disagree");
                 assert!(
-                    crud_errors.contains(&format!("code: \"{code}\"")),
-                    "{name}: {code:?} is not one of crud's error codes (crud/src/error.rs)"
+                    crud_errors.contains(code),
+                    "{name}: {code:?} is not one of crud's error codes (crud::error::ERROR_TABLE)"
                 );
             }
             None => assert_eq!(
@@ -870,9 +842,11 @@ fn table_is_the_schema_in_crud_table_json() {
 
 #[test]
 fn table_keys_and_ttl_are_the_ones_crud_uses() {
-    let pk = const_str("crud/src/store.rs", "PK");
-    let sk = const_str("crud/src/store.rs", "SK");
-    let expires = const_str("crud/src/store.rs", "EXPIRES");
+    let (pk, sk, expires) = (
+        crud::store::PK.to_string(),
+        crud::store::SK.to_string(),
+        crud::store::EXPIRES,
+    );
     let t = resource("ItemsTable");
     assert_eq!(t["Type"], "AWS::DynamoDB::Table");
     let p = &t["Properties"];
@@ -1085,14 +1059,14 @@ fn cloudfront_behaviour_does_not_cache_keys_the_variant_and_drops_host() {
         assert!(methods.contains(m), "{m} not allowed through CloudFront");
     }
     // With caching turned on, the key holds everything a response depends on.
-    let variant = const_str("edge/src/canary.rs", "VARIANT_HEADER");
+    let variant = edge::canary::VARIANT_HEADER;
     let policy = &resource("ApiCachePolicy")["Properties"]["CachePolicyConfig"];
     let keyed: BTreeSet<String> =
         list(&policy["ParametersInCacheKeyAndForwardedToOrigin"]["HeadersConfig"]["Headers"])
             .iter()
             .map(|h| h.as_str().expect("header").to_ascii_lowercase())
             .collect();
-    for h in ["authorization", "origin", variant.as_str()] {
+    for h in ["authorization", "origin", variant] {
         assert!(keyed.contains(h), "{h} missing from the API cache key");
     }
     assert_eq!(
@@ -1135,25 +1109,6 @@ fn cloudfront_behaviour_does_not_cache_keys_the_variant_and_drops_host() {
         managed.contains("AWSManagedRulesKnownBadInputsRuleSet"),
         "{managed:?}"
     );
-}
-
-/// The edge's default value of a security header, from its source (edge/src/config.rs).
-fn edge_default_header(field: &str) -> String {
-    let src = read("edge/src/config.rs");
-    let start = src
-        .find(&format!("{field}: Some("))
-        .unwrap_or_else(|| panic!("{field} default in edge/src/config.rs"));
-    let lit = &src[start..];
-    let open = lit.find('"').expect("string literal") + 1;
-    let close = open + lit[open..].find('"').expect("end of literal");
-    // Rust's `\<newline><indent>` string continuation.
-    let mut out = String::new();
-    let mut it = lit[open..close].split("\\\n");
-    out.push_str(it.next().unwrap_or_default());
-    for part in it {
-        out.push_str(part.trim_start());
-    }
-    out
 }
 
 #[test]
@@ -1257,22 +1212,33 @@ fn sample_app_is_a_private_bucket_at_app_with_the_edges_security_headers() {
     // The headers policy: the edge's security headers, and a CSP for the app (not the API's).
     let h = &resource("AppResponseHeadersPolicy")["Properties"]["ResponseHeadersPolicyConfig"];
     let sec = &h["SecurityHeadersConfig"];
-    let hsts = edge_default_header("strict_transport_security");
+    // The edge's defaults (what it sends when its configuration names no other value).
+    let edge_default = edge::config::SecurityHeadersConfig::default();
+    let hsts = edge_default
+        .strict_transport_security
+        .expect("the edge sends HSTS by default");
     assert_eq!(hsts, "max-age=63072000; includeSubDomains");
     assert_eq!(
         sec["StrictTransportSecurity"]["AccessControlMaxAgeSec"],
         63072000
     );
     assert_eq!(sec["StrictTransportSecurity"]["IncludeSubdomains"], true);
+    assert_eq!(
+        edge_default.x_content_type_options.as_deref(),
+        Some("nosniff")
+    );
     assert_eq!(sec["ContentTypeOptions"]["Override"], true);
-    assert_eq!(sec["FrameOptions"]["FrameOption"], "DENY");
-    assert_eq!(sec["ReferrerPolicy"]["ReferrerPolicy"], "no-referrer");
+    let frame = edge_default.x_frame_options.expect("X-Frame-Options");
+    assert_eq!(sec["FrameOptions"]["FrameOption"], frame.as_str());
+    let referrer = edge_default.referrer_policy.expect("Referrer-Policy");
+    assert_eq!(sec["ReferrerPolicy"]["ReferrerPolicy"], referrer.as_str());
     let custom = list(&h["CustomHeadersConfig"]["Items"]);
     let pp = custom
         .iter()
         .find(|c| c["Header"] == "Permissions-Policy")
         .expect("Permissions-Policy");
-    assert_eq!(pp["Value"], edge_default_header("permissions_policy"));
+    let permissions = edge_default.permissions_policy.expect("Permissions-Policy");
+    assert_eq!(pp["Value"], permissions.as_str());
     let csp = sec["ContentSecurityPolicy"]["ContentSecurityPolicy"].to_string();
     for d in [
         "default-src 'none'",
@@ -1366,8 +1332,8 @@ fn origin_verify_header_is_added_by_cloudfront_and_checked_by_the_authorizer() {
         );
     }
     // The header name is the one the edge strips from viewers and the authorizer reads.
-    assert!(read("edge/src/hygiene.rs").contains("\"x-origin-verify\""));
-    assert!(read("authorizer/src/handler.rs").contains("\"x-origin-verify\""));
+    assert_eq!(edge::hygiene::ORIGIN_VERIFY_HEADER, "x-origin-verify");
+    assert_eq!(authorizer::handler::ORIGIN_VERIFY_HEADER, "x-origin-verify");
 }
 
 /// The template's Secrets Manager secrets, by logical id.
@@ -1428,22 +1394,24 @@ fn no_function_environment_carries_a_secret_value() {
             }
         }
     }
+    // The names are the ones the functions resolve (secret-source's `<NAME>_ARN`, NAME being
+    // the setting each function's main.rs passes to secret-source).
     assert_eq!(
         arns,
         BTreeMap::from([
             (
-                "AuthorizerFunction ORIGIN_VERIFY_SECRET_ARN".to_string(),
+                format!(
+                    "AuthorizerFunction {}_ARN",
+                    authorizer::config::ORIGIN_VERIFY_SECRET_ENV
+                ),
                 "OriginVerifyAcceptedSecret".to_string()
             ),
             (
-                "CrudFunction CURSOR_SECRET_ARN".to_string(),
+                format!("CrudFunction {}_ARN", crud::config::CURSOR_SECRET_ENV),
                 "CursorKeysSecret".to_string()
             ),
         ])
     );
-    // The names are the ones the functions resolve (secret-source's `<NAME>_ARN`).
-    assert!(read("authorizer/src/main.rs").contains("\"ORIGIN_VERIFY_SECRET\""));
-    assert!(read("crud/src/main.rs").contains("\"CURSOR_SECRET\""));
 }
 
 /// Each role may read exactly its own function's secret (`secretsmanager:GetSecretValue` on that
@@ -1511,18 +1479,6 @@ fn each_role_reads_only_its_own_secret() {
     );
 }
 
-/// `pub const NAME: usize = N;` in a source file.
-fn const_usize(rel: &str, name: &str) -> usize {
-    let src = read(rel);
-    let prefix = format!("pub const {name}: usize = ");
-    let start = src
-        .find(&prefix)
-        .unwrap_or_else(|| panic!("{rel} no longer defines `{prefix}...;`"))
-        + prefix.len();
-    let end = src[start..].find(';').expect("semicolon") + start;
-    src[start..end].trim().parse().expect("a number")
-}
-
 /// Secrets Manager generates values its readers accept: the origin-verify value a header
 /// value the authorizer takes (no comma, at least 16 characters, printable ASCII), the cursor
 /// key standard base64 of at least crud's MIN_SECRET_BYTES (decoded here with the same engine
@@ -1568,14 +1524,7 @@ fn secrets_are_generated_in_the_alphabets_their_readers_accept() {
     assert_eq!(chars, standard, "crud's keys are standard base64");
     // One alphabet: exactly the one crud's parser accepts (`SECRET_ALPHABET`, its `=` padding
     // aside: a 64-character key needs none).
-    let cursor_src = read("crud/src/cursor.rs");
-    let at = cursor_src
-        .find("pub const SECRET_ALPHABET: &str")
-        .expect("crud/src/cursor.rs declares SECRET_ALPHABET");
-    let declared: BTreeSet<char> = cursor_src[at..]
-        .split('"')
-        .nth(1)
-        .expect("a string literal")
+    let declared: BTreeSet<char> = crud::cursor::SECRET_ALPHABET
         .chars()
         .filter(|&c| c != '=')
         .collect();
@@ -1589,17 +1538,25 @@ fn secrets_are_generated_in_the_alphabets_their_readers_accept() {
     );
     let n = length(cursor);
     assert_eq!(n % 4, 0, "no padding needed, no spare bits");
-    let min = const_usize("crud/src/cursor.rs", "MIN_SECRET_BYTES");
+    let min = crud::cursor::MIN_SECRET_BYTES;
     assert!(
         n / 4 * 3 >= min,
         "{n} characters decode to fewer than {min} bytes"
     );
-    // crud decodes each key with base64's STANDARD engine.
-    let src = production_source("crud/src/cursor.rs");
-    assert!(src.contains("use base64::engine::general_purpose::{STANDARD"));
-    let compact: String = src.chars().filter(|c| !c.is_whitespace()).collect();
-    assert!(compact.contains("STANDARD.decode(part)"));
+    // crud's own parser (`CursorKeys::from_secret`, what its init runs on CURSOR_SECRET) takes
+    // every generated key; it does refuse a key short of MIN_SECRET_BYTES and a base64url one.
     use base64::Engine as _;
+    use crud::cursor::{CursorConfigError, CursorKeys};
+    let short = base64::engine::general_purpose::STANDARD.encode(vec![0xfb; min - 1]);
+    assert_eq!(
+        CursorKeys::from_secret(&short).err(),
+        Some(CursorConfigError::TooShort(1))
+    );
+    let url_safe = base64::engine::general_purpose::URL_SAFE.encode(vec![0xfb; min]);
+    assert_eq!(
+        CursorKeys::from_secret(&url_safe).err(),
+        Some(CursorConfigError::NotBase64(1))
+    );
     let chars: Vec<char> = chars.into_iter().collect();
     let rng = aws_lc_rs::rand::SystemRandom::new();
     for _ in 0..200 {
@@ -1610,6 +1567,10 @@ fn secrets_are_generated_in_the_alphabets_their_readers_accept() {
             .decode(&key)
             .expect("a generated key is standard base64");
         assert!(bytes.len() >= min);
+        assert!(
+            CursorKeys::from_secret(&key).is_ok(),
+            "crud refuses a key the template can generate"
+        );
     }
 }
 
@@ -1646,23 +1607,16 @@ fn alarm_metric_filters_match_what_the_functions_log() {
         auth_main.contains(".json()") && auth_main.contains(".flatten_event(true)"),
         "the authorizer's log lines must be flat JSON for `$.decision` / `$.reason` filters"
     );
-    let codes: BTreeSet<String> = literals_between(
-        &read("authorizer/src/reason.rs"),
-        "pub fn code(self)",
-        "\n    }\n",
-    )
-    .into_iter()
-    .collect();
-    assert!(codes.contains("bad_signature") && codes.contains("origin_verify_failed"));
-    let handler = read("authorizer/src/handler.rs");
-    let decisions: BTreeSet<&str> = ["allow", "deny", "unauthorized"]
-        .into_iter()
-        .filter(|d| handler.contains(&format!("\"{d}\"")))
+    let codes: BTreeSet<String> = authorizer::Reason::ALL
+        .iter()
+        .map(|r| r.code().to_string())
         .collect();
+    assert!(codes.contains("bad_signature") && codes.contains("origin_verify_failed"));
+    let decisions: BTreeSet<&str> = authorizer::handler::DECISIONS.into_iter().collect();
     assert_eq!(
-        decisions.len(),
-        3,
-        "decision values in authorizer/src/handler.rs"
+        decisions,
+        BTreeSet::from(["allow", "deny", "unauthorized"]),
+        "decision values the authorizer logs (authorizer::handler::DECISIONS)"
     );
 
     // crud: non-flattened JSON (`fields.status`, `fields.code`)
@@ -1728,8 +1682,12 @@ fn alarm_metric_filters_match_what_the_functions_log() {
     let emf_ns = resource("CrudFunction")["Properties"]["Environment"]["Variables"]
         ["METRICS_NAMESPACE"]
         .to_string();
-    for name in ["REQUESTS", "ERRORS_5XX", "LATENCY"] {
-        produced.insert((emf_ns.clone(), const_str("crud/src/metrics.rs", name)));
+    for name in [
+        crud::metrics::REQUESTS,
+        crud::metrics::ERRORS_5XX,
+        crud::metrics::LATENCY,
+    ] {
+        produced.insert((emf_ns.clone(), name.to_string()));
     }
 
     // Every alarm watches a metric something produces, and notifies the topic.
@@ -2256,12 +2214,11 @@ fn authorizer_policies_cover_both_stages() {
 /// canary 5xx rate against CanaryErrorRateAlarmPercent, and the dashboard shows each variant.
 #[test]
 fn crud_emf_metrics_feed_a_canary_alarm_and_a_dashboard_widget_per_variant() {
-    let rel = "crud/src/metrics.rs";
     let (requests, fivexx, latency, dim) = (
-        const_str(rel, "REQUESTS"),
-        const_str(rel, "ERRORS_5XX"),
-        const_str(rel, "LATENCY"),
-        const_str(rel, "DIMENSION"),
+        crud::metrics::REQUESTS.to_string(),
+        crud::metrics::ERRORS_5XX.to_string(),
+        crud::metrics::LATENCY.to_string(),
+        crud::metrics::DIMENSION,
     );
     let namespace = json!({"Fn::Sub": "${AWS::StackName}/Gateway"});
     let env = &template_crud_properties()["Environment"]["Variables"];
