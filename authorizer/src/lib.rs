@@ -23,6 +23,26 @@ pub use config::Config;
 pub use handler::{Authorizer, Unauthorized};
 pub use reason::Reason;
 
+/// The authorizer's log format: one flat JSON object per line (an event's fields, `decision`
+/// and `reason` among them, at the top level, where the template's metric filters match
+/// `$.decision` and `$.reason`), no timestamp (Lambda stamps each line), INFO and above, written
+/// to `writer` (`main.rs`: stdout).
+pub fn log_subscriber<W>(writer: W) -> impl tracing::Subscriber + Send + Sync + 'static
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_target(false)
+        .with_current_span(false)
+        .with_span_list(false)
+        .without_time()
+        .with_max_level(tracing::Level::INFO)
+        .with_writer(writer)
+        .finish()
+}
+
 /// Build the authorizer from a validated configuration and hydrate its JWKS caches (the
 /// init-phase fetches, one per issuer, concurrently). A failed hydrate is logged, not fatal:
 /// that issuer's tokens are refused until a fetch succeeds.

@@ -9,16 +9,8 @@ use serde_json::value::RawValue;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    tracing_subscriber::fmt()
-        .json()
-        .flatten_event(true)
-        .with_target(false)
-        .with_current_span(false)
-        .with_span_list(false)
-        .without_time()
-        .with_max_level(tracing::Level::INFO)
-        .with_writer(std::io::stdout)
-        .init();
+    use tracing_subscriber::util::SubscriberInitExt;
+    authorizer::log_subscriber(std::io::stdout).init();
 
     // ORIGIN_VERIFY_SECRET_ARN: the value from Secrets Manager / SSM, read once (secret-source).
     let secrets =

@@ -50,3 +50,34 @@ pub use deps::{Deps, InitError};
 pub use handler::{handle_event, CrudEvent, CrudResponse};
 pub use request::ApiRequest;
 pub use response::ApiResponse;
+
+/// crud's log format: one JSON object per line with the event's fields under `fields` (the
+/// template's metric filters match `$.fields.status` and `$.fields.code` of the `request` line),
+/// no timestamp (Lambda stamps each line), written to `writer` (`main.rs`: stdout). `level`
+/// applies to this project's crates only; every other crate is held at `warn` and above whatever
+/// the level: at DEBUG and TRACE the runtime logs each raw event (its headers, the caller's
+/// token, cookies, the body) and the AWS SDK each DynamoDB request and response with the items
+/// in them.
+pub fn log_subscriber<W>(
+    level: tracing_subscriber::filter::LevelFilter,
+    writer: W,
+) -> impl tracing::Subscriber + Send + Sync + 'static
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    use tracing_subscriber::layer::SubscriberExt;
+    let own = ["crud", "secret_source", "lambda_init_error"];
+    let filter = Targets::new()
+        .with_default(level.min(LevelFilter::WARN))
+        .with_targets(own.map(|t| (t, level)));
+    tracing_subscriber::fmt()
+        .json()
+        .with_max_level(level)
+        .with_current_span(false)
+        .with_ansi(false)
+        .without_time()
+        .with_writer(writer)
+        .finish()
+        .with(filter)
+}

@@ -16,12 +16,9 @@ use std::io::Write;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     // The log level (AWS_LAMBDA_LOG_LEVEL, which Lambda's application log level sets, else
-    // RUST_LOG; `trace` .. `error`, `fatal` = `error`, else `info`) applies to this project's
-    // crates only. Every other crate is held at `warn` and above whatever the level: at DEBUG
-    // and TRACE the runtime logs each raw event (its headers, the caller's token, cookies, the
-    // body) and the AWS SDK each DynamoDB request and response with the items in them.
-    use tracing_subscriber::filter::{LevelFilter, Targets};
-    use tracing_subscriber::layer::SubscriberExt;
+    // RUST_LOG; `trace` .. `error`, `fatal` = `error`, else `info`); see `crud::log_subscriber`
+    // for what it applies to.
+    use tracing_subscriber::filter::LevelFilter;
     use tracing_subscriber::util::SubscriberInitExt;
     let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
         .or_else(|_| std::env::var("RUST_LOG"))
@@ -35,19 +32,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             _ => None,
         })
         .unwrap_or(LevelFilter::INFO);
-    let own = ["crud", "secret_source", "lambda_init_error"];
-    let filter = Targets::new()
-        .with_default(level.min(LevelFilter::WARN))
-        .with_targets(own.map(|t| (t, level)));
-    tracing_subscriber::fmt()
-        .json()
-        .with_max_level(level)
-        .with_current_span(false)
-        .with_ansi(false)
-        .without_time()
-        .finish()
-        .with(filter)
-        .init();
+    crud::log_subscriber(level, std::io::stdout).init();
     tracing::debug!(event = "log_level", level = %level, dependencies = %level.min(LevelFilter::WARN));
 
     // CURSOR_SECRET_ARN: the value from Secrets Manager / SSM, read once (secret-source).
