@@ -1599,13 +1599,111 @@ fn pattern_equalities(pattern: &str) -> Vec<(String, String)> {
     out
 }
 
+/// What a subscriber writes, one JSON object per line.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("log buffer").extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn writer(&self) -> impl Fn() -> Captured + Send + Sync + 'static {
+        let c = self.clone();
+        move || c.clone()
+    }
+
+    fn lines(&self) -> Vec<Value> {
+        let bytes = self.0.lock().expect("log buffer").clone();
+        String::from_utf8(bytes)
+            .expect("UTF-8 logs")
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+            .collect()
+    }
+}
+
+fn current_thread_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// The authorizer's decision line for a REST TOKEN event without a token, as its own log
+/// subscriber writes it (no key set is needed: the refusal comes before any verification).
+fn authorizer_refusal_line() -> Value {
+    let cfg = authorizer::Config::from_lookup(|k| match k {
+        "ISSUER" => Some("https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Example".into()),
+        "CLIENT_IDS" => Some("client".into()),
+        _ => None,
+    })
+    .expect("authorizer settings");
+    let auth = authorizer::Authorizer::new(authorizer::verify::Verifier::new(cfg, Vec::new()));
+    let logs = Captured::default();
+    let event = r#"{"type": "TOKEN", "methodArn": "arn:aws:execute-api:us-east-1:123456789012:abc123/prod/GET/items"}"#;
+    let out = tracing::subscriber::with_default(authorizer::log_subscriber(logs.writer()), || {
+        current_thread_runtime().block_on(auth.handle(event, std::time::SystemTime::now()))
+    });
+    assert!(out.is_err(), "a TOKEN event without a token is refused");
+    let mut lines: Vec<Value> = logs
+        .lines()
+        .into_iter()
+        .filter(|l| l.to_string().contains("\"decision\""))
+        .collect();
+    assert_eq!(lines.len(), 1, "one decision line: {lines:?}");
+    lines.remove(0)
+}
+
+/// crud's `request` line for a request without a caller identity (401 before any DynamoDB
+/// call), as its own log subscriber writes it.
+fn crud_request_line() -> Value {
+    let conf = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+        .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+        .endpoint_url("http://127.0.0.1:9")
+        .build();
+    let store = crud::store::Store::new(aws_sdk_dynamodb::Client::from_conf(conf), "items".into());
+    let settings = crud::Settings::from_lookup(|k| (k == "TABLE_NAME").then(|| "items".into()))
+        .expect("crud settings");
+    let deps = crud::Deps::new(store, settings).expect("crud deps");
+    let logs = Captured::default();
+    let subscriber = crud::log_subscriber(tracing::level_filters::LevelFilter::INFO, logs.writer());
+    let response = tracing::subscriber::with_default(subscriber, || {
+        current_thread_runtime().block_on(crud::handle(
+            crud::ApiRequest::new(http::Method::GET, "/items"),
+            &deps,
+        ))
+    });
+    assert_eq!(response.status.as_u16(), 401);
+    let mut lines: Vec<Value> = logs
+        .lines()
+        .into_iter()
+        .filter(|l| l.to_string().contains("\"request\""))
+        .collect();
+    assert_eq!(lines.len(), 1, "one request line: {lines:?}");
+    lines.remove(0)
+}
+
 #[test]
 fn alarm_metric_filters_match_what_the_functions_log() {
     // authorizer: flattened JSON lines with `decision` and `reason` (reason codes from reason.rs)
-    let auth_main = read("authorizer/src/main.rs");
-    assert!(
-        auth_main.contains(".json()") && auth_main.contains(".flatten_event(true)"),
-        "the authorizer's log lines must be flat JSON for `$.decision` / `$.reason` filters"
+    // The authorizer's log format (`authorizer::log_subscriber`, what main.rs installs) on a
+    // real refusal: `decision` and `reason` at the top level for `$.decision` / `$.reason`.
+    let line = authorizer_refusal_line();
+    assert_eq!(
+        (&line["decision"], &line["reason"]),
+        (
+            &json!(authorizer::handler::DECISION_UNAUTHORIZED),
+            &json!(authorizer::Reason::NoToken.code())
+        ),
+        "the authorizer's log lines must be flat JSON for `$.decision` / `$.reason` filters: {line}"
     );
     let codes: BTreeSet<String> = authorizer::Reason::ALL
         .iter()
@@ -1619,14 +1717,15 @@ fn alarm_metric_filters_match_what_the_functions_log() {
         "decision values the authorizer logs (authorizer::handler::DECISIONS)"
     );
 
-    // crud: non-flattened JSON (`fields.status`, `fields.code`)
-    let crud_main = read("crud/src/main.rs");
-    assert!(
-        crud_main.contains(".json()") && !crud_main.contains("flatten_event(true)"),
-        "crud's log fields must sit under `fields` for `$.fields.status` filters"
+    // crud: non-flattened JSON (`fields.status`, `fields.code`): its log format
+    // (`crud::log_subscriber`, what main.rs installs) on the request line of a real refusal.
+    let line = crud_request_line();
+    assert_eq!(
+        (&line["fields"]["status"], &line["fields"]["code"]),
+        (&json!(401), &json!("unauthenticated")),
+        "crud's log fields must sit under `fields` for `$.fields.status` filters: {line}"
     );
-    let crud_api = read("crud/src/api.rs");
-    assert!(crud_api.contains("status = response.status.as_u16()") && crud_api.contains("code,"));
+    assert!(line.get("status").is_none(), "{line}");
 
     let mut filters_per_group: BTreeMap<String, usize> = BTreeMap::new();
     let mut produced: BTreeSet<(String, String)> = BTreeSet::new();
