@@ -617,6 +617,12 @@ fn check_stage(stage: &Value) {
 // ------------------------------------------------------------------------------------------------
 
 /// The IAM actions crud's production code needs, derived from its DynamoDB SDK calls.
+///
+/// The one check here that still reads source text, on purpose: what it checks is the code
+/// itself (which SDK operations and transaction elements crud/src calls), and a constant cannot
+/// say that. A `pub const` list of actions beside the store would be a second copy of the
+/// calls, kept in step only by a check like this one; recording the operations at run time (the
+/// fault proxy's per-operation counts) would only see the paths a test happens to drive.
 fn crud_dynamodb_actions_from_code() -> BTreeSet<String> {
     let mut src = String::new();
     let dir = root().join("crud/src");
