@@ -3,7 +3,7 @@
 # Installs only into the project's ignored folders (.venv, .tools, node_modules) plus rustup targets.
 #   scripts/setup.sh            test + run prerequisites (moto in a venv, wasm target, node packages,
 #                               chromium for the browser tests)
-#   scripts/setup.sh --deploy   also cargo-lambda, aws-sam-cli, cfn-lint (deploy/bench tooling)
+#   scripts/setup.sh --deploy   also cargo-lambda, aws-sam-cli, cfn-lint, wasm-opt (deploy/bench tooling)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -89,6 +89,17 @@ if [ "${1:-}" = "--deploy" ]; then
     log "installing scripts/requirements-deploy.txt (cargo-lambda, aws-sam-cli, cfn-lint)"
     "$VENV/bin/pip" install --quiet --disable-pip-version-check -r scripts/requirements-deploy.txt
     echo "$want" > "$stamp"
+  fi
+  # wasm-opt (Debian's binaryen): edge/build-wasm.sh shrinks edge.wasm with it when present, and
+  # the deployable Lambda@Edge package's documented size is the optimised one.
+  if ! command -v wasm-opt >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      log "installing Debian's binaryen (wasm-opt, apt-get)"
+      DEBIAN_FRONTEND=noninteractive apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq binaryen >/dev/null
+    else
+      log "wasm-opt not found: edge/build-wasm.sh builds an unoptimised edge.wasm (sudo apt-get install binaryen)"
+    fi
   fi
 fi
 log "ok"
