@@ -12,6 +12,7 @@ command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk 
 export GATEWAY_BUILD=release GATEWAY_PORT=$PORT
 export GATEWAY_THROTTLE_RATE=100000 GATEWAY_THROTTLE_BURST=100000
 export RATE_LIMIT_PER_MINUTE=0 EDGE_RATE_LIMIT_PER_MINUTE=1000000
+: > "$OUT/run.err"  # never match a previous run's "listening on"
 scripts/run.sh > "$OUT/gateway.log" 2> "$OUT/run.err" &
 RUN=$!
 trap 'kill $RUN 2>/dev/null; wait $RUN 2>/dev/null || true' EXIT
