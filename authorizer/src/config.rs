@@ -220,9 +220,20 @@ impl Config {
             MAX_LEEWAY_SECONDS,
         )?;
 
-        let origin_verify_secrets = nonempty(ORIGIN_VERIFY_SECRET_ENV)
-            .map(|v| list(&v))
-            .unwrap_or_default();
+        let origin_verify_secrets = match nonempty(ORIGIN_VERIFY_SECRET_ENV) {
+            None => Vec::new(),
+            Some(v) => {
+                let secrets = list(&v);
+                // Set but naming no secret (e.g. ","): never read as "origin verification off".
+                if secrets.is_empty() {
+                    return Err(err(
+                        ORIGIN_VERIFY_SECRET_ENV,
+                        "is set but lists no secret (unset it to turn origin verification off)",
+                    ));
+                }
+                secrets
+            }
+        };
         for s in &origin_verify_secrets {
             if s.len() < 16 {
                 return Err(err(
@@ -538,6 +549,14 @@ mod tests {
                     ("USER_POOL_ID", "us-east-1_abc"),
                     ("CLIENT_IDS", "a"),
                     ("ORIGIN_VERIFY_SECRET", "short"),
+                ],
+                "ORIGIN_VERIFY_SECRET",
+            ),
+            (
+                &[
+                    ("USER_POOL_ID", "us-east-1_abc"),
+                    ("CLIENT_IDS", "a"),
+                    ("ORIGIN_VERIFY_SECRET", " , ,"),
                 ],
                 "ORIGIN_VERIFY_SECRET",
             ),

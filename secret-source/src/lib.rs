@@ -52,6 +52,8 @@ pub enum SecretError {
     Refused(String, u16, String),
     #[error("{0}_ARN: the answer holds no string value (binary secrets are not supported)")]
     NoValue(String),
+    #[error("{0}_ARN: the secret's value is empty (an empty value would turn the setting off)")]
+    Empty(String),
 }
 
 /// Which store an ARN names.
@@ -242,15 +244,24 @@ pub async fn fetch(
                 .to_string();
             return Err(SecretError::Refused(name.into(), status, kind));
         }
-        let value = match arn.service {
-            "ssm" => v["Parameter"]["Value"].as_str(),
-            _ => v["SecretString"].as_str(),
-        };
-        return value
-            .map(str::to_string)
-            .ok_or_else(|| SecretError::NoValue(name.into()));
+        return value_of(arn.service, &v, name);
     }
     Err(SecretError::Unreachable(name.into(), last))
+}
+
+/// The secret's text in a store's answer. A value that is empty or only whitespace is refused:
+/// the functions read an empty setting as "not set", so passing it on would start them without
+/// the check the secret enables (origin verification, shared cursor keys).
+fn value_of(service: &str, answer: &serde_json::Value, name: &str) -> Result<String, SecretError> {
+    let value = match service {
+        "ssm" => answer["Parameter"]["Value"].as_str(),
+        _ => answer["SecretString"].as_str(),
+    };
+    match value {
+        None => Err(SecretError::NoValue(name.into())),
+        Some(v) if v.trim().is_empty() => Err(SecretError::Empty(name.into())),
+        Some(v) => Ok(v.to_string()),
+    }
 }
 
 /// What a SigV4 signature covers.
@@ -389,6 +400,47 @@ async fn send_once(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn empty_or_missing_values_are_refused_by_reason() {
+        let sm = |v: serde_json::Value| value_of("secretsmanager", &v, "ORIGIN_VERIFY_SECRET");
+        let ssm = |v: serde_json::Value| value_of("ssm", &v, "CURSOR_SECRET");
+        assert_eq!(
+            sm(serde_json::json!({"SecretString": "v1:0123456789abcdef"})).unwrap(),
+            "v1:0123456789abcdef"
+        );
+        assert_eq!(
+            ssm(serde_json::json!({"Parameter": {"Value": "a2V5"}})).unwrap(),
+            "a2V5"
+        );
+        for empty in ["", " ", "\n\t "] {
+            let e = sm(serde_json::json!({ "SecretString": empty })).unwrap_err();
+            assert!(
+                matches!(e, SecretError::Empty(ref n) if n == "ORIGIN_VERIFY_SECRET"),
+                "{e}"
+            );
+            let e = ssm(serde_json::json!({"Parameter": {"Value": empty}})).unwrap_err();
+            assert!(
+                matches!(e, SecretError::Empty(ref n) if n == "CURSOR_SECRET"),
+                "{e}"
+            );
+        }
+        for none in [
+            serde_json::json!({"SecretBinary": "AAAA"}),
+            serde_json::json!({"SecretString": null}),
+            serde_json::json!({"SecretString": 5}),
+        ] {
+            assert!(matches!(sm(none), Err(SecretError::NoValue(_))));
+        }
+        assert!(matches!(
+            ssm(serde_json::json!({"Parameter": {}})),
+            Err(SecretError::NoValue(_))
+        ));
+        assert_eq!(
+            sm(serde_json::json!({"SecretString": ""})).unwrap_err().to_string(),
+            "ORIGIN_VERIFY_SECRET_ARN: the secret's value is empty (an empty value would turn the setting off)"
+        );
+    }
 
     #[test]
     fn arns() {

@@ -1775,6 +1775,26 @@ fn alarm_metric_filters_match_what_the_functions_log() {
     }
     assert!(filters_per_group["AuthorizerLogGroup"] >= 3);
     assert!(filters_per_group["CrudLogGroup"] >= 1);
+    // The JWKS alarm counts every JWKS failure the authorizer has a reason for (each refuses
+    // every token of the issuer), not just some of them.
+    let jwks_filter = resource("AuthorizerJwksFailures")["Properties"]["FilterPattern"]
+        .as_str()
+        .expect("AuthorizerJwksFailures pattern")
+        .to_string();
+    let counted: BTreeSet<String> = pattern_equalities(&jwks_filter)
+        .into_iter()
+        .map(|(_, v)| v)
+        .collect();
+    let jwks_reasons: BTreeSet<String> = codes
+        .iter()
+        .filter(|c| c.starts_with("jwks_"))
+        .cloned()
+        .collect();
+    assert!(jwks_reasons.len() >= 3, "{jwks_reasons:?}");
+    assert_eq!(
+        counted, jwks_reasons,
+        "AuthorizerJwksFailures: {jwks_filter}"
+    );
     // One refusals metric carries the reason as a dimension (denials by reason).
     assert!(of_type("AWS::Logs::MetricFilter").iter().any(|(_, f)| {
         list(&f["Properties"]["MetricTransformations"])
