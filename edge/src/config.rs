@@ -319,6 +319,8 @@ pub enum ConfigError {
     ReadOnlyHeader { field: &'static str, name: String },
     #[error("{field}: the value contains control characters (CR, LF, NUL...); remove them")]
     InvalidHeaderValue { field: String },
+    #[error("origin_verify.secret must not contain ',' (the authorizer reads ORIGIN_VERIFY_SECRET as a comma-separated list of accepted values, so it would never match)")]
+    CommaInOriginVerifySecret,
     #[error("canary.weight_percent must be between 0 and 100, got {0}")]
     WeightOutOfRange(u8),
     #[error("{field}: key id {id:?} must be 1-32 characters of A-Z a-z 0-9 _ -")]
@@ -513,6 +515,16 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("invalid type: string, expected"), "{e}");
+    }
+
+    #[test]
+    fn an_origin_verify_secret_with_a_comma_is_refused_without_quoting_it() {
+        let doc = br#"{"origin_verify": {"key_id": "v1", "secret": "SUPERSECRETSUPERSECRET,SUPERSECRETSUPERSECRET"}}"#;
+        let e = crate::Edge::new(&Config::from_json(doc).unwrap()).unwrap_err();
+        assert!(matches!(e, ConfigError::CommaInOriginVerifySecret), "{e}");
+        assert!(!e.to_string().contains("SUPERSECRET"), "{e}");
+        let ok = br#"{"origin_verify": {"key_id": "v1", "secret": "SUPERSECRETSUPERSECRET;SUPERSECRETSUPERSECRET"}}"#;
+        assert!(crate::Edge::new(&Config::from_json(ok).unwrap()).is_ok());
     }
 
     #[test]

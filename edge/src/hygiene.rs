@@ -128,6 +128,9 @@ impl Hygiene {
                         field: "origin_verify.secret".into(),
                     });
                 }
+                if v.secret.contains(',') {
+                    return Err(ConfigError::CommaInOriginVerifySecret);
+                }
                 let name = v.header.to_ascii_lowercase();
                 strip.push(name.clone());
                 Some(OriginVerify {

@@ -4,7 +4,8 @@
 //! - `edge_alloc(len) -> ptr` / `edge_free(ptr, len)`: buffers the host fills or reads.
 //! - `edge_init(ptr, len) -> u64`: the configuration JSON; answers
 //!   `{"ok":{"warnings":[...],"rollout":{"source":…,"ttl_seconds":…,…}|null}}` or
-//!   `{"error":"..."}` (never quoting a value of the document). Must succeed once before
+//!   `{"error":"..."}` (never quoting a secret or the value behind a type error; non-secret
+//!   entries such as an origin or a header name may be named). Must succeed once before
 //!   `edge_handle`.
 //! - `edge_handle(ptr, len, now_ms, r0, r1, r2, r3) -> u64`: one CloudFront event (JSON), the
 //!   time (Unix ms, as f64) and 16 random bytes (four u32); answers `{"ok": <request or
