@@ -10,7 +10,6 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use aws_lc_rs::{digest, hmac};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -48,20 +47,6 @@ impl Credentials {
     }
 }
 
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-fn sha256_hex(b: &[u8]) -> String {
-    hex(digest::digest(&digest::SHA256, b).as_ref())
-}
-
-fn hmac_sha256(key: &[u8], msg: &str) -> Vec<u8> {
-    hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key), msg.as_bytes())
-        .as_ref()
-        .to_vec()
-}
-
 /// RFC 3986 percent-encoding of everything but the unreserved characters (and `/` when
 /// `keep_slash`), as SigV4's canonical URI and S3 object keys want it.
 pub fn uri_encode(s: &str, keep_slash: bool) -> String {
@@ -79,83 +64,17 @@ pub fn uri_encode(s: &str, keep_slash: bool) -> String {
     out
 }
 
-/// What a SigV4 signature covers.
-pub struct Signing<'a> {
-    pub method: &'a str,
-    pub host: &'a str,
-    /// The canonical (already encoded) path.
-    pub path: &'a str,
-    /// The query, already encoded (`k=v&k=v`, any order).
-    pub query: &'a str,
-    /// Headers other than `host`, `x-amz-date`, `x-amz-security-token`, lower-case names.
-    pub headers: &'a [(String, String)],
-    pub body: &'a [u8],
-    pub region: &'a str,
-    pub service: &'a str,
-    pub epoch_seconds: u64,
-    /// S3 wants the payload hash as `x-amz-content-sha256` (signed).
-    pub content_sha256_header: bool,
-}
+pub use secret_source::Signing;
 
-/// The headers to send (`host` included, `authorization` last) for a SigV4-signed request.
+/// The headers to send (`host` included, `authorization` last) for a SigV4-signed request: the
+/// one signer, `secret_source::sign_request`, with these credentials.
 pub fn sign(s: &Signing, creds: &Credentials) -> Vec<(String, String)> {
-    let date_time = secret_source::amz_date(s.epoch_seconds);
-    let date = &date_time[..8];
-    let payload = sha256_hex(s.body);
-    let mut headers: Vec<(String, String)> = s.headers.to_vec();
-    headers.push(("host".into(), s.host.to_string()));
-    headers.push(("x-amz-date".into(), date_time.clone()));
-    if s.content_sha256_header {
-        headers.push(("x-amz-content-sha256".into(), payload.clone()));
-    }
-    if let Some(t) = &creds.token {
-        headers.push(("x-amz-security-token".into(), t.clone()));
-    }
-    headers.sort();
-    let signed_headers = headers
-        .iter()
-        .map(|(k, _)| k.as_str())
-        .collect::<Vec<_>>()
-        .join(";");
-    let canonical_headers: String = headers
-        .iter()
-        .map(|(k, v)| format!("{k}:{}\n", v.trim()))
-        .collect();
-    let mut query: Vec<&str> = s.query.split('&').filter(|p| !p.is_empty()).collect();
-    query.sort_by_key(|p| p.split_once('=').map_or(*p, |(k, _)| k));
-    let canonical_query = query
-        .iter()
-        .map(|p| {
-            if p.contains('=') {
-                p.to_string()
-            } else {
-                format!("{p}=")
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("&");
-    let canonical = format!(
-        "{}\n{}\n{canonical_query}\n{canonical_headers}\n{signed_headers}\n{payload}",
-        s.method, s.path
-    );
-    let scope = format!("{date}/{}/{}/aws4_request", s.region, s.service);
-    let to_sign = format!(
-        "AWS4-HMAC-SHA256\n{date_time}\n{scope}\n{}",
-        sha256_hex(canonical.as_bytes())
-    );
-    let k_date = hmac_sha256(format!("AWS4{}", creds.secret_key).as_bytes(), date);
-    let k_region = hmac_sha256(&k_date, s.region);
-    let k_service = hmac_sha256(&k_region, s.service);
-    let k_signing = hmac_sha256(&k_service, "aws4_request");
-    let signature = hex(&hmac_sha256(&k_signing, &to_sign));
-    headers.push((
-        "authorization".into(),
-        format!(
-            "AWS4-HMAC-SHA256 Credential={}/{scope}, SignedHeaders={signed_headers}, Signature={signature}",
-            creds.access_key
-        ),
-    ));
-    headers
+    secret_source::sign_request(
+        s,
+        &creds.access_key,
+        &creds.secret_key,
+        creds.token.as_deref(),
+    )
 }
 
 /// An `s3://bucket/key` URI.

@@ -310,18 +310,69 @@ pub fn amz_date(secs: u64) -> String {
 
 /// The request headers of a SigV4-signed AWS JSON 1.1 `POST /` (Authorization included).
 pub fn sign(i: &SignInput) -> Vec<(String, String)> {
-    let date_time = amz_date(i.epoch_seconds);
-    let date = &date_time[..8];
-    let mut headers: Vec<(String, String)> = vec![
+    let headers = [
         (
-            "content-type".into(),
+            "content-type".to_string(),
             "application/x-amz-json-1.1".to_string(),
         ),
-        ("host".into(), i.host.to_string()),
-        ("x-amz-date".into(), date_time.clone()),
-        ("x-amz-target".into(), i.target.to_string()),
+        ("x-amz-target".to_string(), i.target.to_string()),
     ];
-    if let Some(t) = i.token {
+    let mut out = sign_request(
+        &Signing {
+            method: "POST",
+            host: i.host,
+            path: "/",
+            query: "",
+            headers: &headers,
+            body: i.body.as_bytes(),
+            region: i.region,
+            service: i.service,
+            epoch_seconds: i.epoch_seconds,
+            content_sha256_header: false,
+        },
+        i.access_key,
+        i.secret_key,
+        i.token,
+    );
+    out.retain(|(k, _)| k != "host");
+    out
+}
+
+/// What a general SigV4 signature covers (any method, path and query; S3 as well).
+pub struct Signing<'a> {
+    pub method: &'a str,
+    pub host: &'a str,
+    /// The canonical (already encoded) path.
+    pub path: &'a str,
+    /// The query, already encoded (`k=v&k=v`, any order).
+    pub query: &'a str,
+    /// Headers other than `host`, `x-amz-date`, `x-amz-security-token`, lower-case names.
+    pub headers: &'a [(String, String)],
+    pub body: &'a [u8],
+    pub region: &'a str,
+    pub service: &'a str,
+    pub epoch_seconds: u64,
+    /// S3 wants the payload hash as `x-amz-content-sha256` (signed).
+    pub content_sha256_header: bool,
+}
+
+/// The headers to send (`host` included, `authorization` last) for a SigV4-signed request.
+pub fn sign_request(
+    s: &Signing,
+    access_key: &str,
+    secret_key: &str,
+    token: Option<&str>,
+) -> Vec<(String, String)> {
+    let date_time = amz_date(s.epoch_seconds);
+    let date = &date_time[..8];
+    let payload = sha256_hex(s.body);
+    let mut headers: Vec<(String, String)> = s.headers.to_vec();
+    headers.push(("host".into(), s.host.to_string()));
+    headers.push(("x-amz-date".into(), date_time.clone()));
+    if s.content_sha256_header {
+        headers.push(("x-amz-content-sha256".into(), payload.clone()));
+    }
+    if let Some(t) = token {
         headers.push(("x-amz-security-token".into(), t.to_string()));
     }
     headers.sort();
@@ -334,28 +385,39 @@ pub fn sign(i: &SignInput) -> Vec<(String, String)> {
         .iter()
         .map(|(k, v)| format!("{k}:{}\n", v.trim()))
         .collect();
+    let mut query: Vec<&str> = s.query.split('&').filter(|p| !p.is_empty()).collect();
+    query.sort_by_key(|p| p.split_once('=').map_or(*p, |(k, _)| k));
+    let canonical_query = query
+        .iter()
+        .map(|p| {
+            if p.contains('=') {
+                p.to_string()
+            } else {
+                format!("{p}=")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("&");
     let canonical = format!(
-        "POST\n/\n\n{canonical_headers}\n{signed_headers}\n{}",
-        sha256_hex(i.body.as_bytes())
+        "{}\n{}\n{canonical_query}\n{canonical_headers}\n{signed_headers}\n{payload}",
+        s.method, s.path
     );
-    let scope = format!("{date}/{}/{}/aws4_request", i.region, i.service);
+    let scope = format!("{date}/{}/{}/aws4_request", s.region, s.service);
     let to_sign = format!(
         "AWS4-HMAC-SHA256\n{date_time}\n{scope}\n{}",
         sha256_hex(canonical.as_bytes())
     );
-    let k_date = hmac_sha256(format!("AWS4{}", i.secret_key).as_bytes(), date);
-    let k_region = hmac_sha256(&k_date, i.region);
-    let k_service = hmac_sha256(&k_region, i.service);
+    let k_date = hmac_sha256(format!("AWS4{secret_key}").as_bytes(), date);
+    let k_region = hmac_sha256(&k_date, s.region);
+    let k_service = hmac_sha256(&k_region, s.service);
     let k_signing = hmac_sha256(&k_service, "aws4_request");
     let signature = hex::encode(hmac_sha256(&k_signing, &to_sign));
     headers.push((
         "authorization".into(),
         format!(
-            "AWS4-HMAC-SHA256 Credential={}/{scope}, SignedHeaders={signed_headers}, Signature={signature}",
-            i.access_key
+            "AWS4-HMAC-SHA256 Credential={access_key}/{scope}, SignedHeaders={signed_headers}, Signature={signature}"
         ),
     ));
-    headers.retain(|(k, _)| k != "host");
     headers
 }
 
