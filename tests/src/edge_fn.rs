@@ -222,3 +222,27 @@ pub fn assert_security_headers(v: &Value) {
         "{v}"
     );
 }
+
+/// Builds the Lambda@Edge package (`edge/build-wasm.sh`) with `config` into `work/pkg` (and
+/// `work/pkg.zip`), failing the test with the script's output if the build fails.
+pub fn build_package(config: &Value, work: &std::path::Path) -> std::path::PathBuf {
+    let root = crate::paths::workspace_root();
+    let config_path = work.join("edge-config.json");
+    std::fs::write(&config_path, config.to_string()).expect("write config");
+    let out = work.join("pkg");
+    let build = std::process::Command::new(root.join("edge/build-wasm.sh"))
+        .arg("--config")
+        .arg(&config_path)
+        .arg("--out")
+        .arg(&out)
+        .current_dir(&root)
+        .output()
+        .expect("run edge/build-wasm.sh");
+    assert!(
+        build.status.success(),
+        "build-wasm.sh failed:\n{}\n{}",
+        String::from_utf8_lossy(&build.stdout),
+        String::from_utf8_lossy(&build.stderr)
+    );
+    out
+}

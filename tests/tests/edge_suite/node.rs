@@ -148,24 +148,7 @@ async fn node_handler_answers_exactly_as_the_native_binary() {
     let root = harness::paths::workspace_root();
     let work = std::env::temp_dir().join(format!("edge-node-{}", std::process::id()));
     std::fs::create_dir_all(&work).expect("temp dir");
-    let config_path = work.join("edge-config.json");
-    std::fs::write(&config_path, config().to_string()).expect("write config");
-    let out = work.join("pkg");
-
-    let build = Command::new(root.join("edge/build-wasm.sh"))
-        .arg("--config")
-        .arg(&config_path)
-        .arg("--out")
-        .arg(&out)
-        .current_dir(&root)
-        .output()
-        .expect("run edge/build-wasm.sh");
-    assert!(
-        build.status.success(),
-        "build-wasm.sh failed:\n{}\n{}",
-        String::from_utf8_lossy(&build.stdout),
-        String::from_utf8_lossy(&build.stderr)
-    );
+    let out = build_package(&config(), &work);
     let wasm_size = std::fs::metadata(out.join("edge.wasm"))
         .expect("edge.wasm")
         .len();

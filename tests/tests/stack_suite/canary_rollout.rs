@@ -10,7 +10,7 @@
 //! - the WebAssembly edge (Node handler) logs the same decisions as the native binary, reading
 //!   the same rollout store.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -433,27 +433,6 @@ fn decision(line: &str) -> Option<(String, String, String, String, i64)> {
     ))
 }
 
-fn build_package(config: &Value, work: &Path) -> PathBuf {
-    let root = harness::paths::workspace_root();
-    let config_path = work.join("edge-config.json");
-    std::fs::write(&config_path, config.to_string()).unwrap();
-    let out = work.join("pkg");
-    let build = Command::new(root.join("edge/build-wasm.sh"))
-        .arg("--config")
-        .arg(&config_path)
-        .arg("--out")
-        .arg(&out)
-        .current_dir(&root)
-        .output()
-        .expect("edge/build-wasm.sh");
-    assert!(
-        build.status.success(),
-        "build-wasm.sh: {}",
-        String::from_utf8_lossy(&build.stderr)
-    );
-    out
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn wasm_edge_logs_the_native_decisions() {
     use harness::edge_fn::*;
@@ -471,7 +450,7 @@ async fn wasm_edge_logs_the_native_decisions() {
     cfg["canary"]["rollout"] =
         json!({"source": format!("file://{}", rollout_file.display()), "ttl_seconds": 60});
     cfg["rate_limit"] = json!({"requests_per_minute": 5, "burst": 5});
-    let pkg = build_package(&cfg, &work);
+    let pkg = harness::edge_fn::build_package(&cfg, &work);
 
     let good = format!("qa:{TESTER_SECRET}");
     let mut events = vec![
