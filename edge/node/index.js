@@ -89,7 +89,17 @@ function instantiate() {
   return ex;
 }
 
-async function readSource(source, timeoutMs) {
+// The region an s3:// rollout bucket lives in: the function's home region, i.e. the stack's (the
+// template creates the bucket and the function in one stack, in us-east-1). Lambda@Edge replicas
+// run in other regions (their AWS_REGION is the replica's), but the invoked ARN keeps the home
+// region, so the client asks the bucket's regional endpoint directly instead of paying a redirect
+// from the replica's region inside the read's time budget.
+function homeRegion(invokedArn) {
+  const parts = typeof invokedArn === 'string' ? invokedArn.split(':') : [];
+  return parts.length >= 7 && parts[2] === 'lambda' && /^[a-z]{2}(-[a-z]+)+-\d+$/.test(parts[3]) ? parts[3] : undefined;
+}
+
+async function readSource(source, timeoutMs, region) {
   if (source.startsWith('file://')) {
     return fs.promises.readFile(source.slice('file://'.length), { signal: AbortSignal.timeout(timeoutMs) });
   }
@@ -98,7 +108,8 @@ async function readSource(source, timeoutMs) {
     const slash = rest.indexOf('/');
     // eslint-disable-next-line global-require
     const { S3Client, GetObjectCommand } = require('@aws-sdk/client-s3');
-    readSource.s3 = readSource.s3 || new S3Client({ followRegionRedirects: true });
+    readSource.s3 = readSource.s3
+      || new S3Client(region ? { region, followRegionRedirects: true } : { followRegionRedirects: true });
     const out = await readSource.s3.send(
       new GetObjectCommand({ Bucket: rest.slice(0, slash), Key: rest.slice(slash + 1) }),
       { abortSignal: AbortSignal.timeout(timeoutMs) },
@@ -113,13 +124,13 @@ async function readSource(source, timeoutMs) {
 // Re-read the rollout source when the last read is older than its TTL (one read at a time; a
 // request waits at most timeout_ms). A failed read keeps the last state, which the edge ages
 // out to weight 0 after max_stale_seconds.
-async function refreshRollout() {
+async function refreshRollout(region) {
   if (rollout === null) return;
   const now = Date.now();
   if (readAt !== 0 && now - readAt < rollout.ttl_seconds * 1000) return;
   if (inFlight === null) {
     readAt = now;
-    inFlight = readSource(rollout.source, rollout.timeout_ms)
+    inFlight = readSource(rollout.source, rollout.timeout_ms, region)
       .then((doc) => {
         const at = Date.now();
         const res = call(ex, ex.edge_rollout, doc, at);
@@ -144,8 +155,8 @@ async function refreshRollout() {
 let ex = instantiate();
 const random = new Uint32Array(4);
 
-exports.handler = async (event) => {
-  await refreshRollout();
+exports.handler = async (event, context) => {
+  await refreshRollout(homeRegion(context && context.invokedFunctionArn));
   crypto.getRandomValues(random);
   const input = Buffer.from(JSON.stringify(event));
   let res;

@@ -286,6 +286,21 @@ impl Function {
     pub async fn exited(&self) -> bool {
         matches!(self.child.lock().await.try_wait(), Ok(Some(_)))
     }
+
+    /// Whether the process exits within 5 s: a function reports its init error and then exits,
+    /// and on a loaded machine the exit can trail the report.
+    pub async fn exits_soon(&self) -> bool {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            if self.exited().await {
+                return true;
+            }
+            if std::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
 }
 
 type Body = Full<Bytes>;

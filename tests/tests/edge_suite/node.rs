@@ -215,3 +215,78 @@ async fn node_handler_answers_exactly_as_the_native_binary() {
     }
     let _ = std::fs::remove_dir_all(&work);
 }
+
+/// An `s3://` rollout source is read through an S3 client pinned to the function's home region
+/// (the stack's, where the template creates the rollout bucket), taken from the invoked ARN:
+/// a replica far from us-east-1 (its `AWS_REGION` is its own) asks the bucket's region directly
+/// instead of paying a redirect inside the read's time budget. The Node.js runtime's
+/// `@aws-sdk/client-s3` is replaced by a recording stand-in on `NODE_PATH`.
+#[test]
+fn node_handler_pins_the_s3_rollout_client_to_the_functions_home_region() {
+    if !node_available() {
+        eprintln!("\n\n*** SKIPPED edge_node s3 region: `node` is not installed ***\n\n");
+        return;
+    }
+    let work = std::env::temp_dir().join(format!("edge-node-s3-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).expect("temp dir");
+    let mut cfg = config();
+    cfg["canary"]["weight_percent"] = json!(0);
+    cfg["canary"]["rollout"] = json!({"source": "s3://stack-rollout/rollout.json"});
+    let out = build_package(&cfg, &work);
+    let stub = work.join("modules/@aws-sdk/client-s3");
+    std::fs::create_dir_all(&stub).expect("stub dir");
+    std::fs::write(
+        stub.join("index.js"),
+        r#"
+class S3Client {
+  constructor(config) { (globalThis.s3Configs ||= []).push(config); }
+  async send(cmd) {
+    (globalThis.s3Gets ||= []).push(cmd.input);
+    const doc = JSON.stringify({ weight_percent: 0 });
+    return { Body: { transformToByteArray: async () => new TextEncoder().encode(doc) } };
+  }
+}
+class GetObjectCommand { constructor(input) { this.input = input; } }
+module.exports = { S3Client, GetObjectCommand };
+"#,
+    )
+    .expect("stub");
+    let event = viewer_request("GET", &[("Origin", APP)]);
+    let script = format!(
+        r#"
+const h = require({pkg});
+(async () => {{
+  const ctx = {{ invokedFunctionArn: 'arn:aws:lambda:us-east-1:123456789012:function:apigw-guard-edge:7' }};
+  await h.handler({event}, ctx);
+  process.stdout.write(JSON.stringify({{ configs: globalThis.s3Configs, gets: globalThis.s3Gets }}));
+}})().catch((e) => {{ console.error(e); process.exit(1); }});
+"#,
+        pkg = serde_json::to_string(&out.join("index.js").display().to_string()).expect("path"),
+        event = event,
+    );
+    let node = Command::new("node")
+        .arg("-e")
+        .arg(&script)
+        .env("NODE_PATH", work.join("modules"))
+        // A replica's own region, as Lambda@Edge sets it.
+        .env("AWS_REGION", "ap-southeast-2")
+        .output()
+        .expect("run node");
+    assert!(
+        node.status.success(),
+        "node failed: {}",
+        String::from_utf8_lossy(&node.stderr)
+    );
+    let seen: Value = serde_json::from_slice(&node.stdout).expect("json");
+    assert_eq!(
+        seen["configs"],
+        json!([{"region": "us-east-1", "followRegionRedirects": true}]),
+        "{seen}"
+    );
+    assert_eq!(
+        seen["gets"],
+        json!([{"Bucket": "stack-rollout", "Key": "rollout.json"}])
+    );
+    let _ = std::fs::remove_dir_all(&work);
+}

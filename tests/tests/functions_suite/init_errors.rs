@@ -18,7 +18,10 @@ async fn init_error(bin: &str, env: &[(&str, &str)]) -> String {
         Some(msg.as_str()),
         "{bin}: the failure is reported to /init/error, not only by exiting"
     );
-    assert!(f.exited().await, "{bin}: the process exits after reporting");
+    assert!(
+        f.exits_soon().await,
+        "{bin}: the process exits after reporting"
+    );
     let logs = f.settled_logs().await.join("\n");
     assert!(!logs.contains(SECRET), "{bin}: secret in logs");
     assert!(!msg.contains(SECRET), "{bin}: secret in the init error");

@@ -2,5 +2,7 @@
 //! and its agreement with the code's constants) and the deploy workflow. One test binary, one
 //! module per topic.
 
+mod aws_facts;
+mod deploy_role;
 mod template;
 mod workflow_lint;

@@ -27,12 +27,12 @@ use serde_json::{json, Value};
 // tools
 // ------------------------------------------------------------------------------------------------
 
-fn root() -> PathBuf {
+pub(crate) fn root() -> PathBuf {
     harness::paths::workspace_root()
 }
 
 /// A tool from the project's venv; fails with the fix when it is missing.
-fn venv_tool(name: &str) -> PathBuf {
+pub(crate) fn venv_tool(name: &str) -> PathBuf {
     let p = root().join(".venv/bin").join(name);
     assert!(
         p.exists(),
@@ -45,7 +45,7 @@ fn venv_tool(name: &str) -> PathBuf {
 
 /// A command with dummy credentials, telemetry off, and every AWS endpoint on a closed
 /// loopback port: an accidental AWS call fails at once instead of leaving the machine.
-fn offline(program: &Path) -> Command {
+pub(crate) fn offline(program: &Path) -> Command {
     let mut c = Command::new(program);
     c.current_dir(root())
         .env("AWS_ACCESS_KEY_ID", "testing")
@@ -63,12 +63,12 @@ fn offline(program: &Path) -> Command {
     c
 }
 
-fn run(mut c: Command, what: &str) -> Output {
+pub(crate) fn run(mut c: Command, what: &str) -> Output {
     c.output()
         .unwrap_or_else(|e| panic!("could not run {what}: {e}"))
 }
 
-fn text(o: &Output) -> String {
+pub(crate) fn text(o: &Output) -> String {
     format!(
         "status: {}\n--- stdout\n{}\n--- stderr\n{}",
         o.status,
@@ -77,7 +77,7 @@ fn text(o: &Output) -> String {
     )
 }
 
-fn read(rel: &str) -> String {
+pub(crate) fn read(rel: &str) -> String {
     std::fs::read_to_string(root().join(rel)).unwrap_or_else(|e| panic!("read {rel}: {e}"))
 }
 
@@ -95,7 +95,7 @@ fn production_source(rel: &str) -> String {
 // ------------------------------------------------------------------------------------------------
 
 /// template.yaml after the SAM transform (run once per test process).
-fn expanded() -> &'static Value {
+pub(crate) fn expanded() -> &'static Value {
     static T: OnceLock<Value> = OnceLock::new();
     T.get_or_init(|| {
         let mut c = offline(&venv_tool("python"));
@@ -110,19 +110,19 @@ fn expanded() -> &'static Value {
     })
 }
 
-fn resources() -> &'static serde_json::Map<String, Value> {
+pub(crate) fn resources() -> &'static serde_json::Map<String, Value> {
     expanded()["Resources"]
         .as_object()
         .expect("Resources object")
 }
 
-fn resource(id: &str) -> &'static Value {
+pub(crate) fn resource(id: &str) -> &'static Value {
     resources()
         .get(id)
         .unwrap_or_else(|| panic!("resource {id} missing from the expanded template"))
 }
 
-fn of_type(t: &str) -> Vec<(&'static String, &'static Value)> {
+pub(crate) fn of_type(t: &str) -> Vec<(&'static String, &'static Value)> {
     resources().iter().filter(|(_, r)| r["Type"] == t).collect()
 }
 
@@ -141,7 +141,7 @@ fn reference(id: &str) -> Value {
 }
 
 /// `Action` / `Resource` as a list whether the policy wrote one value or several.
-fn list(v: &Value) -> Vec<Value> {
+pub(crate) fn list(v: &Value) -> Vec<Value> {
     match v {
         Value::Array(a) => a.clone(),
         Value::Null => Vec::new(),
@@ -235,8 +235,17 @@ fn operations() -> Vec<(String, String, &'static Value)> {
     out
 }
 
-const CACHING_DISABLED: &str = "4135ea2d-6df8-44a3-9df4-4b5a84be39ad";
-const ALL_VIEWER_EXCEPT_HOST_HEADER: &str = "b689b0a8-53d0-40ab-baf2-68738e2966ac";
+/// A CloudFront managed policy's id from the documented list (tests/fixtures/aws, each list
+/// citing CloudFront's page), never from the template.
+fn managed_policy_id(kind: &str, name: &str) -> String {
+    let f: Value =
+        serde_json::from_str(&read("tests/fixtures/aws/cloudfront-managed-policies.json"))
+            .expect("managed policy fixture");
+    f[kind][name]
+        .as_str()
+        .unwrap_or_else(|| panic!("{kind}.{name} missing from the fixture"))
+        .to_string()
+}
 
 // ------------------------------------------------------------------------------------------------
 // linters
@@ -575,9 +584,13 @@ fn stage_has_throttling_access_logs_and_tracing() {
         json!(["REGIONAL"]),
         "CloudFront is the edge: a regional endpoint behind it"
     );
-    // Access logging needs the account's CloudWatch role in place before the stage.
-    assert_eq!(api["DependsOn"], "ApiGatewayAccount");
-    assert_eq!(resource("ApiCanaryStage")["DependsOn"], "ApiGatewayAccount");
+    // Access logging needs the account's CloudWatch role in place before the stage (through the
+    // handle that waits for it when the stack sets it).
+    assert_eq!(api["DependsOn"], "ApiGatewayAccountReady");
+    assert_eq!(
+        resource("ApiCanaryStage")["DependsOn"],
+        "ApiGatewayAccountReady"
+    );
 }
 
 fn check_stage(stage: &Value) {
@@ -953,6 +966,109 @@ fn rust_functions_are_built_by_cargo_lambda_from_their_crates() {
     }
 }
 
+/// Stack deletion cannot fail on the edge function: Lambda refuses to delete a Lambda@Edge
+/// function while CloudFront still holds replicas (hours after the distribution is gone), so the
+/// function, its alias and every version are retained (deploy/README.md, "Deleting the stack").
+#[test]
+fn edge_function_its_alias_and_versions_are_retained_on_stack_deletion() {
+    let edge: Vec<(&String, &Value)> = resources()
+        .iter()
+        .filter(|(id, r)| {
+            id.starts_with("EdgeFunction")
+                && r["Type"]
+                    .as_str()
+                    .is_some_and(|t| t.starts_with("AWS::Lambda::"))
+        })
+        .collect();
+    let types: BTreeSet<&str> = edge
+        .iter()
+        .filter_map(|(_, r)| r["Type"].as_str())
+        .collect();
+    assert_eq!(
+        types,
+        BTreeSet::from([
+            "AWS::Lambda::Function",
+            "AWS::Lambda::Alias",
+            "AWS::Lambda::Version"
+        ]),
+        "{edge:?}"
+    );
+    for (id, r) in edge {
+        assert_eq!(r["DeletionPolicy"], "Retain", "{id}");
+        assert_eq!(r["UpdateReplacePolicy"], "Retain", "{id}");
+    }
+}
+
+/// API Gateway's account-level logging role is set only with ManageApiGatewayAccount=true, and
+/// the API's stages still wait for it then (through a handle: DependsOn cannot name a
+/// conditional resource).
+#[test]
+fn api_gateway_account_setting_is_optional_and_the_stages_wait_for_it() {
+    let params = &expanded()["Parameters"]["ManageApiGatewayAccount"];
+    assert_eq!(params["Default"], "true");
+    assert_eq!(params["AllowedValues"], json!(["true", "false"]));
+    for id in ["ApiGatewayAccount", "ApiGatewayCloudWatchRole"] {
+        assert_eq!(
+            resource(id)["Condition"],
+            "ManagesApiGatewayAccount",
+            "{id}"
+        );
+    }
+    let handle = resource("ApiGatewayAccountReady");
+    assert_eq!(handle["Type"], "AWS::CloudFormation::WaitConditionHandle");
+    assert_eq!(
+        handle["Metadata"]["AccountSetting"],
+        json!({"Fn::If": ["ManagesApiGatewayAccount", {"Ref": "ApiGatewayAccount"}, ""]})
+    );
+    // Every stage depends, directly or through its deployment and API, on the handle.
+    fn direct_deps(v: &Value, out: &mut BTreeSet<String>) {
+        match v {
+            Value::Object(m) => {
+                for (k, x) in m {
+                    match (k.as_str(), x) {
+                        ("Ref", Value::String(t)) => {
+                            out.insert(t.clone());
+                        }
+                        ("Fn::GetAtt", Value::Array(a)) => {
+                            if let Some(t) = a.first().and_then(Value::as_str) {
+                                out.insert(t.to_string());
+                            }
+                        }
+                        ("DependsOn", d) => out.extend(
+                            list(d)
+                                .iter()
+                                .filter_map(|t| t.as_str().map(str::to_string)),
+                        ),
+                        _ => direct_deps(x, out),
+                    }
+                }
+            }
+            Value::Array(a) => a.iter().for_each(|x| direct_deps(x, out)),
+            _ => {}
+        }
+    }
+    let stages = of_type("AWS::ApiGateway::Stage");
+    assert!(stages.len() >= 2);
+    for (id, _) in stages {
+        let mut seen = BTreeSet::new();
+        let mut todo = vec![id.clone()];
+        while let Some(r) = todo.pop() {
+            if !seen.insert(r.clone()) {
+                continue;
+            }
+            if let Some(res) = resources().get(&r) {
+                let mut d = BTreeSet::new();
+                direct_deps(res, &mut d);
+                todo.extend(d);
+            }
+        }
+        assert!(
+            seen.contains("ApiGatewayAccountReady"),
+            "{id} must wait for the account setting"
+        );
+    }
+}
+
 #[test]
 fn edge_function_is_a_numbered_lambda_at_edge_version_on_all_four_triggers() {
     let f = resource("EdgeFunction");
@@ -1046,7 +1162,8 @@ fn cloudfront_behaviour_does_not_cache_keys_the_variant_and_drops_host() {
     );
     assert_eq!(
         b["CachePolicyId"],
-        json!({"Fn::If": ["ApiCachingOn", {"Ref": "ApiCachePolicy"}, CACHING_DISABLED]}),
+        json!({"Fn::If": ["ApiCachingOn", {"Ref": "ApiCachePolicy"},
+            managed_policy_id("cache_policies", "CachingDisabled")]}),
         "caching off (managed CachingDisabled) unless explicitly turned on"
     );
     assert_eq!(
@@ -1054,7 +1171,8 @@ fn cloudfront_behaviour_does_not_cache_keys_the_variant_and_drops_host() {
         0
     );
     assert_eq!(
-        b["OriginRequestPolicyId"], ALL_VIEWER_EXCEPT_HOST_HEADER,
+        b["OriginRequestPolicyId"],
+        managed_policy_id("origin_request_policies", "AllViewerExceptHostHeader"),
         "Host must not be forwarded to API Gateway"
     );
     let methods: BTreeSet<String> = list(&b["AllowedMethods"])
@@ -1921,7 +2039,11 @@ fn observability_dashboard_and_service_alarms_with_parameter_thresholds() {
             .as_array()
             .expect("math");
         let expr: Vec<&str> = ms.iter().filter_map(|m| m["Expression"].as_str()).collect();
-        assert_eq!(expr, ["100 * errors / MAX([invocations, 1])"], "{a}");
+        assert_eq!(
+            expr,
+            ["IF(invocations > 0, 100 * errors / invocations, 0)"],
+            "{a}"
+        );
         for (id, metric) in [("errors", "Errors"), ("invocations", "Invocations")] {
             let m = ms.iter().find(|m| m["Id"] == id).expect(id);
             assert_eq!(m["MetricStat"]["Metric"]["Namespace"], "AWS/Lambda");
@@ -2288,7 +2410,7 @@ fn canary_error_rate_alarms_watch_the_canary_alias_and_stage() {
     assert_eq!(returned.len(), 1);
     assert_eq!(
         returned[0]["Expression"],
-        "100 * errors / MAX([invocations, 1])"
+        "IF(invocations > 0, 100 * errors / invocations, 0)"
     );
     for (id, metric) in [("errors", "Errors"), ("invocations", "Invocations")] {
         let m = ms.iter().find(|m| m["Id"] == id).expect(id);
@@ -2363,7 +2485,7 @@ fn crud_emf_metrics_feed_a_canary_alarm_and_a_dashboard_widget_per_variant() {
     assert_eq!(returned.len(), 1);
     assert_eq!(
         returned[0]["Expression"],
-        "100 * fivexx / MAX([requests, 1])"
+        "IF(requests > 0, 100 * fivexx / requests, 0)"
     );
     for (id, metric) in [("fivexx", &fivexx), ("requests", &requests)] {
         let m = ms.iter().find(|m| m["Id"] == id).expect(id);

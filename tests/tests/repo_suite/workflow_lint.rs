@@ -78,3 +78,238 @@ fn deploy_workflow_tests_builds_deploys_with_oidc_and_audits() {
         "deploy/README.md documents the OIDC role"
     );
 }
+
+/// The workflow as JSON (PyYAML, as scripts/lint-workflows.sh uses).
+fn workflow() -> serde_json::Value {
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import json, sys, yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))",
+        ])
+        .arg(workspace_root().join(".github/workflows/deploy.yml"))
+        .output()
+        .expect("python3 yaml");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("json")
+}
+
+/// `sam build` runs `cargo lambda` by name, so the deploy job must put the venv's bin folder on
+/// PATH the way GitHub does it: each line a step appends to `$GITHUB_PATH` is prepended to PATH
+/// for the later steps. This runs the deploy job's PATH-setting steps with a `$GITHUB_PATH` file,
+/// builds PATH from it as the runner would (the runner's own PATH has no venv), then runs the
+/// job's own `sam build` step text, unchanged, in a scratch checkout whose template holds one
+/// small `rust-cargolambda` function. Without the PATH step, SAM stops with "Cannot find Cargo
+/// Lambda" (the failure of the first deploy).
+#[test]
+fn deploy_jobs_sam_build_step_finds_cargo_lambda_with_the_workflows_path() {
+    let root = workspace_root();
+    let venv_bin = root.join(".venv/bin");
+    assert!(
+        venv_bin.join("cargo-lambda").exists() && venv_bin.join("sam").exists(),
+        "run scripts/setup.sh --deploy (cargo-lambda and sam into .venv)"
+    );
+    let w = workflow();
+    let steps = w["jobs"]["deploy"]["steps"]
+        .as_array()
+        .expect("steps")
+        .clone();
+    let build_at = steps
+        .iter()
+        .position(|s| s["name"] == "sam build")
+        .expect("a `sam build` step");
+
+    // A scratch checkout: the repository's venv, a template with one tiny Rust function.
+    let ws = std::env::temp_dir().join(format!("deploy-path-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&ws);
+    std::fs::create_dir_all(ws.join("hello/src")).expect("scratch");
+    std::os::unix::fs::symlink(root.join(".venv"), ws.join(".venv")).expect("venv link");
+    std::fs::write(
+        ws.join("hello/Cargo.toml"),
+        "[package]\nname = \"hello\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[dependencies]\n",
+    )
+    .expect("Cargo.toml");
+    std::fs::write(ws.join("hello/src/main.rs"), "fn main() {}\n").expect("main.rs");
+    std::fs::write(
+        ws.join("template.yaml"),
+        "AWSTemplateFormatVersion: \"2010-09-09\"\nTransform: AWS::Serverless-2016-10-31\n\
+         Resources:\n  Hello:\n    Type: AWS::Serverless::Function\n    Metadata:\n      \
+         BuildMethod: rust-cargolambda\n      BuildProperties:\n        Binary: hello\n    \
+         Properties:\n      CodeUri: hello/\n      Handler: bootstrap\n      Runtime: provided.al2023\n",
+    )
+    .expect("template");
+    let runner_temp = ws.join("runner-temp");
+    std::fs::create_dir_all(&runner_temp).expect("runner temp");
+    std::fs::write(runner_temp.join("edge-config.json"), "{}").expect("edge config");
+    let github_path = ws.join("github-path");
+    std::fs::write(&github_path, "").expect("GITHUB_PATH");
+
+    // The runner's PATH: the system's and cargo's, never the venv.
+    let base_path: String = std::env::var("PATH")
+        .unwrap_or_default()
+        .split(':')
+        .filter(|p| !p.contains(".venv"))
+        .collect::<Vec<_>>()
+        .join(":");
+    let run_step = |script: &str, path: &str, env: &serde_json::Value| {
+        let mut c = Command::new("bash");
+        c.args(["-e", "-c", script])
+            .current_dir(&ws)
+            .env("PATH", path)
+            .env("GITHUB_WORKSPACE", &ws)
+            .env("GITHUB_PATH", &github_path)
+            .env("GITHUB_ENV", ws.join("github-env"))
+            .env("GITHUB_OUTPUT", ws.join("github-output"))
+            .env("RUNNER_TEMP", &runner_temp)
+            .env("SAM_CLI_TELEMETRY", "0")
+            .env("SAM_CLI_DISABLE_UPDATE_CHECK", "1")
+            .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", "us-east-1");
+        if let Some(m) = env.as_object() {
+            for (k, v) in m {
+                // `${{ ... }}` expressions evaluate to empty strings here (no prior outputs).
+                let v = v.as_str().unwrap_or("");
+                c.env(k, if v.contains("${{") { "" } else { v });
+            }
+        }
+        c.output().expect("bash")
+    };
+    // Every earlier step that changes PATH, exactly as written.
+    let mut ran = 0;
+    for s in &steps[..build_at] {
+        let Some(script) = s["run"].as_str() else {
+            continue;
+        };
+        if !script.contains("GITHUB_PATH") {
+            continue;
+        }
+        let o = run_step(script, &base_path, &s["env"]);
+        assert!(
+            o.status.success(),
+            "step {}: {}",
+            s["name"],
+            String::from_utf8_lossy(&o.stderr)
+        );
+        ran += 1;
+    }
+    assert!(
+        ran >= 1,
+        "no step before `sam build` puts the venv's tools on PATH"
+    );
+    let added: Vec<String> = std::fs::read_to_string(&github_path)
+        .expect("GITHUB_PATH")
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(str::to_string)
+        .collect();
+    // GitHub prepends the lines, the last one first.
+    let path = added
+        .iter()
+        .rev()
+        .cloned()
+        .chain([base_path.clone()])
+        .collect::<Vec<_>>()
+        .join(":");
+    let build = &steps[build_at];
+    let o = run_step(build["run"].as_str().expect("run"), &path, &build["env"]);
+    let out = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        !out.contains("Cannot find Cargo Lambda"),
+        "sam build cannot find cargo-lambda with the workflow's PATH:\n{out}"
+    );
+    assert!(o.status.success(), "sam build failed:\n{out}");
+    assert!(
+        ws.join(".aws-sam/build/Hello/bootstrap").exists(),
+        "no bootstrap built:\n{out}"
+    );
+    let _ = std::fs::remove_dir_all(&ws);
+}
+
+/// The first deploy on an empty account: the audit step skips with a clear line when the audit
+/// users or password sign-in are missing (instead of failing on a pool with no users), and a
+/// second build packages the rollout object when the first build could not know it.
+#[test]
+fn first_deploy_skips_the_audit_clearly_and_builds_the_edge_again_with_the_rollout_object() {
+    let w = workflow();
+    let steps = w["jobs"]["deploy"]["steps"]
+        .as_array()
+        .expect("steps")
+        .clone();
+    let by_name = |n: &str| {
+        steps
+            .iter()
+            .find(|s| s["name"].as_str().is_some_and(|x| x.starts_with(n)))
+            .unwrap_or_else(|| panic!("no step {n:?}"))
+            .clone()
+    };
+    let second = by_name("Second build with the new rollout object");
+    assert_eq!(second["if"], "steps.rollout.outputs.uri == ''");
+    let script = second["run"].as_str().expect("run");
+    assert!(script.contains("OutputKey=='RolloutObjectUri'"));
+    assert!(script.contains("EDGE_ROLLOUT_SOURCE=\"$uri\" sam build --beta-features"));
+    assert!(script.contains("sam deploy"));
+
+    // The audit step's own script, run with no audit secrets: exit 0 and a warning that names
+    // what is missing; then with users but password sign-in off.
+    let audit = by_name("gateway audit against the new stack");
+    let scratch = std::env::temp_dir().join(format!("deploy-audit-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch).expect("scratch");
+    let script = audit["run"].as_str().expect("run");
+    let run = |vars: &[(&str, &str)]| {
+        let mut c = Command::new("bash");
+        // In a scratch folder: the step writes audit.json where it runs.
+        c.args(["-e", "-c", script])
+            .current_dir(&scratch)
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin");
+        for (k, v) in vars {
+            c.env(k, v);
+        }
+        c.output().expect("bash")
+    };
+    let o = run(&[]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{out}");
+    assert!(
+        out.contains("::warning::audit SKIPPED") && out.contains("AUDIT_USER_A"),
+        "{out}"
+    );
+    let users = [
+        ("AUDIT_USER_A", "a@example.com"),
+        ("AUDIT_PASSWORD_A", "x"),
+        ("AUDIT_USER_B", "b@example.com"),
+        ("AUDIT_PASSWORD_B", "y"),
+        ("PASSWORD_AUTH", "false"),
+    ];
+    let o = run(&users);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("AllowPasswordAuth=false"), "{out}");
+    // With both, it really runs the audit (here: no binary, so it fails; a skip would pass).
+    let mut with_auth = users.to_vec();
+    with_auth[4] = ("PASSWORD_AUTH", "true");
+    assert!(!run(&with_auth).status.success());
+    let _ = std::fs::remove_dir_all(&scratch);
+    // The deploy passes the account-setting decision; the log retention step runs the script.
+    assert!(by_name("sam deploy")["run"]
+        .as_str()
+        .is_some_and(|s| s.contains("ManageApiGatewayAccount=$MANAGE_ACCOUNT")));
+    assert!(by_name("Edge replica log retention")["run"]
+        .as_str()
+        .is_some_and(|s| s.contains("deploy/edge-log-retention.sh")));
+    let o = Command::new("bash")
+        .arg("-n")
+        .arg(workspace_root().join("deploy/edge-log-retention.sh"))
+        .output()
+        .expect("bash -n");
+    assert!(o.status.success());
+}
