@@ -59,6 +59,67 @@ pub struct Config {
     pub jwks: JwksTimings,
     /// Verified-token memo capacity (`MEMO_CAPACITY`, default 4096; 0 disables).
     pub memo_capacity: usize,
+    /// `JWKS_JSON`: keys known before any fetch, one JWKS document per issuer (`jwks_seed[i]`
+    /// seeds `issuers[i]`'s key set), each checked here to hold at least one usable key. Set,
+    /// the init phase and the first request make no JWKS fetch; the keys then follow the same
+    /// rules as fetched ones (refresh on an unknown kid or after `JWKS_REFRESH_SECONDS`, replaced
+    /// by the next successful fetch). Unset: the JWKS is fetched during init.
+    pub jwks_seed: Option<Vec<Vec<u8>>>,
+}
+
+/// The setting holding pre-seeded JWKS documents.
+pub const JWKS_JSON_ENV: &str = "JWKS_JSON";
+
+/// `JWKS_JSON`: one JWKS document (a single issuer) or a JSON array of them in `ISSUER` order;
+/// each must hold at least one key usable with `algorithms` (weak and unsupported keys are
+/// skipped exactly as in a fetched document). Errors name the document's position, never a key.
+fn parse_jwks_json(
+    raw: &str,
+    issuers: &[String],
+    algorithms: &[Alg],
+) -> Result<Vec<Vec<u8>>, ConfigError> {
+    let e = |p: String| err(JWKS_JSON_ENV, p);
+    let v: serde_json::Value = serde_json::from_str(raw)
+        .map_err(|_| e("is not JSON: give a JWKS document ({\"keys\": [...]}) or a JSON array of them in ISSUER order".into()))?;
+    let docs = match v {
+        serde_json::Value::Array(docs) => docs,
+        doc @ serde_json::Value::Object(_) => vec![doc],
+        _ => {
+            return Err(e(
+                "must be a JWKS document ({\"keys\": [...]}) or a JSON array of them".into(),
+            ))
+        }
+    };
+    if docs.len() != issuers.len() {
+        return Err(e(format!(
+            "{} JWKS document(s) for {} issuer(s): give one per issuer, in ISSUER order (each issuer's keys serve only that issuer)",
+            docs.len(),
+            issuers.len()
+        )));
+    }
+    let mut out = Vec::with_capacity(docs.len());
+    for (i, doc) in docs.iter().enumerate() {
+        let which = if issuers.len() == 1 {
+            "the document".to_string()
+        } else {
+            format!("document {} (issuer {})", i + 1, issuers[i])
+        };
+        if !doc.get("keys").is_some_and(serde_json::Value::is_array) {
+            return Err(e(format!(
+                "{which} is not a JWKS document (no \"keys\" array)"
+            )));
+        }
+        let bytes = serde_json::to_vec(doc).map_err(|_| e(format!("{which} cannot be read")))?;
+        let usable = crate::jwk::parse_jwks(&bytes, algorithms)
+            .map_err(|_| e(format!("{which} is not a JWKS document")))?;
+        if usable.is_empty() {
+            return Err(e(format!(
+                "{which} holds no usable key: every key is unsupported, weak, for encryption, or of an algorithm outside ALGORITHMS"
+            )));
+        }
+        out.push(bytes);
+    }
+    Ok(out)
 }
 
 /// A configuration error: which setting, and what is wrong with it.
@@ -382,6 +443,10 @@ impl Config {
             1_000_000,
         )? as usize;
 
+        let jwks_seed = nonempty(JWKS_JSON_ENV)
+            .map(|raw| parse_jwks_json(&raw, &issuers, &algorithms))
+            .transpose()?;
+
         Ok(Config {
             issuers,
             jwks_uris,
@@ -398,6 +463,7 @@ impl Config {
             route_default,
             jwks,
             memo_capacity,
+            jwks_seed,
         })
     }
 }
@@ -413,6 +479,108 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         Config::from_lookup(|k| m.get(k).cloned())
+    }
+
+    /// The modulus of a real 2048-bit RSA key (`openssl genrsa 2048`), base64url.
+    const RSA_2048_N: &str = "u2_4f5ht28mLXK9u0-CJk-W7wJCkViE2Fryc8Ufe1iiDm3AlzNAHEDrGDJ5Z6Jq3Y45qogf1t-n0HqLL9Kxs1jn5Qu03EBQwO_QIpVKoEi0WicFGEZI8sYRlteQy_yDR1iwUF6MWb6286dbmGyexs1bWXxBPM01gMukmfJuJGBMCfKNwSqs2ye4yLyQ0GF7nm6kvKR92oTHjHhqDQQRHMFm7u1-wExapVukWAvwoTjIcYEbUfrlpDw36X2PWy_7zuDFI8P_M_113CmJnddVh1lBXKJMaIgsH77uUvtSevqDJCltlMdvC7kNIC445rxckNJBk9KLRE547pjkiTE8fRQ";
+
+    /// A JWKS document with one usable RS256 key and `extra` keys.
+    fn rsa_jwks(kid: &str, extra: &str) -> String {
+        let n = RSA_2048_N;
+        format!(
+            r#"{{"keys":[{{"kty":"RSA","kid":"{kid}","alg":"RS256","use":"sig","n":"{n}","e":"AQAB"}}{extra}]}}"#
+        )
+    }
+
+    #[test]
+    fn jwks_json_seeds_one_document_per_issuer() {
+        let one = rsa_jwks("k1", "");
+        let c = cfg(&[
+            ("USER_POOL_ID", "us-east-1_abc"),
+            ("CLIENT_IDS", "c"),
+            ("JWKS_JSON", &one),
+        ])
+        .unwrap();
+        let seed = c.jwks_seed.expect("seeded");
+        assert_eq!(seed.len(), 1);
+        assert_eq!(
+            crate::jwk::parse_jwks(&seed[0], &[Alg::RS256])
+                .unwrap()
+                .len(),
+            1
+        );
+        let two = format!("[{},{}]", rsa_jwks("a", ""), rsa_jwks("b", ""));
+        let c = cfg(&[
+            ("ISSUER", "https://a.example,https://b.example"),
+            ("CLIENT_IDS", "c"),
+            ("JWKS_JSON", &two),
+        ])
+        .unwrap();
+        assert_eq!(c.jwks_seed.map(|s| s.len()), Some(2));
+        let c = cfg(&[("USER_POOL_ID", "us-east-1_abc"), ("CLIENT_IDS", "c")]).unwrap();
+        assert!(c.jwks_seed.is_none(), "unset: fetched at init");
+    }
+
+    #[test]
+    fn jwks_json_refusals_name_the_setting_and_never_a_key() {
+        let n = RSA_2048_N;
+        // A 1024-bit RSA key (below the 2048-bit floor): weak, never trusted.
+        let weak = r#"{"keys":[{"kty":"RSA","kid":"w","alg":"RS256","n":"4cg7V1YVAAh7iZkq5zC-WumammaLn1wWmyVHt15JJ7sC8s15d71mlz9PwogwZb2snbMQ7fBBZmjAgpcLzZQIEMf6XIBCnoRhUz1zUJ7sWldTyBqPasxrEx8JLpYSjGSItai-8aybxliI_sKsIcWjTtQtkC3qzcEK_3nOjE_QBss","e":"AQAB"}]}"#.to_string();
+        let enc_only =
+            format!(r#"{{"keys":[{{"kty":"RSA","kid":"x","use":"enc","n":"{n}","e":"AQAB"}}]}}"#);
+        let cases: Vec<(Vec<(&str, String)>, &str)> = vec![
+            (vec![("JWKS_JSON", "not json".into())], "is not JSON"),
+            (vec![("JWKS_JSON", "42".into())], "must be a JWKS document"),
+            (
+                vec![("JWKS_JSON", r#"{"nokeys":[]}"#.into())],
+                "no \"keys\" array",
+            ),
+            (
+                vec![("JWKS_JSON", r#"{"keys":[]}"#.into())],
+                "holds no usable key",
+            ),
+            (vec![("JWKS_JSON", weak)], "holds no usable key"),
+            (vec![("JWKS_JSON", enc_only)], "holds no usable key"),
+            (
+                vec![(
+                    "JWKS_JSON",
+                    format!("[{},{}]", rsa_jwks("a", ""), rsa_jwks("b", "")),
+                )],
+                "2 JWKS document(s) for 1 issuer(s)",
+            ),
+        ];
+        for (extra, problem) in cases {
+            let mut pairs: Vec<(&str, &str)> =
+                vec![("USER_POOL_ID", "us-east-1_abc"), ("CLIENT_IDS", "c")];
+            pairs.extend(extra.iter().map(|(k, v)| (*k, v.as_str())));
+            let e = cfg(&pairs).unwrap_err();
+            assert_eq!(e.setting, "JWKS_JSON", "{e}");
+            assert!(e.problem.contains(problem), "{problem:?} not in {e}");
+            assert!(!e.to_string().contains(&n[..40]), "key material in {e}");
+        }
+        // With two issuers, the refusal names the document's issuer.
+        let e = cfg(&[
+            ("ISSUER", "https://a.example,https://b.example"),
+            ("CLIENT_IDS", "c"),
+            (
+                "JWKS_JSON",
+                &format!(r#"[{},{{"keys":[]}}]"#, rsa_jwks("a", "")),
+            ),
+        ])
+        .unwrap_err();
+        assert!(
+            e.problem.contains("document 2 (issuer https://b.example)"),
+            "{e}"
+        );
+        // A key outside ALGORITHMS does not count as usable.
+        let e = cfg(&[
+            ("USER_POOL_ID", "us-east-1_abc"),
+            ("CLIENT_IDS", "c"),
+            ("ALGORITHMS", "ES256"),
+            ("JWKS_JSON", &rsa_jwks("k1", "")),
+        ])
+        .unwrap_err();
+        assert!(e.problem.contains("no usable key"), "{e}");
     }
 
     #[test]

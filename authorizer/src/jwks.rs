@@ -398,6 +398,24 @@ impl Jwks {
         self.state.read().map(|s| s.keys.len()).unwrap_or(0)
     }
 
+    /// Seed the key set from a document known before any fetch (`JWKS_JSON`), without I/O. The
+    /// keys then count as fetched now: they are held to the same rules as fetched keys (refreshed
+    /// on an unknown kid or once `refresh_after` has passed, replaced by the next successful
+    /// fetch, refused past `max_stale` if no fetch ever succeeds). Returns the number of usable
+    /// keys; a document with none is refused by the configuration before this is called.
+    pub fn seed(&self, body: &[u8]) -> Result<usize, crate::jwk::JwksError> {
+        let keys = parse_jwks(body, &self.algs)?;
+        let n = keys.len();
+        if let Ok(mut s) = self.state.write() {
+            s.keys = keys;
+            s.fetched_at = Some(self.clock.now());
+            s.retry_at = None;
+            s.failures = 0;
+            s.generation += 1;
+        }
+        Ok(n)
+    }
+
     /// Init-phase fetch. A failure is logged and not fatal: requests then try again (with
     /// back-off) and are refused (`jwks_unavailable`) until a fetch succeeds.
     pub async fn hydrate(&self) -> Result<usize, FetchError> {
@@ -671,6 +689,45 @@ mod tests {
         clock.advance(Duration::from_secs(2));
         assert!(j.key("k1").await.is_ok());
         assert_eq!(s.calls(), calls + 1);
+    }
+
+    #[tokio::test]
+    async fn seeded_keys_need_no_fetch_and_follow_the_fetched_rules() {
+        let s = Script::default();
+        let (k1, k2, k3) = (jwk("k1", ""), jwk("k2", ""), jwk("k3", ""));
+        // The live JWKS no longer lists k2, and has a new k3.
+        s.set(Ok(doc(&[&k1, &k3])));
+        let (j, clock) = cache(&s);
+        assert_eq!(j.seed(doc(&[&k1, &k2]).as_bytes()), Ok(2));
+        for _ in 0..50 {
+            assert!(j.key("k1").await.is_ok());
+            assert!(j.key("k2").await.is_ok());
+            assert!(j.trusted("k2").is_some(), "memo hits trust seeded keys too");
+        }
+        assert_eq!(s.calls(), 0, "seeded keys: no fetch");
+        // An unknown kid refreshes at once (as after a fetch), and the fetched set replaces the
+        // seeded one: k2 is gone.
+        assert!(j.key("k3").await.is_ok());
+        assert_eq!(s.calls(), 1);
+        assert_eq!(reason(&j, "k2").await, Some(Reason::UnknownKid));
+        assert!(j.trusted("k2").is_none());
+        // Refresh after refresh_after, as for fetched keys.
+        clock.advance(Duration::from_secs(3601));
+        assert!(j.key("k1").await.is_ok());
+        assert_eq!(s.calls(), 2);
+    }
+
+    #[tokio::test]
+    async fn seeded_keys_age_out_like_fetched_ones_when_no_fetch_succeeds() {
+        let s = Script::default();
+        s.set(Err(503));
+        let (j, clock) = cache(&s);
+        j.seed(doc(&[&jwk("k1", "")]).as_bytes()).unwrap();
+        clock.advance(Duration::from_secs(86_399));
+        assert!(j.key("k1").await.is_ok(), "kept through the outage");
+        clock.advance(Duration::from_secs(2));
+        assert_eq!(reason(&j, "k1").await, Some(Reason::JwksStale));
+        assert!(s.calls() >= 1);
     }
 
     #[tokio::test]

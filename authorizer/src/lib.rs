@@ -60,10 +60,31 @@ pub async fn init(cfg: Config) -> Result<Authorizer, jwks::FetchError> {
             &extra_roots,
         )?);
     }
-    let results = hydrate_all(&sets).await;
-    for (i, r) in results.into_iter().enumerate() {
-        if let Err(e) = r {
-            tracing::error!(event = "jwks_hydrate_failed", issuer_index = i, error = %e, "JWKS not loaded at init; will retry on demand");
+    match &cfg.jwks_seed {
+        // JWKS_JSON: keys known before any fetch; no network call at init or on the first
+        // request (the configuration checked each document holds a usable key).
+        Some(docs) => {
+            for (i, (set, doc)) in sets.iter().zip(docs).enumerate() {
+                match set.seed(doc) {
+                    Ok(keys) => tracing::info!(
+                        event = "jwks_seeded",
+                        issuer_index = i,
+                        keys,
+                        "JWKS from JWKS_JSON; no fetch at init"
+                    ),
+                    Err(e) => {
+                        tracing::error!(event = "jwks_seed_failed", issuer_index = i, error = %e)
+                    }
+                }
+            }
+        }
+        None => {
+            let results = hydrate_all(&sets).await;
+            for (i, r) in results.into_iter().enumerate() {
+                if let Err(e) = r {
+                    tracing::error!(event = "jwks_hydrate_failed", issuer_index = i, error = %e, "JWKS not loaded at init; will retry on demand");
+                }
+            }
         }
     }
     Ok(Authorizer::new(verify::Verifier::new(cfg, sets)))
