@@ -5,5 +5,6 @@ mod api_stages;
 mod cognito;
 mod differential;
 mod e2e;
+mod jwks_json;
 mod jwks_under_load;
 mod route_policies;
