@@ -22,6 +22,8 @@ pub enum Mode {
     Garbage,
     Hang,
     Close,
+    /// Serve the document after this delay (an endpoint far away: the bench's 100 ms).
+    Delay(Duration),
 }
 
 struct State {
@@ -271,6 +273,10 @@ async fn answer(
     }
     match mode {
         Mode::Serve | Mode::Close => resp(200, serde_json::to_vec(&doc).expect("json")),
+        Mode::Delay(d) => {
+            tokio::time::sleep(d).await;
+            resp(200, serde_json::to_vec(&doc).expect("json"))
+        }
         Mode::Status(s) => resp(s, b"{\"message\":\"down\"}".to_vec()),
         Mode::Garbage => resp(200, b"<html>definitely not a jwks".to_vec()),
         Mode::Hang => {

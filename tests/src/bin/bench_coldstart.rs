@@ -141,6 +141,25 @@ print(ssm.get_parameter(Name="/cold/cursor")["Parameter"]["ARN"])
     // does on AWS.
     let ca = harness::jwks_server::TestCa::generate();
     let jwks_tls = JwksServer::start_tls(jwt::jwks(&[&key]), &ca).await;
+    // The issuer's JWKS "100 ms away": real TLS, every response delayed by 100 ms (what a fetch
+    // from Lambda to a remote issuer costs, and what loopback hides). With JWKS_JSON the
+    // authorizer must answer without asking it.
+    let jwks_far = JwksServer::start_tls(jwt::jwks(&[&key]), &ca).await;
+    jwks_far.set_mode(harness::jwks_server::Mode::Delay(
+        std::time::Duration::from_millis(100),
+    ));
+    let far_env = |seed: bool| {
+        let mut e = vec![
+            ("ISSUER".to_string(), ISS.to_string()),
+            ("CLIENT_IDS".into(), CLIENT.into()),
+            ("JWKS_URI".into(), jwks_far.uri()),
+            ("JWKS_CA_FILE".into(), ca.ca_pem_path.display().to_string()),
+        ];
+        if seed {
+            e.push(("JWKS_JSON".into(), jwt::jwks(&[&key]).to_string()));
+        }
+        e
+    };
 
     let cases = vec![
         Case {
@@ -170,6 +189,20 @@ print(ssm.get_parameter(Name="/cold/cursor")["Parameter"]["ARN"])
                 ("JWKS_URI".into(), jwks_tls.uri()),
                 ("JWKS_CA_FILE".into(), ca.ca_pem_path.display().to_string()),
             ],
+            event: auth_event.clone(),
+            status: None,
+        },
+        Case {
+            name: "authorizer, JWKS 100 ms away over TLS",
+            bin: "authorizer",
+            env: far_env(false),
+            event: auth_event.clone(),
+            status: None,
+        },
+        Case {
+            name: "authorizer, JWKS_JSON, JWKS 100 ms away over TLS",
+            bin: "authorizer",
+            env: far_env(true),
             event: auth_event.clone(),
             status: None,
         },
@@ -227,11 +260,15 @@ print(ssm.get_parameter(Name="/cold/cursor")["Parameter"]["ARN"])
         let bin = paths::bin(c.bin);
         let mut times = Vec::new();
         let mut rss = Vec::new();
+        let mut far_fetches = Vec::new();
+        let uses_far = c.env.iter().any(|(_, v)| *v == jwks_far.uri());
         for _ in 0..runs {
+            let hits = jwks_far.hits();
             let t0 = Instant::now();
             let f = Function::start(&bin, &c.env).await;
             let out = f.invoke(&c.event).await;
             let dt = t0.elapsed().as_secs_f64() * 1e3;
+            far_fetches.push((jwks_far.hits() - hits) as f64);
             assert!(
                 matches!(out, Outcome::Response(_)),
                 "{}: {out:?}\n{}",
@@ -245,7 +282,13 @@ print(ssm.get_parameter(Name="/cold/cursor")["Parameter"]["ARN"])
             times.push(dt);
         }
         let (t, r) = (median(&mut times), median(&mut rss));
-        results.push(json!({"function": c.name, "runs": runs, "cold_start_ms_median": t, "peak_rss_mib_median": r}));
+        let mut row = json!({"function": c.name, "runs": runs, "cold_start_ms_median": t, "peak_rss_mib_median": r});
+        if uses_far {
+            // JWKS requests between exec and the first answer (the maximum over the runs).
+            row["jwks_fetches_before_first_answer"] =
+                json!(far_fetches.iter().cloned().fold(0.0, f64::max));
+        }
+        results.push(row);
     }
     let reference = results[0]["cold_start_ms_median"].as_f64().unwrap_or(1.0);
     for r in &mut results {

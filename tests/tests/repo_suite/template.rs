@@ -2746,3 +2746,37 @@ fn edge_makefile_refuses_a_config_with_origin_verify() {
     );
     let _ = std::fs::remove_dir_all(&work);
 }
+
+/// The authorizer can start with the pool's keys (`JwksJson` → `JWKS_JSON`, empty by default),
+/// and a pool's JWKS fits Lambda's 4 KB environment limit beside the other settings.
+#[test]
+fn authorizer_takes_its_pool_keys_from_the_jwks_json_parameter_within_lambdas_env_limit() {
+    let p = &expanded()["Parameters"]["JwksJson"];
+    assert_eq!(p["Type"], "String");
+    assert_eq!(p["Default"], "");
+    let env = resource("AuthorizerFunction")["Properties"]["Environment"]["Variables"]
+        .as_object()
+        .expect("env");
+    assert_eq!(env["JWKS_JSON"], reference("JwksJson"));
+    // Cognito publishes two RSA-2048 keys per pool; minified, as the workflow passes it.
+    let keys = [
+        harness::jwt::TestKey::rsa("abcdEFGHijklMNOPqrstUVWXyz0123456789abcdEF="),
+        harness::jwt::TestKey::rsa("ZYXWvutsRQPOnmlkJIHGfedcBA9876543210zyxwVU="),
+    ];
+    let jwks = harness::jwt::jwks(&[&keys[0], &keys[1]]).to_string();
+    // Lambda counts keys and values; a Ref/Sub stands for at most a 256-character value here
+    // (ARNs, ids), literals count as written.
+    let mut total = 0;
+    for (k, v) in env {
+        total += k.len();
+        total += match v {
+            Value::String(s) => s.len(),
+            _ if k == "JWKS_JSON" => jwks.len(),
+            _ => 256,
+        };
+    }
+    assert!(
+        total < 4096,
+        "the authorizer's environment would be {total} bytes with a pool's JWKS (limit 4 KB)"
+    );
+}

@@ -299,6 +299,20 @@ fn first_deploy_skips_the_audit_clearly_and_builds_the_edge_again_with_the_rollo
     with_auth[4] = ("PASSWORD_AUTH", "true");
     assert!(!run(&with_auth).status.success());
     let _ = std::fs::remove_dir_all(&scratch);
+    // After the deploy, the pool's keys go back into the stack as JwksJson (a parameter file:
+    // the document's quotes and commas survive it), only when they changed.
+    let seed = by_name("Pre-seed the authorizer with the pool's keys");
+    let script = seed["run"].as_str().expect("run");
+    assert!(script.contains("deploy/jwks_param.py"));
+    assert!(script.contains("--parameter-overrides \"file://$RUNNER_TEMP/jwks-params.yaml\""));
+    assert!(script.contains("if [ \"$state\" = changed ]"));
+    let at = |n: &str| {
+        steps
+            .iter()
+            .position(|s| s["name"].as_str().is_some_and(|x| x.starts_with(n)))
+            .expect("step")
+    };
+    assert!(at("sam deploy") < at("Pre-seed") && at("Pre-seed") < at("gateway audit"));
     // The deploy passes the account-setting decision; the log retention step runs the script.
     assert!(by_name("sam deploy")["run"]
         .as_str()
@@ -312,4 +326,78 @@ fn first_deploy_skips_the_audit_clearly_and_builds_the_edge_again_with_the_rollo
         .output()
         .expect("bash -n");
     assert!(o.status.success());
+}
+
+/// The pre-seed step's helper (deploy/jwks_param.py): it reads a pool's JWKS and writes the
+/// `JwksJson` parameter file, which SAM CLI's own parameter parser (`CfnParameterOverridesType`,
+/// what `sam deploy --parameter-overrides file://...` runs) must read back as exactly the
+/// minified document; an unchanged document writes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jwks_param_file_reaches_sam_deploy_as_the_exact_document() {
+    let root = workspace_root();
+    let key = harness::jwt::TestKey::rsa("pool-key-1");
+    let doc = harness::jwt::jwks(&[&key]);
+    let server = harness::jwks_server::JwksServer::start(doc.clone()).await;
+    let dir = std::env::temp_dir().join(format!("jwks-param-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let out = dir.join("jwks-params.yaml");
+    let run = |current: &str| {
+        Command::new("python3")
+            .arg(root.join("deploy/jwks_param.py"))
+            .args([&server.uri(), current])
+            .arg(&out)
+            .arg("ManageApiGatewayAccount=false")
+            .output()
+            .expect("jwks_param.py")
+    };
+    let o = run("None");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "changed");
+    let parsed = Command::new(root.join(".venv/bin/python"))
+        .args([
+            "-c",
+            "import json, sys; from samcli.cli.types import CfnParameterOverridesType; \
+             print(json.dumps(CfnParameterOverridesType().convert('file://' + sys.argv[1], None, None)))",
+        ])
+        .arg(&out)
+        .output()
+        .expect("samcli");
+    assert!(
+        parsed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&parsed.stderr)
+    );
+    let params: serde_json::Value = serde_json::from_slice(&parsed.stdout).expect("json");
+    let minified = serde_json::to_string(&doc).expect("json");
+    let value = params["JwksJson"].as_str().expect("JwksJson");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(value).expect("a JSON document"),
+        doc
+    );
+    assert!(
+        !value.contains(' ') && value.len() <= minified.len() + 2,
+        "{value}"
+    );
+    assert_eq!(params["ManageApiGatewayAccount"], "false");
+    // Deployed already: nothing to do, no file written.
+    std::fs::remove_file(&out).expect("rm");
+    let o = run(value);
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "unchanged");
+    assert!(!out.exists());
+    // Refusals: not https off loopback; not a JWKS.
+    let o = Command::new("python3")
+        .arg(root.join("deploy/jwks_param.py"))
+        .args(["http://example.com/jwks.json", "", "/dev/null"])
+        .output()
+        .expect("run");
+    assert_eq!(o.status.code(), Some(1));
+    server.set_doc(serde_json::json!({"keys": []}));
+    let o = run("");
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }
