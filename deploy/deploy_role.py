@@ -51,9 +51,9 @@ EXTRAS = {
     "s3:ListBucket": "SAM's artifact bucket: sam deploy skips packages already uploaded",
     "lambda:EnableReplication": "Lambda@Edge: CloudFront replicates the edge function's version (docs: lambda-edge-permissions)",
     "lambda:DisableReplication": "Lambda@Edge: removing the association stops replication",
-    "logs:DescribeLogGroups": "deploy/edge-log-retention.sh finds the edge replicas' log groups in every region",
-    "logs:PutRetentionPolicy": "deploy/edge-log-retention.sh sets their retention (replicas create them without one)",
-    "ec2:DescribeRegions": "deploy/edge-log-retention.sh lists the regions a replica may run in",
+    "logs:DescribeLogGroups": "deploy/edge_log_retention.py finds the edge replicas' log groups in every region",
+    "logs:PutRetentionPolicy": "deploy/edge_log_retention.py sets their retention (replicas create them without one)",
+    "ec2:DescribeRegions": "deploy/edge_log_retention.py lists the regions a replica may run in",
     "apigateway:GET": "the workflow reads API Gateway's account setting (ManageApiGatewayAccount)",
 }
 

@@ -319,13 +319,90 @@ fn first_deploy_skips_the_audit_clearly_and_builds_the_edge_again_with_the_rollo
         .is_some_and(|s| s.contains("ManageApiGatewayAccount=$MANAGE_ACCOUNT")));
     assert!(by_name("Edge replica log retention")["run"]
         .as_str()
-        .is_some_and(|s| s.contains("deploy/edge-log-retention.sh")));
-    let o = Command::new("bash")
-        .arg("-n")
-        .arg(workspace_root().join("deploy/edge-log-retention.sh"))
+        .is_some_and(|s| s.contains("python deploy/edge_log_retention.py \"$STACK_NAME-edge\"")));
+}
+
+/// The edge replicas' log retention (deploy/edge_log_retention.py, run by the workflow after each
+/// deploy) against moto's EC2 and CloudWatch Logs: every region's replica group gets the
+/// retention, groups of other functions and groups already right are left alone, and a retention
+/// CloudWatch does not accept is refused before any call.
+#[test]
+fn edge_log_retention_sets_every_regions_replica_group_and_nothing_else() {
+    let root = workspace_root();
+    let moto = harness::moto::Moto::start();
+    let py = root.join(".venv/bin/python");
+    let group = "/aws/lambda/us-east-1.apigw-guard-edge";
+    let setup = Command::new(&py)
+        .args([
+            "-c",
+            r#"
+import boto3, sys
+g = sys.argv[1]
+boto3.client("logs", region_name="eu-west-1").create_log_group(logGroupName=g)
+l = boto3.client("logs", region_name="ap-southeast-2")
+l.create_log_group(logGroupName=g)
+l.put_retention_policy(logGroupName=g, retentionInDays=30)
+boto3.client("logs", region_name="us-west-2").create_log_group(logGroupName=g + "-other")
+"#,
+            group,
+        ])
+        .envs(moto.aws_env())
         .output()
-        .expect("bash -n");
-    assert!(o.status.success());
+        .expect("boto3 setup");
+    assert!(
+        setup.status.success(),
+        "{}",
+        String::from_utf8_lossy(&setup.stderr)
+    );
+    let run = |days: &str| {
+        Command::new(&py)
+            .arg(root.join("deploy/edge_log_retention.py"))
+            .args(["apigw-guard-edge", days])
+            .envs(moto.aws_env())
+            .output()
+            .expect("edge_log_retention.py")
+    };
+    let o = run("30");
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(
+        o.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        out.contains(&format!("eu-west-1: {group} retention 30 days")),
+        "{out}"
+    );
+    assert!(
+        !out.contains("ap-southeast-2"),
+        "already 30 days: left alone\n{out}"
+    );
+    assert!(
+        !out.contains("us-west-2"),
+        "another function's group: left alone\n{out}"
+    );
+    assert!(out.contains("1 group(s) set to 30 days"), "{out}");
+    let check = Command::new(&py)
+        .args([
+            "-c",
+            r#"
+import boto3, sys
+for r, g in (("eu-west-1", sys.argv[1]), ("us-west-2", sys.argv[1] + "-other")):
+    gs = boto3.client("logs", region_name=r).describe_log_groups(logGroupNamePrefix=g)["logGroups"]
+    print(r, [x.get("retentionInDays") for x in gs if x["logGroupName"] == g])
+"#,
+            group,
+        ])
+        .envs(moto.aws_env())
+        .output()
+        .expect("boto3 check");
+    let seen = String::from_utf8_lossy(&check.stdout);
+    assert!(seen.contains("eu-west-1 [30]"), "{seen}");
+    assert!(seen.contains("us-west-2 [None]"), "{seen}");
+    // A second run changes nothing; an unaccepted retention is refused before any call.
+    assert!(String::from_utf8_lossy(&run("30").stdout).contains("0 group(s)"));
+    let o = run("31");
+    assert_eq!(o.status.code(), Some(2));
 }
 
 /// The pre-seed step's helper (deploy/jwks_param.py): it reads a pool's JWKS and writes the
