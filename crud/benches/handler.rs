@@ -173,6 +173,14 @@ fn bench(c: &mut Criterion) {
     g.bench_function("get_item_overhead_instance_limit", |b| {
         b.iter(|| get_overhead(black_box(GET.as_bytes()), &returned, &instance))
     });
+    // The limits alone (their share of the cases above), less noisy on a shared machine.
+    let sub = "5f3c1e2a-8b7d-4c6e-9f01-23456789abcd";
+    g.bench_function("rate_limit_shared_only", |b| {
+        b.iter(|| limit(&shared, black_box(sub)))
+    });
+    g.bench_function("rate_limit_instance_only", |b| {
+        b.iter(|| limit(&instance, black_box(sub)))
+    });
     g.finish();
 }
 
