@@ -735,9 +735,12 @@ pub struct RateCounter {
 impl RateCounter {
     /// Add one to the counter `sk` of `sub` (creating it, with TTL `expires_at`) and return the
     /// new count: exactly one `UpdateItem … ADD` with `ReturnValues=UPDATED_NEW`, one attempt of
-    /// at most [`COUNTER_TIMEOUT`] (less when the invocation's deadline is nearer).
+    /// at most [`COUNTER_TIMEOUT`] and at most a third of the invocation's remaining time (the
+    /// request's own calls follow it).
     pub async fn bump(&self, sub: &str, sk: &str, expires_at: u64) -> Result<u64, StoreError> {
-        let time = budget(Duration::ZERO)?.map_or(COUNTER_TIMEOUT, |t| t.min(COUNTER_TIMEOUT));
+        // At most a third of the invocation's time left: the request's own calls come after it.
+        let time =
+            budget(Duration::ZERO)?.map_or(COUNTER_TIMEOUT, |t| (t / 3).min(COUNTER_TIMEOUT));
         let (key, update, values) = counter_update(sub, sk, expires_at);
         let out = self
             .client

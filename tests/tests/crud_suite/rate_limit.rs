@@ -270,6 +270,33 @@ async fn a_failing_counter_store_fails_open_with_a_log_line_and_a_metric() {
     assert_eq!(ok, LIMIT, "{:?}", statuses(&answers));
 }
 
+/// A hanging counter store under a short invocation timeout (the Runtime API's deadline): the
+/// counter gets at most a third of the time left, the request's own call the rest, and every
+/// answer is a 200 well before the deadline.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hanging_counter_store_leaves_the_request_its_time_before_the_deadline() {
+    let s = start(vec![]).await;
+    let timeout = Duration::from_millis(450);
+    for f in &s.c.fns {
+        f.set_timeout(timeout);
+    }
+    s.proxy
+        .always(Some("UpdateItem"), Fault::Hang(Duration::from_secs(3)));
+    for i in 0..8 {
+        let started = std::time::Instant::now();
+        let r = s.c.call_on(i, &Req::get("/items", ALICE)).await;
+        let took = started.elapsed();
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert!(
+            took < timeout,
+            "answered after {took:?}, deadline {timeout:?}"
+        );
+    }
+    let stats = s.proxy.stats();
+    assert_eq!(stats.requests_for("UpdateItem"), 8);
+    assert_eq!(stats.requests_for("Query"), 8);
+}
+
 /// A counter table that does not exist (a misconfigured `RATE_LIMIT_TABLE`) fails open too, with
 /// its own reason code; items are unaffected.
 #[tokio::test(flavor = "multi_thread")]
