@@ -4,6 +4,11 @@
 //! through one warm instance (what one Lambda instance does), and through 2 instances at once.
 //! Cold starts (crud's included) are `bench_coldstart`'s (`bench/run.sh coldstart`).
 //!
+//! The last cases run the deployment-wide rate limit (`RATE_LIMIT_SCOPE=deployment`, a limit no
+//! run reaches) through the project's fault proxy, which counts the DynamoDB requests per
+//! operation: `dynamodb_calls_per_request` is measured, not assumed (one counter `UpdateItem`
+//! plus the route's own call).
+//!
 //! Usage: `cargo build --release -p tests --bin hello_lambda && cargo bench -p crud --bench binary`
 //! (`CRUD_BENCH_SECONDS`, default 3). Prints JSON lines.
 
@@ -12,6 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use harness::dynamo;
+use harness::fault_proxy::FaultProxy;
 use harness::moto::Moto;
 use harness::runtime_api::{Function, Outcome};
 use serde_json::{json, Value};
@@ -154,17 +160,66 @@ async fn main() {
         None,
         Some(r#"{"title":"milk","qty":2}"#),
     );
-    out.push(throughput(start(1).await, post, secs, "crud POST /items (moto)", 201).await);
+    out.push(
+        throughput(
+            start(1).await,
+            post.clone(),
+            secs,
+            "crud POST /items (moto)",
+            201,
+        )
+        .await,
+    );
     out.push(
         throughput(
             start(2).await,
-            get,
+            get.clone(),
             secs,
             "crud GET /items/{id} (moto)",
             200,
         )
         .await,
     );
+
+    // The shared rate limit: the same GET and POST, DynamoDB reached through the counting proxy.
+    let proxy = FaultProxy::to(&moto.endpoint()).await;
+    let mut shared_env = env.clone();
+    shared_env.retain(|(k, _)| k != "RATE_LIMIT_PER_MINUTE");
+    shared_env.extend([
+        ("RATE_LIMIT_PER_MINUTE".to_string(), "1000000".to_string()),
+        ("RATE_LIMIT_SCOPE".to_string(), "deployment".to_string()),
+        ("AWS_ENDPOINT_URL_DYNAMODB".to_string(), proxy.endpoint()),
+    ]);
+    let start_shared = |n: usize| {
+        let env = shared_env.clone();
+        let crud = crud.clone();
+        async move {
+            let mut v = Vec::new();
+            for _ in 0..n {
+                let f = Function::start(&crud, &env).await;
+                assert_eq!(f.wait_init().await, None);
+                v.push(f);
+            }
+            v
+        }
+    };
+    for (ev, name, want) in [
+        (get, "crud GET /items/{id}, shared rate limit (moto)", 200),
+        (post, "crud POST /items, shared rate limit (moto)", 201),
+    ] {
+        proxy.reset_stats();
+        let mut r = throughput(start_shared(1).await, ev, secs, name, want).await;
+        let stats = proxy.stats();
+        let requests = r["requests"].as_u64().unwrap_or(0).max(1) as f64;
+        let per_op: serde_json::Map<String, Value> = stats
+            .requests
+            .iter()
+            .map(|(op, n)| (op.clone(), json!(*n as f64 / requests)))
+            .collect();
+        r["dynamodb_calls_per_request"] = json!(stats.total_requests() as f64 / requests);
+        r["dynamodb_calls_per_request_by_operation"] = Value::Object(per_op);
+        out.push(r);
+    }
     for r in out {
         println!("{r}");
     }

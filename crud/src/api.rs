@@ -59,11 +59,10 @@ pub async fn handle_until(req: ApiRequest, deps: &Deps, deadline: Option<Instant
 
 async fn dispatch(req: &ApiRequest, deps: &Deps, now: SystemTime) -> Result<ApiResponse, ApiError> {
     let sub = identity::caller(req.sub.as_deref())?;
-    if let Some(limiter) = &deps.limiter {
-        limiter
-            .check(sub)
-            .map_err(|retry_after_secs| ApiError::RateLimited { retry_after_secs })?;
-    }
+    deps.rate_limit
+        .check(sub, now)
+        .await
+        .map_err(|retry_after_secs| ApiError::RateLimited { retry_after_secs })?;
     let resource = routes::resource_at(
         req.route.as_deref(),
         req.path_id.as_deref(),

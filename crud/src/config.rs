@@ -5,7 +5,9 @@
 //! | `TABLE_NAME` | required | DynamoDB table (`userId` S hash, `itemId` S range, TTL on `expires_at`) |
 //! | `MAX_BODY_BYTES` | 65536 | largest body (and largest stored document) in bytes, 1..=300000 |
 //! | `MAX_JSON_DEPTH` | 32 | deepest container nesting in a body, 1..=64 |
-//! | `RATE_LIMIT_PER_MINUTE` | 100 | requests per caller per minute per instance; `0` disables (explicitly) |
+//! | `RATE_LIMIT_PER_MINUTE` | 100 | requests per caller per clock minute; `0` disables (explicitly) |
+//! | `RATE_LIMIT_SCOPE` | `deployment` | `deployment`: the limit holds across every instance (a shared counter in DynamoDB, one write per request); `instance`: per warm instance, in memory (no DynamoDB call) |
+//! | `RATE_LIMIT_TABLE` | `TABLE_NAME` | the shared counters' table (name or ARN; the items table's key schema and TTL attribute) |
 //! | `IDEMPOTENCY_TTL_SECONDS` | 86400 | how long an `Idempotency-Key` is remembered, 60..=2592000 |
 //! | `CURSOR_SECRET` | unset | comma-separated standard-base64 keys (≥ 32 bytes; alphabet [`crate::cursor::SECRET_ALPHABET`], no base64url) for cursor tags; unset: random per instance |
 //!
@@ -23,12 +25,24 @@ pub const DEFAULT_IDEMPOTENCY_TTL_SECONDS: u64 = 86_400;
 /// deployment gives `CURSOR_SECRET_ARN`.
 pub const CURSOR_SECRET_ENV: &str = "CURSOR_SECRET";
 
+/// Where `RATE_LIMIT_PER_MINUTE` holds (`RATE_LIMIT_SCOPE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateLimitScope {
+    /// Across every instance: a shared counter per caller per clock minute in DynamoDB.
+    Deployment,
+    /// Per warm instance, in memory (N instances allow up to N × the limit).
+    Instance,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
     pub table_name: String,
     pub limits: Limits,
     /// 0 = disabled.
     pub rate_limit_per_minute: u32,
+    pub rate_limit_scope: RateLimitScope,
+    /// The shared counters' table (`RATE_LIMIT_TABLE`, default `TABLE_NAME`).
+    pub rate_limit_table: String,
     pub idempotency_ttl_seconds: u64,
     pub cursor_secret: Option<String>,
 }
@@ -39,6 +53,10 @@ pub enum ConfigError {
     MissingTable,
     #[error("TABLE_NAME {0:?} is not a DynamoDB table name or ARN")]
     BadTable(String),
+    #[error("RATE_LIMIT_SCOPE must be deployment or instance (got {0:?})")]
+    BadRateLimitScope(String),
+    #[error("RATE_LIMIT_TABLE {0:?} is not a DynamoDB table name or ARN")]
+    BadRateLimitTable(String),
     /// `{name} must be an integer in {min}..={max} (got {got:?})`
     #[error(transparent)]
     OutOfRange(#[from] init_settings::OutOfRange),
@@ -93,6 +111,16 @@ impl Settings {
             0,
             1_000_000,
         )?;
+        let rate_limit_scope = match get("RATE_LIMIT_SCOPE").as_deref() {
+            None | Some("deployment") => RateLimitScope::Deployment,
+            Some("instance") => RateLimitScope::Instance,
+            Some(other) => return Err(ConfigError::BadRateLimitScope(other.to_owned())),
+        };
+        let rate_limit_table = match get("RATE_LIMIT_TABLE") {
+            None => table_name.clone(),
+            Some(t) if valid_table(&t) => t,
+            Some(t) => return Err(ConfigError::BadRateLimitTable(t)),
+        };
         let ttl = number(
             &get,
             "IDEMPOTENCY_TTL_SECONDS",
@@ -107,6 +135,8 @@ impl Settings {
                 max_depth: max_depth as usize,
             },
             rate_limit_per_minute: rate as u32,
+            rate_limit_scope,
+            rate_limit_table,
             idempotency_ttl_seconds: ttl,
             cursor_secret: get(CURSOR_SECRET_ENV),
         })
@@ -137,6 +167,8 @@ mod tests {
             }
         );
         assert_eq!(s.rate_limit_per_minute, 100);
+        assert_eq!(s.rate_limit_scope, RateLimitScope::Deployment);
+        assert_eq!(s.rate_limit_table, "items");
         assert_eq!(s.idempotency_ttl_seconds, 86400);
         assert_eq!(s.cursor_secret, None);
         assert_eq!(parse(&[]), Err(ConfigError::MissingTable));
@@ -168,5 +200,31 @@ mod tests {
                 .rate_limit_per_minute,
             0
         );
+    }
+
+    #[test]
+    fn rate_limit_scope_and_table() {
+        let s = parse(&[
+            ("TABLE_NAME", "items"),
+            ("RATE_LIMIT_SCOPE", "instance"),
+            ("RATE_LIMIT_TABLE", "counters"),
+        ])
+        .unwrap();
+        assert_eq!(s.rate_limit_scope, RateLimitScope::Instance);
+        assert_eq!(s.rate_limit_table, "counters");
+        let s = parse(&[("TABLE_NAME", "items"), ("RATE_LIMIT_SCOPE", "deployment")]).unwrap();
+        assert_eq!(s.rate_limit_scope, RateLimitScope::Deployment);
+        for v in ["", "Instance", "global", " deployment"] {
+            assert_eq!(
+                parse(&[("TABLE_NAME", "items"), ("RATE_LIMIT_SCOPE", v)]),
+                Err(ConfigError::BadRateLimitScope(v.into())),
+                "{v:?}"
+            );
+        }
+        for v in ["", "a b", "x"] {
+            let e = parse(&[("TABLE_NAME", "items"), ("RATE_LIMIT_TABLE", v)]).unwrap_err();
+            assert_eq!(e, ConfigError::BadRateLimitTable(v.into()));
+            assert!(e.to_string().starts_with("RATE_LIMIT_TABLE"), "{e}");
+        }
     }
 }

@@ -4,7 +4,7 @@
 use crate::config::Settings;
 use crate::cursor::{CursorConfigError, CursorKeys};
 use crate::ids::IdGenerator;
-use crate::ratelimit::CallerLimiter;
+use crate::limits::RateLimit;
 use crate::store::Store;
 
 #[derive(Debug, thiserror::Error)]
@@ -18,7 +18,7 @@ pub struct Deps {
     pub store: Store,
     pub settings: Settings,
     pub cursors: CursorKeys,
-    pub limiter: Option<CallerLimiter>,
+    pub rate_limit: RateLimit,
     pub ids: IdGenerator,
 }
 
@@ -34,16 +34,12 @@ impl Deps {
                 CursorKeys::random()?
             }
         };
-        let limiter = std::num::NonZeroU32::new(settings.rate_limit_per_minute)
-            .map(CallerLimiter::per_minute);
-        if limiter.is_none() {
-            tracing::warn!("RATE_LIMIT_PER_MINUTE=0: per-caller rate limiting is disabled");
-        }
+        let rate_limit = RateLimit::new(&settings, &store);
         Ok(Deps {
             store,
             settings,
             cursors,
-            limiter,
+            rate_limit,
             ids: IdGenerator::default(),
         })
     }

@@ -13,7 +13,8 @@
 //!    `If-None-Match`), [`routes`], [`config`], [`cursor`], [`ratelimit`], [`metrics`] (the
 //!    per-variant EMF line `main.rs` writes per invocation).
 //! 2. [`store`]: DynamoDB (key layout and types; `codec`, `classify`, `deadline`, `ops`).
-//! 3. [`error`] (every failure, its status and code), [`identity`].
+//! 3. [`error`] (every failure, its status and code), [`identity`], [`limits`] (the per-caller
+//!    limit: [`ratelimit`]'s decisions on [`store`]'s shared counter, failing open).
 //! 4. The shared HTTP types: [`request`] ([`ApiRequest`] and the headers routes read),
 //!    [`response`] ([`ApiResponse`]), and [`deps`] ([`Deps`], built once per instance).
 //! 5. The routes' handlers: [`items`], then [`profile`] (which renders through [`items`]).
@@ -34,6 +35,7 @@ pub mod handler;
 pub mod identity;
 pub mod ids;
 pub mod items;
+pub mod limits;
 pub mod metrics;
 pub mod precondition;
 pub mod profile;

@@ -86,7 +86,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                 .unwrap_or(Duration::ZERO);
             let deadline = started + left;
             let variant = Variant::of_invoked_arn(&event.context.invoked_function_arn);
+            // Lambda runs one invocation at a time per instance: the count's change is this one's.
+            let fail_opens = deps.rate_limit.fail_opens();
             let response = handle_event_until(event.payload, deps, Some(deadline)).await;
+            let failed_open = deps.rate_limit.fail_opens() != fail_opens;
             if let Some(ns) = namespace {
                 let status = match &response {
                     CrudResponse::Rest(r) => r.status_code,
@@ -102,6 +105,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
                     ns,
                     variant,
                     u16::try_from(status).unwrap_or(500),
+                    failed_open,
                     started.elapsed(),
                     timestamp_ms,
                 );

@@ -11,8 +11,9 @@
 //! ```text
 //! {"_aws":{"Timestamp":1764612000000,"CloudWatchMetrics":[{"Namespace":"<ns>",
 //!  "Dimensions":[["variant"]],"Metrics":[{"Name":"CrudRequests","Unit":"Count"},
-//!  {"Name":"Crud5xx","Unit":"Count"},{"Name":"CrudLatency","Unit":"Milliseconds"}]}]},
-//!  "variant":"canary","CrudRequests":1,"Crud5xx":0,"CrudLatency":3.125}
+//!  {"Name":"Crud5xx","Unit":"Count"},{"Name":"CrudRateLimitFailOpen","Unit":"Count"},
+//!  {"Name":"CrudLatency","Unit":"Milliseconds"}]}]},
+//!  "variant":"canary","CrudRequests":1,"Crud5xx":0,"CrudRateLimitFailOpen":0,"CrudLatency":3.125}
 //! ```
 //!
 //! The line is built by [`write_line`], a pure function of its arguments (the clock is a
@@ -31,11 +32,14 @@ pub const DEFAULT_NAMESPACE: &str = "ApigwGuard";
 pub const REQUESTS: &str = "CrudRequests";
 pub const ERRORS_5XX: &str = "Crud5xx";
 pub const LATENCY: &str = "CrudLatency";
+/// 1 when the shared rate limit failed open for this invocation (its counter store failed; the
+/// request was served without the limit: `crud::limits`), else 0. `CrudRateLimitFailOpenAlarm`.
+pub const RATE_LIMIT_FAIL_OPEN: &str = "CrudRateLimitFailOpen";
 /// The dimension's name.
 pub const DIMENSION: &str = "variant";
-/// A buffer this large never grows: the fixed text is under 250 bytes, the namespace at most
+/// A buffer this large never grows: the fixed text is under 340 bytes, the namespace at most
 /// 255, the numbers at most 40.
-pub const LINE_CAPACITY: usize = 640;
+pub const LINE_CAPACITY: usize = 704;
 
 /// Which variant served an invocation (bounded: exactly these three values).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,6 +127,7 @@ pub fn write_line(
     namespace: &str,
     variant: Variant,
     status: u16,
+    rate_limit_fail_open: bool,
     latency: Duration,
     timestamp_ms: u64,
 ) {
@@ -132,10 +137,12 @@ pub fn write_line(
         out,
         "{{\"_aws\":{{\"Timestamp\":{timestamp_ms},\"CloudWatchMetrics\":[{{\"Namespace\":\"{namespace}\",\
 \"Dimensions\":[[\"{DIMENSION}\"]],\"Metrics\":[{{\"Name\":\"{REQUESTS}\",\"Unit\":\"Count\"}},\
-{{\"Name\":\"{ERRORS_5XX}\",\"Unit\":\"Count\"}},{{\"Name\":\"{LATENCY}\",\"Unit\":\"Milliseconds\"}}]}}]}},\
-\"{DIMENSION}\":\"{}\",\"{REQUESTS}\":1,\"{ERRORS_5XX}\":{},\"{LATENCY}\":{}.{:03}}}",
+{{\"Name\":\"{ERRORS_5XX}\",\"Unit\":\"Count\"}},{{\"Name\":\"{RATE_LIMIT_FAIL_OPEN}\",\"Unit\":\"Count\"}},\
+{{\"Name\":\"{LATENCY}\",\"Unit\":\"Milliseconds\"}}]}}]}},\
+\"{DIMENSION}\":\"{}\",\"{REQUESTS}\":1,\"{ERRORS_5XX}\":{},\"{RATE_LIMIT_FAIL_OPEN}\":{},\"{LATENCY}\":{}.{:03}}}",
         variant.as_str(),
         u8::from(status >= 500),
+        u8::from(rate_limit_fail_open),
         micros / 1000,
         micros % 1000,
     );
@@ -286,7 +293,7 @@ mod tests {
 
     fn line(ns: &str, v: Variant, status: u16, latency: Duration, ts: u64) -> String {
         let mut b = Vec::with_capacity(LINE_CAPACITY);
-        write_line(&mut b, ns, v, status, latency, ts);
+        write_line(&mut b, ns, v, status, false, latency, ts);
         assert!(b.len() <= LINE_CAPACITY, "{} bytes", b.len());
         String::from_utf8(b).unwrap()
     }
@@ -357,6 +364,7 @@ mod tests {
             serde_json::json!([
                 {"Name": "CrudRequests", "Unit": "Count"},
                 {"Name": "Crud5xx", "Unit": "Count"},
+                {"Name": "CrudRateLimitFailOpen", "Unit": "Count"},
                 {"Name": "CrudLatency", "Unit": "Milliseconds"},
             ])
         );
@@ -364,12 +372,37 @@ mod tests {
         assert_eq!(v["CrudRequests"], 1);
         assert_eq!(v["Crud5xx"], 1);
         assert_eq!(v["CrudLatency"].as_f64(), Some(12.345));
+        assert_eq!(v["CrudRateLimitFailOpen"], 0);
         // Exactly the members the metrics need: nothing from the request.
         let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
         assert_eq!(
             keys,
-            ["Crud5xx", "CrudLatency", "CrudRequests", "_aws", "variant"]
+            [
+                "Crud5xx",
+                "CrudLatency",
+                "CrudRateLimitFailOpen",
+                "CrudRequests",
+                "_aws",
+                "variant"
+            ]
         );
+        // A request served because the shared limit failed open.
+        let mut b = Vec::with_capacity(LINE_CAPACITY);
+        write_line(
+            &mut b,
+            &"n".repeat(255),
+            Variant::Unqualified,
+            200,
+            true,
+            Duration::from_secs(u64::MAX),
+            u64::MAX,
+        );
+        assert!(b.len() <= LINE_CAPACITY, "{} bytes", b.len());
+        let l = String::from_utf8(b).unwrap();
+        assert_eq!(spec_violation(&l), None, "{l}");
+        let v: Value = serde_json::from_str(&l).unwrap();
+        assert_eq!(v["CrudRateLimitFailOpen"], 1);
+        assert_eq!(v["Crud5xx"], 0);
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! | `item#<ULID>` | an item; lists read `begins_with(itemId, "item#")` newest first |
 //! | `profile` | the caller's profile document |
 //! | `idem#<hex SHA-256 of the Idempotency-Key>` | an idempotency record, TTL on `expires_at` |
+//! | `ratelimit#<Unix minute>` | the shared rate limit's counter for that clock minute ([`RateCounter`]; in `RATE_LIMIT_TABLE`, by default this table): `requests` (N), TTL on `expires_at` |
 //!
 //! Lists exclude the other kinds by the *key condition*, so pages are always full and cursors
 //! stay valid. Attributes: `doc` (S, canonical JSON of the client's document), `version` (N),
@@ -69,6 +70,7 @@ pub use deadline::{deadline, with_deadline};
 pub const ITEM_PREFIX: &str = "item#";
 pub const PROFILE_KEY: &str = "profile";
 pub const IDEMPOTENCY_PREFIX: &str = "idem#";
+pub use crate::ratelimit::COUNTER_PREFIX;
 
 pub const PK: &str = "userId";
 pub const SK: &str = "itemId";
@@ -79,6 +81,8 @@ pub const UPDATED: &str = "updated_at";
 pub const EXPIRES: &str = "expires_at";
 pub const BODY_HASH: &str = "body_hash";
 pub const RESPONSE: &str = "response";
+/// A rate-limit counter's count (N).
+pub const COUNT: &str = "requests";
 /// The per-call write token (see "Under faults" above); never rendered to clients.
 pub const WRITE_TOKEN: &str = "write_token";
 
@@ -90,6 +94,10 @@ pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(8);
 pub const RESPONSE_RESERVE: Duration = Duration::from_millis(100);
 /// Kept back from a write's own call for the read that settles an uncertain outcome.
 pub const CHECK_RESERVE: Duration = Duration::from_millis(300);
+/// The rate-limit counter's whole budget: one attempt (no SDK retry, so a failing counter store
+/// never drains the client's retry quota the item calls rely on), within the invocation's time.
+/// On failure the limit fails open ([`crate::limits`]), so this is the most a request waits for it.
+pub const COUNTER_TIMEOUT: Duration = Duration::from_millis(150);
 
 pub type Attrs = HashMap<String, AttributeValue>;
 
@@ -187,6 +195,24 @@ fn new_token() -> Result<String, StoreError> {
     Ok(hex::encode(b))
 }
 
+/// The rate-limit counter's request: the key, the update and its values (the attributes the
+/// benchmark builds too). `ADD` creates the counter at 1 and sets its TTL once.
+pub fn counter_update(sub: &str, sk: &str, expires_at: u64) -> (Attrs, &'static str, Attrs) {
+    (
+        key(sub, sk),
+        "ADD #n :one SET #exp = if_not_exists(#exp, :exp)",
+        HashMap::from([
+            (":one".to_owned(), n(1)),
+            (":exp".to_owned(), n(expires_at)),
+        ]),
+    )
+}
+
+/// The count in an `UpdateItem`'s `UPDATED_NEW` attributes.
+pub fn counter_from(attrs: Option<&Attrs>) -> Option<u64> {
+    attrs?.get(COUNT)?.as_n().ok()?.parse().ok()
+}
+
 /// The DynamoDB side. Cheap to clone (the SDK client is an `Arc`).
 #[derive(Clone, Debug)]
 pub struct Store {
@@ -197,6 +223,14 @@ pub struct Store {
 impl Store {
     pub fn new(client: Client, table: String) -> Store {
         Store { client, table }
+    }
+
+    /// The shared rate limit's counters in `table` (`RATE_LIMIT_TABLE`), on this store's client.
+    pub fn rate_counter(&self, table: String) -> RateCounter {
+        RateCounter {
+            client: self.client.clone(),
+            table,
+        }
     }
 
     async fn get_attrs(&self, sub: &str, sk: &str) -> Result<Option<Attrs>, StoreError> {
@@ -687,5 +721,47 @@ impl Store {
         records.truncate(limit);
         let more = more && !records.is_empty();
         Ok((records, more))
+    }
+}
+
+/// The shared rate limit's counters: one item per caller per clock minute
+/// (`ratelimit#<Unix minute>` in the caller's partition), bumped with one `UpdateItem`.
+#[derive(Clone, Debug)]
+pub struct RateCounter {
+    client: Client,
+    table: String,
+}
+
+impl RateCounter {
+    /// Add one to the counter `sk` of `sub` (creating it, with TTL `expires_at`) and return the
+    /// new count: exactly one `UpdateItem … ADD` with `ReturnValues=UPDATED_NEW`, one attempt of
+    /// at most [`COUNTER_TIMEOUT`] and at most a third of the invocation's remaining time (the
+    /// request's own calls follow it).
+    pub async fn bump(&self, sub: &str, sk: &str, expires_at: u64) -> Result<u64, StoreError> {
+        // At most a third of the invocation's time left: the request's own calls come after it.
+        let time =
+            budget(Duration::ZERO)?.map_or(COUNTER_TIMEOUT, |t| (t / 3).min(COUNTER_TIMEOUT));
+        let (key, update, values) = counter_update(sub, sk, expires_at);
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .update_expression(update)
+            .expression_attribute_names("#n", COUNT)
+            .expression_attribute_names("#exp", EXPIRES)
+            .set_expression_attribute_values(Some(values))
+            .return_values(ReturnValue::UpdatedNew)
+            .customize()
+            .config_override(timeouts(time).retry_config(
+                aws_sdk_dynamodb::config::retry::RetryConfig::standard().with_max_attempts(1),
+            ))
+            .send()
+            .await
+            .map_err(|e| classify("UpdateItem", &e))?;
+        counter_from(out.attributes.as_ref()).ok_or_else(|| {
+            tracing::error!("rate-limit counter update returned no count");
+            StoreError::Internal
+        })
     }
 }

@@ -7,3 +7,4 @@ mod faults;
 mod hostile;
 mod metrics;
 mod ownership;
+mod rate_limit;

@@ -1929,6 +1929,7 @@ fn alarm_metric_filters_match_what_the_functions_log() {
         crud::metrics::REQUESTS,
         crud::metrics::ERRORS_5XX,
         crud::metrics::LATENCY,
+        crud::metrics::RATE_LIMIT_FAIL_OPEN,
     ] {
         produced.insert((emf_ns.clone(), name.to_string()));
     }
@@ -2779,4 +2780,89 @@ fn authorizer_takes_its_pool_keys_from_the_jwks_json_parameter_within_lambdas_en
         total < 4096,
         "the authorizer's environment would be {total} bytes with a pool's JWKS (limit 4 KB)"
     );
+}
+
+// ------------------------------------------------------------------------------------------------
+// rate limits (DESIGN.md "Rate limits across instances")
+// ------------------------------------------------------------------------------------------------
+
+/// crud's per-caller limit is deployment-wide by default, its counters in the items table (the
+/// table the role's DynamoDB statement names; crud's code parses both scopes the parameter
+/// allows); the WAF per-IP rule counts per minute (default 1,000); the fail-open metric is
+/// alarmed for every variant crud writes it for.
+#[test]
+fn rate_limits_hold_deployment_wide_and_the_waf_rule_is_per_minute() {
+    let params = &expanded()["Parameters"];
+    let env = &template_crud_properties()["Environment"]["Variables"];
+    assert_eq!(
+        env["RATE_LIMIT_PER_MINUTE"],
+        reference("CrudRateLimitPerMinute")
+    );
+    assert_eq!(env["RATE_LIMIT_SCOPE"], reference("CrudRateLimitScope"));
+    assert_eq!(
+        env["RATE_LIMIT_TABLE"],
+        reference("ItemsTable"),
+        "the counters live in the table CrudRole may update"
+    );
+    let scope = &params["CrudRateLimitScope"];
+    assert_eq!(scope["Default"], "deployment");
+    assert_eq!(scope["AllowedValues"], json!(["deployment", "instance"]));
+    for v in ["deployment", "instance"] {
+        let s = crud::Settings::from_lookup(|k| match k {
+            "TABLE_NAME" => Some("items".into()),
+            "RATE_LIMIT_SCOPE" => Some(v.into()),
+            _ => None,
+        })
+        .expect("crud parses every allowed scope");
+        let want = if v == "deployment" {
+            crud::config::RateLimitScope::Deployment
+        } else {
+            crud::config::RateLimitScope::Instance
+        };
+        assert_eq!(s.rate_limit_scope, want);
+    }
+    assert_eq!(
+        params["CrudRateLimitPerMinute"]["Default"].to_string(),
+        "100"
+    );
+
+    // WAF: 1,000 requests per IP per minute, parameterised.
+    let rules = list(&resource("WebAcl")["Properties"]["Rules"]);
+    let rate = rules
+        .iter()
+        .find(|r| r["Name"] == "RatePerIp")
+        .expect("RatePerIp rule");
+    let stmt = &rate["Statement"]["RateBasedStatement"];
+    assert_eq!(stmt["AggregateKeyType"], "IP");
+    assert_eq!(stmt["EvaluationWindowSec"], 60);
+    assert_eq!(stmt["Limit"], reference("WafRateLimitPerMinute"));
+    assert_eq!(rate["Action"], json!({"Block": {}}));
+    let p = &params["WafRateLimitPerMinute"];
+    assert_eq!(p["Default"].to_string(), "1000");
+    assert_eq!(p["MinValue"].to_string(), "10", "WAF's smallest rate limit");
+
+    // The fail-open alarm: the sum over every variant crud's EMF line names.
+    let a = &resource("CrudRateLimitFailOpenAlarm")["Properties"];
+    let ms = a["Metrics"].as_array().expect("metric math");
+    let returned: Vec<&Value> = ms.iter().filter(|m| m["ReturnData"] == true).collect();
+    assert_eq!(returned.len(), 1);
+    assert_eq!(
+        returned[0]["Expression"],
+        "FILL(stable, 0) + FILL(canary, 0) + FILL(unqualified, 0)"
+    );
+    use crud::metrics::Variant;
+    for v in [Variant::Stable, Variant::Canary, Variant::Unqualified] {
+        let m = ms.iter().find(|m| m["Id"] == v.as_str()).expect("variant");
+        let metric = &m["MetricStat"]["Metric"];
+        assert_eq!(metric["Namespace"], env["METRICS_NAMESPACE"]);
+        assert_eq!(metric["MetricName"], crud::metrics::RATE_LIMIT_FAIL_OPEN);
+        assert_eq!(
+            metric["Dimensions"],
+            json!([{"Name": crud::metrics::DIMENSION, "Value": v.as_str()}])
+        );
+        assert_eq!(m["MetricStat"]["Stat"], "Sum");
+    }
+    assert_eq!(a["Threshold"].to_string(), "1");
+    assert_eq!(a["ComparisonOperator"], "GreaterThanOrEqualToThreshold");
+    assert_eq!(a["AlarmActions"], json!([reference("AlarmTopic")]));
 }
