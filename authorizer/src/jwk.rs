@@ -18,11 +18,21 @@ use serde::Deserialize;
 
 use crate::alg::Alg;
 
-/// A verification key: the JWK's `kid`, its canonical material (to tell an unchanged key from a
-/// replaced one across refreshes) and one parsed public key per permitted algorithm.
+/// What a JWK says about its own use (`alg`, `use`, `key_ops`), as published: two JWKs with the
+/// same material but different pins are different keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Pins {
+    alg: Option<String>,
+    use_: Option<String>,
+    key_ops: Option<Vec<String>>,
+}
+
+/// A verification key: the JWK's `kid`, its canonical material and pins (to tell an unchanged key
+/// from a replaced one across refreshes) and one parsed public key per permitted algorithm.
 pub struct Key {
     pub kid: String,
     material: Vec<u8>,
+    pins: Pins,
     parsed: Vec<(Alg, ParsedPublicKey)>,
 }
 
@@ -48,8 +58,11 @@ impl Key {
         self.parsed.iter().find(|(a, _)| *a == alg).map(|(_, k)| k)
     }
 
-    pub fn same_material(&self, other: &Key) -> bool {
-        self.material == other.material
+    /// Whether `other` is the same key for every purpose: the same material and the same `alg`,
+    /// `use` and `key_ops`. A refresh keeps an unchanged key (and the memo entries it backs) and
+    /// replaces any other, so a JWK narrowed to fewer algorithms or uses takes effect at once.
+    pub fn unchanged(&self, other: &Key) -> bool {
+        self.material == other.material && self.pins == other.pins
     }
 }
 
@@ -179,7 +192,7 @@ fn parse_key(jwk: &Jwk, algs: &[Alg]) -> Option<Key> {
             }
             let mut material = n;
             material.extend_from_slice(&e);
-            finish(kid, material, parsed)
+            finish(kid, material, pins(jwk), parsed)
         }
         "EC" => {
             let (alg, len, valg): (Alg, usize, &'static dyn VerificationAlgorithm) =
@@ -201,7 +214,7 @@ fn parse_key(jwk: &Jwk, algs: &[Alg]) -> Option<Key> {
             point.extend_from_slice(&x);
             point.extend_from_slice(&y);
             let pk = ParsedPublicKey::new(valg, &point).ok()?;
-            finish(kid, point, vec![(alg, pk)])
+            finish(kid, point, pins(jwk), vec![(alg, pk)])
         }
         "OKP" => {
             if jwk.crv.as_deref()? != "Ed25519" || !allowed(Alg::EdDSA) {
@@ -212,20 +225,34 @@ fn parse_key(jwk: &Jwk, algs: &[Alg]) -> Option<Key> {
                 return None;
             }
             let pk = ParsedPublicKey::new(&signature::ED25519, &x).ok()?;
-            finish(kid, x, vec![(Alg::EdDSA, pk)])
+            finish(kid, x, pins(jwk), vec![(Alg::EdDSA, pk)])
         }
         // "oct" (symmetric) and anything else: never a verification key here.
         _ => None,
     }
 }
 
-fn finish(kid: String, material: Vec<u8>, parsed: Vec<(Alg, ParsedPublicKey)>) -> Option<Key> {
+fn pins(jwk: &Jwk) -> Pins {
+    Pins {
+        alg: jwk.alg.clone(),
+        use_: jwk.use_.clone(),
+        key_ops: jwk.key_ops.clone(),
+    }
+}
+
+fn finish(
+    kid: String,
+    material: Vec<u8>,
+    pins: Pins,
+    parsed: Vec<(Alg, ParsedPublicKey)>,
+) -> Option<Key> {
     if parsed.is_empty() {
         return None;
     }
     Some(Key {
         kid,
         material,
+        pins,
         parsed,
     })
 }

@@ -132,8 +132,8 @@ async fn valid_access_token_allowed_in_every_event_kind() {
     );
     assert_eq!(
         r["context"],
-        json!({"sub": SUB, "username": "alice", "client_id": CLIENT, "token_use": "access",
-               "scope": "aws.cognito.signin.user.admin", "groups": ""})
+        json!({"sub": SUB, "iss": ISS, "username": "alice", "client_id": CLIENT,
+               "token_use": "access", "scope": "aws.cognito.signin.user.admin", "groups": ""})
     );
     // bare JWT and odd scheme case
     assert_allowed(&s.f.invoke(&token_event(&t)).await, "bare");
@@ -1257,7 +1257,11 @@ async fn each_issuer_has_its_own_key_set() {
     let a = key_a.sign(&access_claims(ISS, CLIENT, SUB), &json!({}));
     let b = key_b.sign(&access_claims(ISS_B, CLIENT, SUB), &json!({}));
     assert_allowed(&f.invoke(&token_event(&a)).await, "issuer A with A's key");
-    assert_allowed(&f.invoke(&token_event(&b)).await, "issuer B with B's key");
+    let rb = f.invoke(&token_event(&b)).await.response().clone();
+    assert_eq!(
+        rb["policyDocument"]["Statement"][0]["Effect"], "Allow",
+        "issuer B with B's key: {rb}"
+    );
     // A key of issuer B never verifies a token claiming issuer A, and the other way round.
     let a_signed_by_b = key_b.sign(&access_claims(ISS, CLIENT, SUB), &json!({}));
     let b_signed_by_a = key_a.sign(&access_claims(ISS_B, CLIENT, SUB), &json!({}));
@@ -1316,5 +1320,156 @@ async fn jwks_over_tls_with_a_private_ca_needs_jwks_ca_file() {
         let f = Function::start(&paths::bin("authorizer"), &env(Some(bad.into()))).await;
         let msg = f.wait_init().await.expect("init must fail");
         assert!(msg.contains("JWKS_CA_FILE"), "{bad}: {msg}");
+    }
+}
+
+/// Two issuers, one `sub`: the identity handed on (principalId, context `sub`) differs, so crud
+/// keys their items apart; the primary issuer (and its other Cognito form) keeps the plain `sub`,
+/// the other gets `iss:<16 hex>:<sub>`; `iss` is in the context and the decision log; a `sub`
+/// spelling an owner id is refused (`reserved_sub`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identities_of_two_issuers_never_collide() {
+    const ISS_GLOBAL: &str =
+        "https://issuer-cognito-idp.us-east-1.amazonaws.com/us-east-1_TestPool1";
+    const ISS_B: &str = "https://login.example.com/tenant-b";
+    let key_a = TestKey::rsa("key-a");
+    let key_b = TestKey::rsa("key-b");
+    let jwks_a = JwksServer::start(jwt::jwks(&[&key_a])).await;
+    let jwks_b = JwksServer::start(jwt::jwks(&[&key_b])).await;
+    let f = start(vec![
+        ("ISSUER".into(), format!("{ISS},{ISS_B},{ISS_GLOBAL}")),
+        (
+            "JWKS_URI".into(),
+            format!("{},{},{}", jwks_a.uri(), jwks_b.uri(), jwks_a.uri()),
+        ),
+        ("CLIENT_IDS".into(), CLIENT.into()),
+    ])
+    .await;
+    let allow = |o: &Outcome, what: &str| -> Value {
+        let r = o.response().clone();
+        assert_eq!(
+            r["policyDocument"]["Statement"][0]["Effect"], "Allow",
+            "{what}: {r}"
+        );
+        assert_eq!(r["principalId"], r["context"]["sub"], "{what}: {r}");
+        r
+    };
+    let a = key_a.sign(&access_claims(ISS, CLIENT, SUB), &json!({}));
+    let a2 = key_a.sign(&access_claims(ISS_GLOBAL, CLIENT, SUB), &json!({}));
+    let b = key_b.sign(&access_claims(ISS_B, CLIENT, SUB), &json!({}));
+    let mut owner_b = String::new();
+    for ev in [token_event, request_event] {
+        let ra = allow(&f.invoke(&ev(&a)).await, "primary");
+        let ra2 = allow(&f.invoke(&ev(&a2)).await, "primary, global form");
+        let rb = allow(&f.invoke(&ev(&b)).await, "second issuer");
+        assert_eq!(
+            ra["principalId"], SUB,
+            "the primary issuer keeps the plain sub"
+        );
+        assert_eq!(ra2["principalId"], SUB, "one pool, one namespace");
+        assert_eq!(ra["context"]["iss"], ISS);
+        assert_eq!(ra2["context"]["iss"], ISS_GLOBAL);
+        assert_eq!(rb["context"]["iss"], ISS_B);
+        let pb = rb["principalId"].as_str().unwrap_or_default().to_string();
+        assert_ne!(pb, SUB, "same sub at another issuer is another principal");
+        let tag = pb.strip_suffix(SUB).unwrap_or_default();
+        assert!(
+            tag.len() == 21
+                && tag.starts_with("iss:")
+                && tag.ends_with(':')
+                && tag[4..20]
+                    .bytes()
+                    .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)),
+            "{pb}"
+        );
+        owner_b = pb;
+    }
+    // the decision log carries the issuer
+    let logs: Vec<Value> = f
+        .settled_logs()
+        .await
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .collect();
+    let allows: Vec<&Value> = logs.iter().filter(|v| v["decision"] == "allow").collect();
+    assert_eq!(allows.len(), 6);
+    assert!(allows.iter().any(|v| v["iss"] == ISS_B && v["sub"] != SUB));
+    assert!(allows.iter().all(|v| v["iss"].is_string()), "{allows:?}");
+    let ns: Vec<&Value> = logs
+        .iter()
+        .filter(|v| v["event"] == "owner_namespace")
+        .collect();
+    assert_eq!(ns.len(), 3, "{logs:?}");
+    // issuer B's admin cannot spell a primary user's owner id, nor another issuer's
+    let before = decision_reasons(&f).await.len();
+    for (key, iss, sub) in [
+        (&key_b, ISS_B, "iss:0123456789abcdef:x".to_string()),
+        (&key_a, ISS, owner_b.clone()),
+    ] {
+        let t = key.sign(&access_claims(iss, CLIENT, &sub), &json!({}));
+        assert_refused_everywhere(&f, &t, "reserved sub").await;
+    }
+    let reasons = decision_reasons(&f).await;
+    assert_eq!(reasons.len(), before + 12);
+    assert!(
+        reasons[before..].iter().all(|r| r == "reserved_sub"),
+        "{reasons:?}"
+    );
+}
+
+/// Issue 23: a JWK whose material stays but which the issuer narrows (adds `alg`, changes `use`
+/// or `key_ops`) is a new key on the next refresh: a warm instance stops accepting what the
+/// narrowed key no longer allows, memoised decisions included, as a fresh instance would.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_narrowed_jwk_takes_effect_on_warm_instances() {
+    let key = TestKey::rsa("key-1");
+    let mut free = key.jwk();
+    free.as_object_mut().map(|o| o.remove("alg"));
+    let jwks = JwksServer::start(json!({ "keys": [free.clone()] })).await;
+    let mut env = base_env(&jwks);
+    env.push(("ALGORITHMS".into(), "RS256,PS256".into()));
+    env.push(("JWKS_REFRESH_SECONDS".into(), "1".into()));
+    let f = start(env).await;
+    let claims = access_claims(ISS, CLIENT, SUB);
+    let input = format!(
+        "{}.{}",
+        b64_json(&json!({"alg":"PS256","kid": key.kid})),
+        b64_json(&claims)
+    );
+    let pss = format!(
+        "{input}.{}",
+        b64(&key.sign_rsa_with(true, input.as_bytes()))
+    );
+    let rs = key.sign(&claims, &json!({}));
+    for narrowed in [
+        json!({"alg": "RS256"}),
+        json!({"use": "enc"}),
+        json!({"key_ops": ["encrypt"]}),
+    ] {
+        jwks.set_doc(json!({ "keys": [free.clone()] }));
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        assert_allowed(&f.invoke(&token_event(&pss)).await, "PS256, alg-less JWK");
+        assert_allowed(&f.invoke(&token_event(&pss)).await, "PS256 again (memo)");
+        let mut jwk = free.clone();
+        if let (Some(o), Some(n)) = (jwk.as_object_mut(), narrowed.as_object()) {
+            o.extend(n.clone());
+        }
+        jwks.set_doc(json!({ "keys": [jwk] }));
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let before = decision_reasons(&f).await.len();
+        assert_refused_everywhere(&f, &pss, &format!("PS256 after {narrowed}")).await;
+        let reasons = decision_reasons(&f).await;
+        let want = if narrowed["alg"].is_string() {
+            // the key is still there for RS256
+            assert_allowed(&f.invoke(&token_event(&rs)).await, "RS256 still allowed");
+            "key_mismatch"
+        } else {
+            "jwks_no_usable_keys"
+        };
+        assert!(
+            reasons[before..].len() == 6 && reasons[before..].iter().all(|r| r == want),
+            "{narrowed}: {:?}",
+            &reasons[before..]
+        );
     }
 }
