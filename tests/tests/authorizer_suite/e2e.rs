@@ -1473,3 +1473,45 @@ async fn a_narrowed_jwk_takes_effect_on_warm_instances() {
         );
     }
 }
+
+/// Issue 23: the context's `groups` (names joined with ',') always reads back as the token's list:
+/// a name containing ',' or an empty name refuses the token (`ambiguous_groups`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn groups_in_the_context_parse_back_exactly() {
+    let s = setup(&[]).await;
+    let with_groups = |g: Value| {
+        let mut c = access_claims(ISS, CLIENT, SUB);
+        c["cognito:groups"] = g;
+        s.key.sign(&c, &json!({}))
+    };
+    for groups in [
+        json!([]),
+        json!(["staff", "admin"]),
+        json!(["d e", "a;b", "é"]),
+    ] {
+        let t = with_groups(groups.clone());
+        let want: Vec<String> = serde_json::from_value(groups).unwrap_or_default();
+        for r in [
+            assert_allowed(&s.f.invoke(&token_event(&t)).await, "groups"),
+            s.f.invoke(&http_event(&t)).await.response().clone(),
+        ] {
+            let joined = r["context"]["groups"].as_str().unwrap_or("?").to_string();
+            let back: Vec<String> = if joined.is_empty() {
+                Vec::new()
+            } else {
+                joined.split(',').map(str::to_string).collect()
+            };
+            assert_eq!(back, want, "{r}");
+        }
+    }
+    let before = decision_reasons(&s.f).await.len();
+    for bad in [json!(["staff,admin"]), json!(["a", ""]), json!([","])] {
+        assert_refused_everywhere(&s.f, &with_groups(bad.clone()), &bad.to_string()).await;
+    }
+    let reasons = decision_reasons(&s.f).await;
+    assert_eq!(reasons.len(), before + 18);
+    assert!(
+        reasons[before..].iter().all(|r| r == "ambiguous_groups"),
+        "{reasons:?}"
+    );
+}
