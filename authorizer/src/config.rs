@@ -255,7 +255,7 @@ impl Config {
                         err(
                             "ALGORITHMS",
                             format!(
-                                "{name:?} is not an accepted asymmetric algorithm (RS256 RS384 RS512 PS256 PS384 PS512 ES256 ES384 EdDSA)"
+                                "{name:?} is not an accepted asymmetric algorithm (RS256 RS384 RS512 PS256 PS384 PS512 ES256 ES384 ES512 EdDSA)"
                             ),
                         )
                     })?;

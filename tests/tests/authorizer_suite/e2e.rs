@@ -1515,3 +1515,139 @@ async fn groups_in_the_context_parse_back_exactly() {
         "{reasons:?}"
     );
 }
+
+/// Issue 23: every weak-key class is refused at JWKS load through the real binary, logged with
+/// the kid and a class code (never the key); a JWKS of weak keys only is "no usable keys"; valid
+/// keys of every size and curve next to them are accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn weak_jwks_keys_are_refused_by_class_and_logged_by_kid() {
+    let fixture = |s: &str| -> Vec<Value> {
+        serde_json::from_str::<Value>(s).unwrap()["keys"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    };
+    let small = fixture(include_str!(
+        "../../../authorizer/tests/fixtures/weak_rsa.json"
+    ));
+    let roca = fixture(include_str!(
+        "../../../authorizer/tests/fixtures/roca_rsa.json"
+    ));
+    let real = TestKey::rsa("rsa-e");
+    let ec = TestKey::ec("ec-good");
+    let with = |k: &TestKey, kid: &str, member: &str, v: Value| {
+        let mut j = k.jwk();
+        j["kid"] = json!(kid);
+        j[member] = v;
+        j
+    };
+    let mut off_curve = ec.jwk();
+    let y = off_curve["y"].as_str().unwrap_or_default().to_string();
+    let mut yb = base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, &y)
+        .unwrap_or_default();
+    if let Some(last) = yb.last_mut() {
+        *last ^= 1;
+    }
+    off_curve["y"] = json!(b64(&yb));
+    off_curve["kid"] = json!("ec-off-curve");
+    let mut weak = vec![
+        (small[0].clone(), "rsa_too_small"),
+        (small[1].clone(), "rsa_too_small"),
+        (roca[0].clone(), "rsa_roca_fingerprint"),
+        (with(&real, "rsa-e1", "e", json!("AQ")), "rsa_bad_exponent"),
+        (
+            with(&real, "rsa-e65536", "e", json!("AQAA")),
+            "rsa_bad_exponent",
+        ),
+        (off_curve, "ec_point_not_on_curve"),
+        (
+            with(&ec, "ec-as-p384", "crv", json!("P-384")),
+            "crv_mismatch",
+        ),
+    ];
+    let mut ed = TestKey::ed("x").jwk();
+    ed["kid"] = json!("okp-x25519");
+    ed["crv"] = json!("X25519");
+    weak.push((ed, "crv_mismatch"));
+    let weak_keys: Vec<Value> = weak.iter().map(|(k, _)| k.clone()).collect();
+    let mut all = weak_keys.clone();
+    all.push(real.jwk());
+    all.push(ec.jwk());
+    let jwks = JwksServer::start(json!({ "keys": all })).await;
+    let mut env = base_env(&jwks);
+    env.push(("ALGORITHMS".into(), "RS256,ES256,ES384,EdDSA".into()));
+    env.push(("JWKS_REFRESH_SECONDS".into(), "1".into()));
+    let f = start(env).await;
+
+    let claims = access_claims(ISS, CLIENT, SUB);
+    assert_allowed(
+        &f.invoke(&token_event(&real.sign(&claims, &json!({}))))
+            .await,
+        "RSA",
+    );
+    assert_allowed(
+        &f.invoke(&token_event(&ec.sign(&claims, &json!({})))).await,
+        "EC",
+    );
+    // the real RSA key's material under a weak exponent's kid is not a key
+    let before = decision_reasons(&f).await.len();
+    for kid in ["rsa-e1", "rsa-e65536", "rsa-1024", "rsa-roca"] {
+        let t = real.sign(&claims, &json!({ "kid": kid }));
+        assert_rest_refused(&f.invoke(&token_event(&t)).await, kid);
+    }
+    let t = ec.sign(&claims, &json!({"kid": "ec-as-p384", "alg": "ES384"}));
+    assert_rest_refused(&f.invoke(&token_event(&t)).await, "ec-as-p384");
+    let reasons = decision_reasons(&f).await;
+    assert!(
+        reasons[before..].iter().all(|r| r == "unknown_kid"),
+        "{:?}",
+        &reasons[before..]
+    );
+
+    let logs = f.settled_logs().await;
+    let refused: Vec<(String, String)> = logs
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["event"] == "jwk_refused")
+        .map(|v| {
+            (
+                v["kid"].as_str().unwrap_or("").to_string(),
+                v["reason"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    for (k, code) in &weak {
+        let kid = k["kid"].as_str().unwrap_or_default();
+        assert!(
+            refused.iter().any(|(rk, rc)| rk == kid && rc == code),
+            "{kid} {code}: {refused:?}"
+        );
+    }
+    assert!(
+        refused
+            .iter()
+            .all(|(rk, _)| rk != "rsa-e" && rk != "ec-good"),
+        "{refused:?}"
+    );
+    // never the key material
+    let text = logs.join("\n");
+    for (k, _) in &weak {
+        for m in ["n", "x", "y"] {
+            if let Some(v) = k[m].as_str() {
+                assert!(!text.contains(&v[..24.min(v.len())]), "key material logged");
+            }
+        }
+    }
+
+    // only weak keys: no usable key at all
+    jwks.set_doc(json!({ "keys": weak_keys }));
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let before = decision_reasons(&f).await.len();
+    assert_rest_refused(
+        &f.invoke(&token_event(&real.sign(&claims, &json!({}))))
+            .await,
+        "weak only",
+    );
+    let reasons = decision_reasons(&f).await;
+    assert_eq!(reasons[before..], ["jwks_no_usable_keys".to_string()]);
+}
