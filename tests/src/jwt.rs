@@ -69,6 +69,23 @@ impl TestKey {
             signer: Signer::Rsa(RsaKeyPair::generate(KeySize::Rsa2048).expect("rsa keygen")),
         }
     }
+    /// An RSA key of another size (3072, 4096 bits: valid keys the vetting must accept).
+    pub fn rsa_sized(kid: &str, size: KeySize) -> TestKey {
+        TestKey {
+            kid: kid.into(),
+            signer: Signer::Rsa(RsaKeyPair::generate(size).expect("rsa keygen")),
+        }
+    }
+    /// A P-384 key (ES384).
+    pub fn ec384(kid: &str) -> TestKey {
+        TestKey {
+            kid: kid.into(),
+            signer: Signer::Ec(
+                EcdsaKeyPair::generate(&signature::ECDSA_P384_SHA384_FIXED_SIGNING)
+                    .expect("ec keygen"),
+            ),
+        }
+    }
     pub fn ec(kid: &str) -> TestKey {
         TestKey {
             kid: kid.into(),
