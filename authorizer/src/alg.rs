@@ -12,11 +12,13 @@ pub enum Alg {
     PS512,
     ES256,
     ES384,
+    /// ECDSA P-521 with SHA-512; the signature is the 132-byte `r‖s`.
+    ES512,
     EdDSA,
 }
 
 impl Alg {
-    pub const ALL: [Alg; 9] = [
+    pub const ALL: [Alg; 10] = [
         Alg::RS256,
         Alg::RS384,
         Alg::RS512,
@@ -25,6 +27,7 @@ impl Alg {
         Alg::PS512,
         Alg::ES256,
         Alg::ES384,
+        Alg::ES512,
         Alg::EdDSA,
     ];
 
@@ -38,6 +41,7 @@ impl Alg {
             Alg::PS512 => "PS512",
             Alg::ES256 => "ES256",
             Alg::ES384 => "ES384",
+            Alg::ES512 => "ES512",
             Alg::EdDSA => "EdDSA",
         }
     }

@@ -168,8 +168,14 @@ impl Claims {
     }
 }
 
+/// Whether `groups` joined with `,` (the context's `groups`) splits back into exactly `groups`:
+/// no name is empty or contains `,` (an empty list joins to `""`, which reads back as no group).
+pub fn groups_are_joinable(groups: &[String]) -> bool {
+    groups.iter().all(|g| !g.is_empty() && !g.contains(','))
+}
+
 /// Every claim check, at `now` (seconds since the epoch), in a fixed order so each refusal has
-/// one reason: issuer, token use, client, `exp`, `nbf`, `iat`, `sub`.
+/// one reason: issuer, token use, client, `exp`, `nbf`, `iat`, `sub`, `cognito:groups` names.
 pub fn check(c: Claims, cfg: &ClaimRules<'_>, now: f64) -> Result<Principal, Reason> {
     let leeway = cfg.leeway_seconds as f64;
     c.issuer_index(cfg.issuers)?;
@@ -225,6 +231,10 @@ pub fn check(c: Claims, cfg: &ClaimRules<'_>, now: f64) -> Result<Principal, Rea
         }
     }
     let sub = c.sub.filter(|s| !s.is_empty()).ok_or(Reason::MissingSub)?;
+    let groups = c.groups.unwrap_or_default();
+    if !groups_are_joinable(&groups) {
+        return Err(Reason::AmbiguousGroups);
+    }
 
     Ok(Principal {
         sub,
@@ -232,7 +242,7 @@ pub fn check(c: Claims, cfg: &ClaimRules<'_>, now: f64) -> Result<Principal, Rea
         client_id: client,
         token_use: c.token_use.unwrap_or_default(),
         scope: c.scope.unwrap_or_default(),
-        groups: c.groups.unwrap_or_default(),
+        groups,
         exp: exp.floor() as i64,
     })
 }
@@ -284,6 +294,40 @@ mod tests {
         assert_eq!(p.scopes().collect::<Vec<_>>(), vec!["a", "b"]);
         assert_eq!(p.groups, vec!["g1", "g2"]);
         assert_eq!(p.username, "u");
+    }
+
+    /// The context's `groups` is the names joined with `,`: a list whose names are empty or
+    /// contain `,` would read back as another list, so such a token is refused; every other list
+    /// splits back exactly.
+    #[test]
+    fn group_names_must_survive_the_comma_join() {
+        let c = cfg("access", "0");
+        for bad in [
+            r#"["staff,admin"]"#,
+            r#"["a",","]"#,
+            r#"[""]"#,
+            r#"["a",""]"#,
+            r#"[",admin"]"#,
+        ] {
+            let payload = access(&format!(r#","cognito:groups":{bad}"#));
+            assert_eq!(run(&c, &payload), Err(Reason::AmbiguousGroups), "{bad}");
+        }
+        for good in [
+            r#"[]"#,
+            r#"["staff","admin"]"#,
+            r#"["d e","\u00e9t\u00e9","a;b","a\\b"]"#,
+        ] {
+            let payload = access(&format!(r#","cognito:groups":{good}"#));
+            let want: Vec<String> = serde_json::from_str(good).unwrap();
+            let p = run(&c, &payload).unwrap();
+            let joined = p.groups.join(",");
+            let back: Vec<String> = if joined.is_empty() {
+                Vec::new()
+            } else {
+                joined.split(',').map(str::to_string).collect()
+            };
+            assert_eq!(back, want, "{good}");
+        }
     }
 
     /// One row per rule: payload, expected reason.

@@ -32,6 +32,9 @@ pub const ORIGIN_VERIFY_SECRET_ENV: &str = "ORIGIN_VERIFY_SECRET";
 pub struct Config {
     /// Accepted `iss` values (exact string match).
     pub issuers: Vec<String>,
+    /// The owner namespace of each issuer (the first issuer and its other Cognito form keep the
+    /// plain `sub`; see `owner`).
+    pub namespaces: crate::owner::Namespaces,
     /// Where each issuer's keys come from (`jwks_uris[i]` serves `issuers[i]` only); never from
     /// the token. Parsed and checked once, by the type the fetcher uses.
     pub jwks_uris: Vec<JwksUri>,
@@ -313,7 +316,7 @@ impl Config {
                         err(
                             "ALGORITHMS",
                             format!(
-                                "{name:?} is not an accepted asymmetric algorithm (RS256 RS384 RS512 PS256 PS384 PS512 ES256 ES384 EdDSA)"
+                                "{name:?} is not an accepted asymmetric algorithm (RS256 RS384 RS512 PS256 PS384 PS512 ES256 ES384 ES512 EdDSA)"
                             ),
                         )
                     })?;
@@ -448,6 +451,7 @@ impl Config {
             .transpose()?;
 
         Ok(Config {
+            namespaces: crate::owner::Namespaces::new(&issuers),
             issuers,
             jwks_uris,
             jwks_ca_file,

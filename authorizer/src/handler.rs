@@ -197,10 +197,12 @@ impl Kind {
     }
 }
 
-/// Context passed to the integration: flat strings only, empty when a claim is absent.
+/// Context passed to the integration: flat strings only, empty when a claim is absent. `sub` is
+/// the owner id (the plain `sub` for the primary issuer, see `owner`); `iss` the token's issuer.
 #[derive(Serialize)]
 struct Context<'a> {
     sub: &'a str,
+    iss: &'a str,
     username: &'a str,
     client_id: &'a str,
     token_use: &'a str,
@@ -209,9 +211,10 @@ struct Context<'a> {
 }
 
 impl<'a> Context<'a> {
-    fn of(p: &'a Principal) -> Context<'a> {
+    fn of(p: &'a Principal, iss: &'a str) -> Context<'a> {
         Context {
             sub: &p.sub,
+            iss,
             username: &p.username,
             client_id: &p.client_id,
             token_use: &p.token_use,
@@ -307,11 +310,18 @@ impl Authorizer {
                     return self.refuse(kind, None);
                 };
                 let denied_all = entry.access.denies_all();
+                let iss = self
+                    .verifier
+                    .config()
+                    .issuers
+                    .get(entry.issuer)
+                    .map_or("", String::as_str);
                 tracing::info!(
                     decision = if denied_all { DECISION_DENY } else { DECISION_ALLOW },
                     reason = if denied_all { Reason::RouteDenied.code() } else { "ok" },
                     kind = kind.name(),
                     sub = %p.sub,
+                    iss = %iss,
                     client_id = %p.client_id,
                     memo = memo_hit,
                     request_id = request_id.unwrap_or(""),
@@ -322,7 +332,7 @@ impl Authorizer {
                 {
                     serde_json::to_string(&SimpleResponse {
                         is_authorized: !denied_all,
-                        context: Some(Context::of(p)),
+                        context: Some(Context::of(p, iss)),
                     })
                 } else {
                     serde_json::to_string(&IamResponse {
@@ -334,7 +344,7 @@ impl Authorizer {
                                 &entry.access,
                             ),
                         },
-                        context: Some(Context::of(p)),
+                        context: Some(Context::of(p, iss)),
                     })
                 };
                 out.map_err(|_| Unauthorized)

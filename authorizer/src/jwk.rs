@@ -18,11 +18,21 @@ use serde::Deserialize;
 
 use crate::alg::Alg;
 
-/// A verification key: the JWK's `kid`, its canonical material (to tell an unchanged key from a
-/// replaced one across refreshes) and one parsed public key per permitted algorithm.
+/// What a JWK says about its own use (`alg`, `use`, `key_ops`), as published: two JWKs with the
+/// same material but different pins are different keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Pins {
+    alg: Option<String>,
+    use_: Option<String>,
+    key_ops: Option<Vec<String>>,
+}
+
+/// A verification key: the JWK's `kid`, its canonical material and pins (to tell an unchanged key
+/// from a replaced one across refreshes) and one parsed public key per permitted algorithm.
 pub struct Key {
     pub kid: String,
     material: Vec<u8>,
+    pins: Pins,
     parsed: Vec<(Alg, ParsedPublicKey)>,
 }
 
@@ -48,8 +58,11 @@ impl Key {
         self.parsed.iter().find(|(a, _)| *a == alg).map(|(_, k)| k)
     }
 
-    pub fn same_material(&self, other: &Key) -> bool {
-        self.material == other.material
+    /// Whether `other` is the same key for every purpose: the same material and the same `alg`,
+    /// `use` and `key_ops`. A refresh keeps an unchanged key (and the memo entries it backs) and
+    /// replaces any other, so a JWK narrowed to fewer algorithms or uses takes effect at once.
+    pub fn unchanged(&self, other: &Key) -> bool {
+        self.material == other.material && self.pins == other.pins
     }
 }
 
@@ -58,8 +71,9 @@ struct Doc {
     keys: Vec<serde_json::Value>,
 }
 
+/// One JWK as published (the members read here).
 #[derive(Deserialize)]
-struct Jwk {
+pub struct Jwk {
     kty: String,
     kid: Option<String>,
     alg: Option<String>,
@@ -98,8 +112,19 @@ pub fn parse_jwks(body: &[u8], algs: &[Alg]) -> Result<KeyMap, JwksError> {
         let Ok(jwk) = serde_json::from_value::<Jwk>(v) else {
             continue;
         };
-        let Some(key) = parse_key(&jwk, algs) else {
-            continue;
+        let key = match vet_key(&jwk, algs) {
+            Ok(k) => k,
+            Err(Skip::Weak(w)) => {
+                // The kid and the class only: never the key material.
+                tracing::warn!(
+                    event = "jwk_refused",
+                    kid = jwk.kid.as_deref().unwrap_or(""),
+                    reason = w.code(),
+                    "a weak JWK is never trusted"
+                );
+                continue;
+            }
+            Err(Skip::NotUsable) => continue,
         };
         if out.contains_key(&key.kid) {
             dup.push(key.kid.clone());
@@ -129,35 +154,148 @@ fn rsa_params(alg: Alg) -> Option<&'static signature::RsaParameters> {
     })
 }
 
-fn parse_key(jwk: &Jwk, algs: &[Alg]) -> Option<Key> {
+/// Why a JWK is not used. [`Skip::Weak`] keys are logged (`jwk_refused`, with the kid and the
+/// code); the others are simply not verification keys here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Skip {
+    /// A key nobody should trust (DESIGN.md's weak-key classes): the code is logged.
+    Weak(WeakKey),
+    /// Not a usable verification key for the configured algorithms (`oct`, `use: enc`, no
+    /// `verify` in `key_ops`, an algorithm not configured, malformed members, no kid).
+    NotUsable,
+}
+
+/// The weak-key classes: a JWK of one of them is never trusted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WeakKey {
+    /// An RSA modulus below 2048 bits.
+    RsaTooSmall,
+    /// An RSA public exponent below 3, or even.
+    RsaBadExponent,
+    /// An RSA modulus with the ROCA fingerprint (CVE-2017-15361, Infineon RSALib): it can be
+    /// factored.
+    RsaRoca,
+    /// EC coordinates that are not a point of the named curve.
+    EcPointNotOnCurve,
+    /// A `crv` that does not fit the key: unknown or non-signing curve, coordinates of another
+    /// size, or a JWK `alg` of another curve.
+    CrvMismatch,
+}
+
+impl WeakKey {
+    /// The code logged with `event: jwk_refused` (stable; listed in the README).
+    pub fn code(self) -> &'static str {
+        match self {
+            WeakKey::RsaTooSmall => "rsa_too_small",
+            WeakKey::RsaBadExponent => "rsa_bad_exponent",
+            WeakKey::RsaRoca => "rsa_roca_fingerprint",
+            WeakKey::EcPointNotOnCurve => "ec_point_not_on_curve",
+            WeakKey::CrvMismatch => "crv_mismatch",
+        }
+    }
+
+    pub const ALL: [WeakKey; 5] = [
+        WeakKey::RsaTooSmall,
+        WeakKey::RsaBadExponent,
+        WeakKey::RsaRoca,
+        WeakKey::EcPointNotOnCurve,
+        WeakKey::CrvMismatch,
+    ];
+}
+
+/// Small primes of the ROCA fingerprint test (the published detector's, crocs-muni/roca): an
+/// Infineon RSALib prime is `k·M + (65537^a mod M)` with `M` a primorial, so a modulus made of two
+/// of them is, modulo each of these primes, a power of 65537.
+const ROCA_PRIMES: [u32; 38] = [
+    3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47, 53, 59, 61, 67, 71, 73, 79, 83, 89, 97,
+    101, 103, 107, 109, 113, 127, 131, 137, 139, 149, 151, 157, 163, 167,
+];
+
+/// Bit `r` set when `r` is in the subgroup of `(Z/pZ)*` generated by 65537 (the detector's
+/// "markers"; every prime above is below 192, so three words hold a set).
+fn roca_marker(p: u32) -> [u64; 3] {
+    let g = 65537 % p;
+    let mut set = [0u64; 3];
+    let mut x = 1u32;
+    loop {
+        set[(x / 64) as usize] |= 1 << (x % 64);
+        x = x * g % p;
+        if x == 1 {
+            break;
+        }
+    }
+    set
+}
+
+/// `n mod p` for a big-endian `n`.
+fn rem_small(n: &[u8], p: u32) -> u32 {
+    n.iter().fold(0u32, |r, b| (r * 256 + u32::from(*b)) % p)
+}
+
+/// The ROCA fingerprint test (CVE-2017-15361): `n` modulo every prime of [`ROCA_PRIMES`] lies in
+/// the subgroup generated by 65537. A random modulus passes with probability about 2^-150.
+pub fn roca_fingerprint(n: &[u8]) -> bool {
+    ROCA_PRIMES.iter().all(|&p| {
+        let r = rem_small(n, p);
+        roca_marker(p)[(r / 64) as usize] & (1 << (r % 64)) != 0
+    })
+}
+
+/// Bits in a big-endian integer without leading zero bytes.
+fn bit_len(n: &[u8]) -> usize {
+    match n.first() {
+        Some(&b) => n.len() * 8 - b.leading_zeros() as usize,
+        None => 0,
+    }
+}
+
+/// Parse and vet one JWK. `Err` says why it is not used (weak keys by class).
+pub fn vet_key(jwk: &Jwk, algs: &[Alg]) -> Result<Key, Skip> {
+    use Skip::NotUsable;
+    let weak = Skip::Weak;
     let kid = jwk
         .kid
         .clone()
-        .filter(|k| !k.is_empty() && k.len() <= 256)?;
+        .filter(|k| !k.is_empty() && k.len() <= 256)
+        .ok_or(NotUsable)?;
     if let Some(u) = &jwk.use_ {
         if u != "sig" {
-            return None;
+            return Err(NotUsable);
         }
     }
     if let Some(ops) = &jwk.key_ops {
         if !ops.iter().any(|o| o == "verify") {
-            return None;
+            return Err(NotUsable);
         }
     }
     // The JWK's own alg pins it; without one, every algorithm its type supports is allowed.
     let declared = match &jwk.alg {
-        Some(a) => Some(Alg::from_name(a)?),
+        Some(a) => Some(Alg::from_name(a).ok_or(NotUsable)?),
         None => None,
     };
     let allowed = |a: Alg| algs.contains(&a) && declared.is_none_or(|d| d == a);
 
     match jwk.kty.as_str() {
         "RSA" => {
-            let n = b64(&jwk.n)?;
-            let e = b64(&jwk.e)?;
-            // canonical big-endian, no leading zero; at least 2048 bits
-            if n.first() == Some(&0) || e.first() == Some(&0) || n.len() < 256 || e.is_empty() {
-                return None;
+            let n = b64(&jwk.n).ok_or(NotUsable)?;
+            let e = b64(&jwk.e).ok_or(NotUsable)?;
+            // canonical big-endian, no leading zero
+            if n.first().is_none_or(|b| *b == 0) || e.first().is_none_or(|b| *b == 0) {
+                return Err(NotUsable);
+            }
+            if jwk.crv.is_some() {
+                return Err(weak(WeakKey::CrvMismatch));
+            }
+            if bit_len(&n) < 2048 {
+                return Err(weak(WeakKey::RsaTooSmall));
+            }
+            let e_even = e.last().is_some_and(|b| b & 1 == 0);
+            let e_below_3 = e.len() == 1 && e[0] < 3;
+            if e_even || e_below_3 {
+                return Err(weak(WeakKey::RsaBadExponent));
+            }
+            if roca_fingerprint(&n) {
+                return Err(weak(WeakKey::RsaRoca));
             }
             let comps = PublicKeyComponents {
                 n: &n[..],
@@ -173,59 +311,420 @@ fn parse_key(jwk: &Jwk, algs: &[Alg]) -> Option<Key> {
                 Alg::PS512,
             ] {
                 if allowed(a) {
-                    let params = rsa_params(a)?;
-                    parsed.push((a, comps.to_parsed_public_key(params).ok()?));
+                    let params = rsa_params(a).ok_or(NotUsable)?;
+                    parsed.push((
+                        a,
+                        comps.to_parsed_public_key(params).map_err(|_| NotUsable)?,
+                    ));
                 }
             }
             let mut material = n;
             material.extend_from_slice(&e);
-            finish(kid, material, parsed)
+            finish(kid, material, pins(jwk), parsed)
         }
         "EC" => {
             let (alg, len, valg): (Alg, usize, &'static dyn VerificationAlgorithm) =
-                match jwk.crv.as_deref()? {
-                    "P-256" => (Alg::ES256, 32, &signature::ECDSA_P256_SHA256_FIXED),
-                    "P-384" => (Alg::ES384, 48, &signature::ECDSA_P384_SHA384_FIXED),
-                    _ => return None,
+                match jwk.crv.as_deref() {
+                    Some("P-256") => (Alg::ES256, 32, &signature::ECDSA_P256_SHA256_FIXED),
+                    Some("P-384") => (Alg::ES384, 48, &signature::ECDSA_P384_SHA384_FIXED),
+                    Some("P-521") => (Alg::ES512, 66, &signature::ECDSA_P521_SHA512_FIXED),
+                    None => return Err(NotUsable),
+                    Some(_) => return Err(weak(WeakKey::CrvMismatch)),
                 };
-            if !allowed(alg) {
-                return None;
-            }
-            let x = b64(&jwk.x)?;
-            let y = b64(&jwk.y)?;
+            let x = b64(&jwk.x).ok_or(NotUsable)?;
+            let y = b64(&jwk.y).ok_or(NotUsable)?;
             if x.len() != len || y.len() != len {
-                return None;
+                return Err(weak(WeakKey::CrvMismatch));
+            }
+            if declared.is_some_and(|d| d != alg) {
+                return Err(weak(WeakKey::CrvMismatch));
             }
             let mut point = Vec::with_capacity(1 + 2 * len);
             point.push(4);
             point.extend_from_slice(&x);
             point.extend_from_slice(&y);
-            let pk = ParsedPublicKey::new(valg, &point).ok()?;
-            finish(kid, point, vec![(alg, pk)])
+            // aws-lc checks the point is on the curve (and not the point at infinity).
+            let pk =
+                ParsedPublicKey::new(valg, &point).map_err(|_| weak(WeakKey::EcPointNotOnCurve))?;
+            if !allowed(alg) {
+                return Err(NotUsable);
+            }
+            finish(kid, point, pins(jwk), vec![(alg, pk)])
         }
         "OKP" => {
-            if jwk.crv.as_deref()? != "Ed25519" || !allowed(Alg::EdDSA) {
-                return None;
+            match jwk.crv.as_deref() {
+                Some("Ed25519") => {}
+                None => return Err(NotUsable),
+                // X25519/X448 are key-agreement curves; Ed448 is not supported here.
+                Some(_) => return Err(weak(WeakKey::CrvMismatch)),
             }
-            let x = b64(&jwk.x)?;
+            let x = b64(&jwk.x).ok_or(NotUsable)?;
             if x.len() != 32 {
-                return None;
+                return Err(weak(WeakKey::CrvMismatch));
             }
-            let pk = ParsedPublicKey::new(&signature::ED25519, &x).ok()?;
-            finish(kid, x, vec![(Alg::EdDSA, pk)])
+            if !allowed(Alg::EdDSA) {
+                return Err(NotUsable);
+            }
+            let pk = ParsedPublicKey::new(&signature::ED25519, &x)
+                .map_err(|_| weak(WeakKey::EcPointNotOnCurve))?;
+            finish(kid, x, pins(jwk), vec![(Alg::EdDSA, pk)])
         }
         // "oct" (symmetric) and anything else: never a verification key here.
-        _ => None,
+        _ => Err(NotUsable),
     }
 }
 
-fn finish(kid: String, material: Vec<u8>, parsed: Vec<(Alg, ParsedPublicKey)>) -> Option<Key> {
-    if parsed.is_empty() {
-        return None;
+fn pins(jwk: &Jwk) -> Pins {
+    Pins {
+        alg: jwk.alg.clone(),
+        use_: jwk.use_.clone(),
+        key_ops: jwk.key_ops.clone(),
     }
-    Some(Key {
+}
+
+fn finish(
+    kid: String,
+    material: Vec<u8>,
+    pins: Pins,
+    parsed: Vec<(Alg, ParsedPublicKey)>,
+) -> Result<Key, Skip> {
+    if parsed.is_empty() {
+        return Err(Skip::NotUsable);
+    }
+    Ok(Key {
         kid,
         material,
+        pins,
         parsed,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_lc_rs::rsa::KeySize;
+    use aws_lc_rs::signature::{
+        EcdsaKeyPair, EcdsaSigningAlgorithm, Ed25519KeyPair, KeyPair, RsaKeyPair,
+        ECDSA_P256_SHA256_FIXED_SIGNING, ECDSA_P384_SHA384_FIXED_SIGNING,
+        ECDSA_P521_SHA512_FIXED_SIGNING,
+    };
+    use serde_json::{json, Value};
+
+    const ALL: &[Alg] = &Alg::ALL;
+
+    fn enc(b: &[u8]) -> String {
+        URL_SAFE_NO_PAD.encode(b)
+    }
+
+    fn vet(v: Value) -> Result<Key, Skip> {
+        let jwk: Jwk = serde_json::from_value(v).expect("jwk shape");
+        vet_key(&jwk, ALL)
+    }
+
+    fn weak(w: WeakKey) -> Result<(), Skip> {
+        Err(Skip::Weak(w))
+    }
+
+    fn class(r: Result<Key, Skip>) -> Result<(), Skip> {
+        r.map(|_| ())
+    }
+
+    /// `(n, e)` of a DER `RSAPublicKey` (`SEQUENCE { INTEGER n, INTEGER e }`).
+    fn rsa_ne(der: &[u8]) -> (Vec<u8>, Vec<u8>) {
+        fn tlv(b: &[u8]) -> (&[u8], &[u8]) {
+            let (len, hdr) = match b[1] {
+                l if l < 0x80 => (l as usize, 2),
+                0x81 => (b[2] as usize, 3),
+                _ => ((usize::from(b[2]) << 8) | usize::from(b[3]), 4),
+            };
+            (&b[hdr..hdr + len], &b[hdr + len..])
+        }
+        let (seq, _) = tlv(der);
+        let (n, rest) = tlv(seq);
+        let (e, _) = tlv(rest);
+        let trim = |v: &[u8]| {
+            v.iter()
+                .skip_while(|b| **b == 0)
+                .copied()
+                .collect::<Vec<u8>>()
+        };
+        (trim(n), trim(e))
+    }
+
+    fn rsa_jwk(n: &[u8], e: &[u8]) -> Value {
+        json!({"kty": "RSA", "kid": "k", "n": enc(n), "e": enc(e)})
+    }
+
+    fn ec_jwk(alg: &'static EcdsaSigningAlgorithm, crv: &str) -> (Value, usize) {
+        let kp = EcdsaKeyPair::generate(alg).unwrap();
+        let p = kp.public_key().as_ref();
+        let len = (p.len() - 1) / 2;
+        (
+            json!({"kty": "EC", "kid": "k", "crv": crv,
+                   "x": enc(&p[1..1 + len]), "y": enc(&p[1 + len..])}),
+            len,
+        )
+    }
+
+    #[test]
+    fn valid_keys_of_every_size_and_curve_are_accepted() {
+        for size in [KeySize::Rsa2048, KeySize::Rsa3072, KeySize::Rsa4096] {
+            let kp = RsaKeyPair::generate(size).unwrap();
+            let (n, e) = rsa_ne(kp.public_key().as_ref());
+            let k = vet(rsa_jwk(&n, &e)).expect("a fresh RSA key");
+            assert!(k.for_alg(Alg::RS256).is_some() && k.for_alg(Alg::PS512).is_some());
+            // e = 3 is odd and >= 3: allowed
+            assert!(vet(rsa_jwk(&n, &[3])).is_ok());
+        }
+        for (alg, crv, want) in [
+            (&ECDSA_P256_SHA256_FIXED_SIGNING, "P-256", Alg::ES256),
+            (&ECDSA_P384_SHA384_FIXED_SIGNING, "P-384", Alg::ES384),
+            (&ECDSA_P521_SHA512_FIXED_SIGNING, "P-521", Alg::ES512),
+        ] {
+            let (jwk, _) = ec_jwk(alg, crv);
+            let k = vet(jwk).expect(crv);
+            assert!(k.for_alg(want).is_some(), "{crv}");
+        }
+        let ed = Ed25519KeyPair::generate().unwrap();
+        let jwk =
+            json!({"kty": "OKP", "kid": "k", "crv": "Ed25519", "x": enc(ed.public_key().as_ref())});
+        assert!(vet(jwk).is_ok());
+    }
+
+    /// Real RSA keys below 2048 bits (openssl genrsa 1024 and 2047, public halves in a fixture).
+    #[test]
+    fn rsa_below_2048_bits_is_weak() {
+        let doc: Value =
+            serde_json::from_str(include_str!("../tests/fixtures/weak_rsa.json")).unwrap();
+        let keys = doc["keys"].as_array().unwrap();
+        assert_eq!(keys.len(), 2);
+        for k in keys {
+            let n = URL_SAFE_NO_PAD.decode(k["n"].as_str().unwrap()).unwrap();
+            assert!(bit_len(&n) < 2048, "{}", k["kid"]);
+            assert_eq!(
+                class(vet(k.clone())),
+                weak(WeakKey::RsaTooSmall),
+                "{}",
+                k["kid"]
+            );
+        }
+        // the whole document: weak keys only = no usable key
+        let body = serde_json::to_vec(&doc).unwrap();
+        assert!(parse_jwks(&body, ALL).unwrap().is_empty());
+    }
+
+    #[test]
+    fn rsa_exponents_below_3_or_even_are_weak() {
+        let kp = RsaKeyPair::generate(KeySize::Rsa2048).unwrap();
+        let (n, e) = rsa_ne(kp.public_key().as_ref());
+        assert_eq!(e, vec![1, 0, 1]);
+        for bad in [&[1u8][..], &[2], &[4], &[1, 0, 0], &[1, 0, 0, 0, 0]] {
+            assert_eq!(
+                class(vet(rsa_jwk(&n, bad))),
+                weak(WeakKey::RsaBadExponent),
+                "{bad:?}"
+            );
+        }
+    }
+
+    /// The published detector's first markers (crocs-muni/roca `detect.py` "prints"): the
+    /// residues of 65537's subgroup modulo 3, 5, 7, 11, 13, 17, 19, 23.
+    #[test]
+    fn roca_markers_match_the_published_detector() {
+        for (p, marker) in [
+            (3, 6u64),
+            (5, 30),
+            (7, 126),
+            (11, 1026),
+            (13, 5658),
+            (17, 107286),
+            (19, 199410),
+            (23, 8388606),
+        ] {
+            assert_eq!(roca_marker(p), [marker, 0, 0], "p = {p}");
+        }
+    }
+
+    /// Little-endian u32 limbs: just enough arithmetic to build a ROCA-structured modulus.
+    fn mul(a: &[u32], b: &[u32]) -> Vec<u32> {
+        let mut out = vec![0u32; a.len() + b.len()];
+        for (i, &x) in a.iter().enumerate() {
+            let mut carry = 0u64;
+            for (j, &y) in b.iter().enumerate() {
+                let t = u64::from(out[i + j]) + u64::from(x) * u64::from(y) + carry;
+                out[i + j] = t as u32;
+                carry = t >> 32;
+            }
+            out[i + b.len()] = carry as u32;
+        }
+        out
+    }
+
+    fn add(a: &[u32], b: &[u32]) -> Vec<u32> {
+        let mut out = Vec::with_capacity(a.len().max(b.len()) + 1);
+        let mut carry = 0u64;
+        for i in 0..a.len().max(b.len()) {
+            let t = u64::from(*a.get(i).unwrap_or(&0)) + u64::from(*b.get(i).unwrap_or(&0)) + carry;
+            out.push(t as u32);
+            carry = t >> 32;
+        }
+        out.push(carry as u32);
+        out
+    }
+
+    fn to_be(v: &[u32]) -> Vec<u8> {
+        let bytes: Vec<u8> = v.iter().rev().flat_map(|l| l.to_be_bytes()).collect();
+        bytes.into_iter().skip_while(|b| *b == 0).collect()
+    }
+
+    /// A 2048-bit modulus with RSALib's structure: `n = k·M + 65537^a` with `M` the product of the
+    /// fingerprint primes, so `n mod p` is a power of 65537 for each of them (as for a product of
+    /// two RSALib primes `k·M + 65537^a mod M`).
+    fn roca_modulus(a: u32) -> Vec<u8> {
+        let m = ROCA_PRIMES
+            .iter()
+            .fold(vec![1u32], |acc, &p| mul(&acc, &[p]));
+        let g = (0..a).fold(vec![1u32], |acc, _| mul(&acc, &[65537]));
+        // k·M then has 2048 or 2049 bits; draw until n has exactly 2048
+        let k_bits = 2049 - bit_len(&to_be(&m));
+        for _ in 0..1000 {
+            let mut k = vec![0u8; k_bits.div_ceil(8)];
+            aws_lc_rs::rand::fill(&mut k).unwrap();
+            k[0] &= 0xff >> (k.len() * 8 - k_bits);
+            k[0] |= 0x80 >> (k.len() * 8 - k_bits);
+            let last = k.len() - 1;
+            k[last] &= 0xfe; // k even: M and 65537^a are odd, so n is odd
+            let limbs: Vec<u32> = k
+                .rchunks(4)
+                .map(|c| c.iter().fold(0u32, |x, b| (x << 8) | u32::from(*b)))
+                .collect();
+            let n = to_be(&add(&mul(&limbs, &m), &g));
+            if bit_len(&n) == 2048 {
+                return n;
+            }
+        }
+        panic!("no 2048-bit modulus drawn")
+    }
+
+    #[test]
+    fn rsa_moduli_with_the_roca_fingerprint_are_weak() {
+        for a in [1, 37, 100] {
+            let n = roca_modulus(a);
+            assert!(roca_fingerprint(&n), "a = {a}");
+            assert_eq!(
+                class(vet(rsa_jwk(&n, &[1, 0, 1]))),
+                weak(WeakKey::RsaRoca),
+                "a = {a}"
+            );
+            // a nearby odd modulus is not fingerprinted
+            let mut n2 = n.clone();
+            let last = n2.len() - 1;
+            n2[last] = n2[last].wrapping_add(2);
+            assert!(!roca_fingerprint(&n2), "a = {a}: n + 2");
+        }
+        // the fixture the end-to-end test uses (made the same way, with Python's integers)
+        let doc: Value =
+            serde_json::from_str(include_str!("../tests/fixtures/roca_rsa.json")).unwrap();
+        let k = &doc["keys"][0];
+        let n = URL_SAFE_NO_PAD.decode(k["n"].as_str().unwrap()).unwrap();
+        assert!(roca_fingerprint(&n) && bit_len(&n) == 2048);
+        assert_eq!(class(vet(k.clone())), weak(WeakKey::RsaRoca));
+        // real keys from a sound generator are not fingerprinted
+        for _ in 0..4 {
+            let kp = RsaKeyPair::generate(KeySize::Rsa2048).unwrap();
+            let (n, _) = rsa_ne(kp.public_key().as_ref());
+            assert!(!roca_fingerprint(&n));
+        }
+        let doc: Value =
+            serde_json::from_str(include_str!("../tests/fixtures/weak_rsa.json")).unwrap();
+        for k in doc["keys"].as_array().unwrap() {
+            let n = URL_SAFE_NO_PAD.decode(k["n"].as_str().unwrap()).unwrap();
+            assert!(!roca_fingerprint(&n));
+        }
+    }
+
+    #[test]
+    fn ec_points_off_their_curve_are_weak() {
+        for (alg, crv) in [
+            (&ECDSA_P256_SHA256_FIXED_SIGNING, "P-256"),
+            (&ECDSA_P384_SHA384_FIXED_SIGNING, "P-384"),
+            (&ECDSA_P521_SHA512_FIXED_SIGNING, "P-521"),
+        ] {
+            let (mut jwk, len) = ec_jwk(alg, crv);
+            let mut y = URL_SAFE_NO_PAD.decode(jwk["y"].as_str().unwrap()).unwrap();
+            y[len - 1] ^= 1;
+            jwk["y"] = json!(enc(&y));
+            assert_eq!(
+                class(vet(jwk.clone())),
+                weak(WeakKey::EcPointNotOnCurve),
+                "{crv}"
+            );
+            // the point at "zero" is on no curve either
+            jwk["x"] = json!(enc(&vec![0; len]));
+            jwk["y"] = json!(enc(&vec![0; len]));
+            assert_eq!(
+                class(vet(jwk)),
+                weak(WeakKey::EcPointNotOnCurve),
+                "{crv} zero"
+            );
+        }
+    }
+
+    #[test]
+    fn a_crv_that_does_not_fit_the_key_is_weak() {
+        let (p384, _) = ec_jwk(&ECDSA_P384_SHA384_FIXED_SIGNING, "P-384");
+        let (p256, _) = ec_jwk(&ECDSA_P256_SHA256_FIXED_SIGNING, "P-256");
+        let ed = Ed25519KeyPair::generate().unwrap();
+        let kp = RsaKeyPair::generate(KeySize::Rsa2048).unwrap();
+        let (n, e) = rsa_ne(kp.public_key().as_ref());
+        let with = |v: &Value, k: &str, x: Value| {
+            let mut v = v.clone();
+            v[k] = x;
+            v
+        };
+        for (what, jwk) in [
+            (
+                "P-384 coordinates as P-256",
+                with(&p384, "crv", json!("P-256")),
+            ),
+            (
+                "P-256 coordinates as P-521",
+                with(&p256, "crv", json!("P-521")),
+            ),
+            ("secp256k1", with(&p256, "crv", json!("secp256k1"))),
+            ("Ed25519 on an EC key", with(&p256, "crv", json!("Ed25519"))),
+            ("P-256 pinned to ES384", with(&p256, "alg", json!("ES384"))),
+            (
+                "X25519",
+                json!({"kty": "OKP", "kid": "k", "crv": "X25519", "x": enc(ed.public_key().as_ref())}),
+            ),
+            (
+                "Ed25519 of 31 bytes",
+                json!({"kty": "OKP", "kid": "k", "crv": "Ed25519", "x": enc(&ed.public_key().as_ref()[1..])}),
+            ),
+            (
+                "crv on an RSA key",
+                with(&rsa_jwk(&n, &e), "crv", json!("P-256")),
+            ),
+        ] {
+            assert_eq!(class(vet(jwk)), weak(WeakKey::CrvMismatch), "{what}");
+        }
+    }
+
+    #[test]
+    fn weak_keys_never_displace_good_ones_and_every_class_has_a_code() {
+        let (good, _) = ec_jwk(&ECDSA_P256_SHA256_FIXED_SIGNING, "P-256");
+        let mut good = good;
+        good["kid"] = json!("good");
+        let doc: Value =
+            serde_json::from_str(include_str!("../tests/fixtures/weak_rsa.json")).unwrap();
+        let mut keys = doc["keys"].as_array().unwrap().clone();
+        keys.push(good);
+        let body = serde_json::to_vec(&json!({ "keys": keys })).unwrap();
+        let set = parse_jwks(&body, ALL).unwrap();
+        assert_eq!(set.keys().collect::<Vec<_>>(), vec!["good"]);
+        let codes: std::collections::BTreeSet<&str> =
+            WeakKey::ALL.iter().map(|w| w.code()).collect();
+        assert_eq!(codes.len(), WeakKey::ALL.len());
+    }
 }

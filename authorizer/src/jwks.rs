@@ -521,11 +521,12 @@ impl Jwks {
             .map_err(|_| FetchError::Request("state lock poisoned".into()))?;
         match result {
             Ok(mut new_keys) => {
-                // Keep the same Arc for unchanged keys so memo entries stay valid; replaced or
-                // removed keys lose their Arc and, with it, every memoised decision.
+                // Keep the same Arc for unchanged keys (material, alg, use and key_ops) so memo
+                // entries stay valid; replaced, narrowed or removed keys lose their Arc and, with
+                // it, every memoised decision.
                 for (kid, k) in new_keys.iter_mut() {
                     if let Some(old) = s.keys.get(kid) {
-                        if old.same_material(k) {
+                        if old.unchanged(k) {
                             *k = old.clone();
                         }
                     }
@@ -854,6 +855,41 @@ mod tests {
             Arc::ptr_eq(&j.key("k2").await.unwrap(), &k2_before),
             "unchanged key keeps its identity"
         );
+    }
+
+    /// A key whose material stays but whose `alg`, `use` or `key_ops` changes is a new key: the
+    /// refresh replaces it (a memo entry it backed dies with the old `Arc`).
+    #[tokio::test]
+    async fn a_narrowed_jwk_is_replaced_not_kept() {
+        let kp = Ed25519KeyPair::generate().unwrap();
+        let x = URL_SAFE_NO_PAD.encode(kp.public_key().as_ref());
+        let with = |extra: &str| {
+            doc(&[&format!(
+                r#"{{"kty":"OKP","crv":"Ed25519","kid":"k1","x":"{x}"{extra}}}"#
+            )])
+        };
+        let s = Script::default();
+        s.set(Ok(with("")));
+        let (j, clock) = cache(&s);
+        j.hydrate().await.unwrap();
+        let mut before = j.key("k1").await.unwrap();
+        for (extra, kept) in [
+            ("", true),
+            (r#","alg":"EdDSA""#, false),
+            (r#","alg":"EdDSA","use":"sig""#, false),
+            (r#","alg":"EdDSA","use":"sig","key_ops":["verify"]"#, false),
+            (r#","alg":"EdDSA","use":"sig","key_ops":["verify"]"#, true),
+            (
+                r#","alg":"EdDSA","use":"sig","key_ops":["verify","sign"]"#,
+                false,
+            ),
+        ] {
+            s.set(Ok(with(extra)));
+            clock.advance(Duration::from_secs(3600));
+            let after = j.key("k1").await.unwrap();
+            assert_eq!(Arc::ptr_eq(&before, &after), kept, "{extra:?}");
+            before = after;
+        }
     }
 
     #[tokio::test]

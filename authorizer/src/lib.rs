@@ -3,7 +3,7 @@
 //! One module per noun: [`config`] (settings, validated once), [`json`] (strict JSON building
 //! blocks), [`token`] (extraction and strict decoding), [`claims`] (strict claims and their
 //! checks), [`jwk`] (keys, pre-parsed), [`jwks`] (the cache), [`verify`] (the whole verification),
-//! [`policy`] (route rules and IAM policies), [`memo`] (recently verified tokens), [`reason`]
+//! [`policy`] (route rules and IAM policies), [`owner`] (one identity namespace per issuer), [`memo`] (recently verified tokens), [`reason`]
 //! (refusal codes) and [`handler`] (the only module that knows API Gateway's event shapes).
 
 pub mod alg;
@@ -14,6 +14,7 @@ pub mod json;
 pub mod jwk;
 pub mod jwks;
 pub mod memo;
+pub mod owner;
 pub mod policy;
 pub mod reason;
 pub mod token;
@@ -51,6 +52,15 @@ pub async fn init(cfg: Config) -> Result<Authorizer, jwks::FetchError> {
         Some(path) => jwks::HttpFetcher::read_ca_file(path)?,
         None => Vec::new(),
     };
+    for (i, iss) in cfg.issuers.iter().enumerate() {
+        tracing::info!(
+            event = "owner_namespace",
+            issuer_index = i,
+            issuer = %iss,
+            tag = cfg.namespaces.tag(i).unwrap_or(""),
+            "principals of this issuer are <tag><sub> (an empty tag: the plain sub)"
+        );
+    }
     let mut sets = Vec::with_capacity(cfg.jwks_uris.len());
     for uri in &cfg.jwks_uris {
         sets.push(jwks::Jwks::http(

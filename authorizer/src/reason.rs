@@ -66,6 +66,12 @@ reasons! {
     IatInFuture => "iat_in_future",
     /// `sub` is missing or empty.
     MissingSub => "missing_sub",
+    /// A `cognito:groups` entry is empty or contains `,`: the comma-joined `groups` context
+    /// could not be read back as the same list.
+    AmbiguousGroups => "ambiguous_groups",
+    /// `sub` has the reserved form of another issuer's owner id (`iss:<16 hex>:...`), which would
+    /// let it name a user of that issuer.
+    ReservedSub => "reserved_sub",
     /// The JWKS could not be fetched and no trusted copy is left.
     JwksUnavailable => "jwks_unavailable",
     /// The last successful JWKS fetch is older than the maximum staleness.

@@ -17,8 +17,8 @@ pub use crate::claims::{Principal, IAT_SKEW_SECONDS};
 /// Longest `kid` accepted (a JWKS key id, not a place for payloads).
 pub const MAX_KID_BYTES: usize = 256;
 
-/// A successfully verified token: the principal, and the issuer (by position) and key that
-/// verified it (the memo re-checks that key is still trusted).
+/// A successfully verified token: the principal (its `sub` is the owner id, see `owner`), and the
+/// issuer (by position) and key that verified it (the memo re-checks that key is still trusted).
 pub struct Verified {
     pub principal: Principal,
     pub issuer: usize,
@@ -79,7 +79,9 @@ impl Verifier {
         let pk = key.for_alg(alg).ok_or(Reason::KeyMismatch)?;
         pk.verify_sig(parts.signing_input, &parts.signature)
             .map_err(|_| Reason::BadSignature)?;
-        let principal = claims::check(claims, &self.cfg.claim_rules(), now)?;
+        let mut principal = claims::check(claims, &self.cfg.claim_rules(), now)?;
+        // The identity handed on is the owner id: unique across issuers (see `owner`).
+        principal.sub = self.cfg.namespaces.owner(issuer, principal.sub)?;
         Ok(Verified {
             principal,
             issuer,

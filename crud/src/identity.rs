@@ -5,10 +5,12 @@
 
 use crate::error::ApiError;
 
-/// Longest accepted `sub` in bytes (Cognito's are 36; OIDC allows up to 255 ASCII characters).
-pub const MAX_SUB_BYTES: usize = 255;
+/// Longest accepted `sub` in bytes: the authorizer's owner id. Cognito's subs are 36 bytes and
+/// OIDC allows up to 255 ASCII characters; a token of a second issuer carries its sub behind the
+/// 21-byte issuer tag `iss:<16 hex>:` (authorizer/src/owner.rs), so 255 + 21.
+pub const MAX_SUB_BYTES: usize = 276;
 
-/// The caller's `sub`, validated.
+/// The caller's `sub` (the authorizer's owner id, unique across its issuers), validated.
 pub fn caller(sub: Option<&str>) -> Result<&str, ApiError> {
     match sub {
         Some(s)
@@ -30,7 +32,8 @@ mod tests {
         for bad in [None, Some(""), Some("a\0b"), Some("a\nb")] {
             assert_eq!(caller(bad), Err(ApiError::Unauthenticated), "{bad:?}");
         }
-        let long = "x".repeat(256);
+        assert!(caller(Some(&format!("iss:0123456789abcdef:{}", "s".repeat(255)))).is_ok());
+        let long = "x".repeat(277);
         assert_eq!(caller(Some(&long)), Err(ApiError::Unauthenticated));
     }
 }

@@ -70,6 +70,10 @@ pub const STRICTER_CLASSES: &[(&str, &str)] = &[
         "iss an array (jsonwebtoken accepts an array containing the issuer)",
     ),
     (
+        "group_name_separator",
+        "a cognito:groups name that is empty or contains ',': the context's groups is the names joined with ',', which would then read back as another list (['staff,admin'] and ['staff','admin'] would both be 'staff,admin')",
+    ),
+    (
         "token_too_large",
         "the raw token is over MAX_TOKEN_BYTES (default 8192)",
     ),
@@ -173,9 +177,14 @@ impl Doc {
         }
     }
 
+    /// The first member whose name is `name`, also when written with escapes (`"user\u006eame"`),
+    /// so an edit of a member whose name another mutation escaped edits that member instead of
+    /// adding an unclassified duplicate.
     fn position(&mut self, name: &str) -> Option<usize> {
         let k = q(name);
-        self.members()?.iter().position(|(mk, _)| *mk == k)
+        self.members()?.iter().position(|(mk, _)| {
+            *mk == k || serde_json::from_slice::<String>(mk).is_ok_and(|n| n == name)
+        })
     }
 
     /// Replace the member's value, or append the member.
@@ -1008,8 +1017,20 @@ pub fn mutations(t: &Target) -> Vec<Mutation> {
     ));
     add(Mutation::new(
         "cognito:groups many",
-        set("cognito:groups", r#"["a","b,c","d e"]"#),
+        set("cognito:groups", r#"["a","b;c","d e"]"#),
     ));
+    add(Mutation::new(
+        "cognito:groups with a comma",
+        set("cognito:groups", r#"["a","b,c","d e"]"#),
+    )
+    .expect("ambiguous_groups")
+    .class("group_name_separator"));
+    add(Mutation::new(
+        "cognito:groups with an empty name",
+        set("cognito:groups", r#"["a",""]"#),
+    )
+    .expect("ambiguous_groups")
+    .class("group_name_separator"));
 
     // ---- payload: times ----
     let date = |name: &str,

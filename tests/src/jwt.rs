@@ -7,6 +7,7 @@ use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::KeySize;
 use aws_lc_rs::signature::{
     self, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, RsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING,
+    ECDSA_P521_SHA512_FIXED_SIGNING,
 };
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
@@ -68,11 +69,37 @@ impl TestKey {
             signer: Signer::Rsa(RsaKeyPair::generate(KeySize::Rsa2048).expect("rsa keygen")),
         }
     }
+    /// An RSA key of another size (3072, 4096 bits: valid keys the vetting must accept).
+    pub fn rsa_sized(kid: &str, size: KeySize) -> TestKey {
+        TestKey {
+            kid: kid.into(),
+            signer: Signer::Rsa(RsaKeyPair::generate(size).expect("rsa keygen")),
+        }
+    }
+    /// A P-384 key (ES384).
+    pub fn ec384(kid: &str) -> TestKey {
+        TestKey {
+            kid: kid.into(),
+            signer: Signer::Ec(
+                EcdsaKeyPair::generate(&signature::ECDSA_P384_SHA384_FIXED_SIGNING)
+                    .expect("ec keygen"),
+            ),
+        }
+    }
     pub fn ec(kid: &str) -> TestKey {
         TestKey {
             kid: kid.into(),
             signer: Signer::Ec(
                 EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).expect("ec keygen"),
+            ),
+        }
+    }
+    /// A P-521 key (ES512: SHA-512, a 132-byte `r‖s` signature).
+    pub fn ec521(kid: &str) -> TestKey {
+        TestKey {
+            kid: kid.into(),
+            signer: Signer::Ec(
+                EcdsaKeyPair::generate(&ECDSA_P521_SHA512_FIXED_SIGNING).expect("ec keygen"),
             ),
         }
     }
@@ -96,8 +123,14 @@ impl TestKey {
             }
             Signer::Ec(k) => {
                 let p = k.public_key().as_ref();
-                json!({"kty": "EC", "kid": self.kid, "alg": "ES256", "use": "sig", "crv": "P-256",
-                       "x": b64(&p[1..33]), "y": b64(&p[33..65])})
+                let len = (p.len() - 1) / 2;
+                let (alg, crv) = match len {
+                    66 => ("ES512", "P-521"),
+                    48 => ("ES384", "P-384"),
+                    _ => ("ES256", "P-256"),
+                };
+                json!({"kty": "EC", "kid": self.kid, "alg": alg, "use": "sig", "crv": crv,
+                       "x": b64(&p[1..1 + len]), "y": b64(&p[1 + len..])})
             }
             Signer::Ed(k) => json!({"kty": "OKP", "kid": self.kid, "alg": "EdDSA", "use": "sig",
                                     "crv": "Ed25519", "x": b64(k.public_key().as_ref())}),
@@ -122,9 +155,13 @@ impl TestKey {
     }
 
     pub fn default_alg(&self) -> &'static str {
-        match self.signer {
+        match &self.signer {
             Signer::Rsa(_) => "RS256",
-            Signer::Ec(_) => "ES256",
+            Signer::Ec(k) => match k.public_key().as_ref().len() {
+                133 => "ES512",
+                97 => "ES384",
+                _ => "ES256",
+            },
             Signer::Ed(_) => "EdDSA",
         }
     }

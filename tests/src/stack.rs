@@ -83,32 +83,7 @@ impl Stack {
         ];
         full_env.extend(moto.aws_env());
         full_env.extend(env.iter().map(|(k, v)| (k.to_string(), v.clone())));
-        let mut cmd = Command::new(bin("gateway"));
-        cmd.arg("serve")
-            .env_clear()
-            .envs(full_env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        let mut child = cmd.spawn().expect("spawn gateway");
-        let stderr = child.stderr.take().expect("stderr");
-        let mut lines = BufReader::new(stderr).lines();
-        let port = tokio::time::timeout(Duration::from_secs(60), async {
-            while let Ok(Some(l)) = lines.next_line().await {
-                if let Some(addr) = l.strip_prefix("gateway: listening on http://") {
-                    return addr.rsplit(':').next().and_then(|p| p.parse::<u16>().ok());
-                }
-                if l.starts_with("gateway: ") {
-                    panic!("gateway failed to start: {l}");
-                }
-            }
-            None
-        })
-        .await
-        .expect("gateway start timeout")
-        .expect("gateway port");
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let (child, port) = spawn_gateway(&full_env).await;
         Stack {
             moto,
             port,
@@ -197,7 +172,54 @@ impl Stack {
         )
     }
 
+    /// Stop this gateway and start another on the same moto with the environment changed by
+    /// `set` (a `None` value removes the variable), e.g. a second issuer.
+    pub async fn restart_with(&mut self, set: &[(&str, Option<&str>)]) {
+        let _ = self.child.kill().await;
+        for (k, v) in set {
+            self.env.retain(|(ek, _)| ek != k);
+            if let Some(v) = v {
+                self.env.push((k.to_string(), v.to_string()));
+            }
+        }
+        let (child, port) = spawn_gateway(&self.env).await;
+        self.child = child;
+        self.port = port;
+    }
+
     pub async fn stop(mut self) {
         let _ = self.child.kill().await;
     }
+}
+
+/// Start `gateway serve` with exactly `env` and wait for its port.
+async fn spawn_gateway(env: &[(String, String)]) -> (Child, u16) {
+    let full_env = env;
+    let mut cmd = Command::new(bin("gateway"));
+    cmd.arg("serve")
+        .env_clear()
+        .envs(full_env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = cmd.spawn().expect("spawn gateway");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut lines = BufReader::new(stderr).lines();
+    let port = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Ok(Some(l)) = lines.next_line().await {
+            if let Some(addr) = l.strip_prefix("gateway: listening on http://") {
+                return addr.rsplit(':').next().and_then(|p| p.parse::<u16>().ok());
+            }
+            if l.starts_with("gateway: ") {
+                panic!("gateway failed to start: {l}");
+            }
+        }
+        None
+    })
+    .await
+    .expect("gateway start timeout")
+    .expect("gateway port");
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, port)
 }

@@ -71,6 +71,9 @@ pub struct Options {
     pub timeout: Duration,
     pub rate_limit_requests: usize,
     pub skip: Vec<String>,
+    /// `--allow-plain-http`: let the audit send tokens and passwords over plain HTTP to
+    /// non-loopback hosts (refused otherwise).
+    pub allow_plain_http: bool,
 }
 
 impl Default for Options {
@@ -91,6 +94,7 @@ impl Default for Options {
             timeout: Duration::from_secs(180),
             rate_limit_requests: 300,
             skip: Vec::new(),
+            allow_plain_http: false,
         }
     }
 }
@@ -110,7 +114,10 @@ pub const USAGE: &str = "usage: gateway audit [--json] [--state FILE] \
 [--url CLOUDFRONT_URL --api-url REGIONAL_API_URL] [--jwks-url URL] \
 [--client-id ID --region R | --cognito-url URL] [--user-a NAME --user-b NAME] \
 [--allowed-origin ORIGIN]... [--max-requests N] [--timeout-seconds S] \
-[--rate-limit-requests N] [--skip CATEGORY]...
+[--rate-limit-requests N] [--skip CATEGORY]... [--allow-plain-http]
+  every URL (target, regional API, Cognito endpoint, JWKS) must be https, or http to a loopback
+  host (127.0.0.0/8, ::1, localhost); --allow-plain-http lifts that and sends tokens and passwords
+  in clear text to the hosts given
   deployed targets read tokens from AUDIT_TOKEN_A / AUDIT_TOKEN_B (and AUDIT_ID_TOKEN_A), or
   credentials from AUDIT_USER_A / AUDIT_PASSWORD_A / AUDIT_USER_B / AUDIT_PASSWORD_B
   categories: control token bola mass cors headers bypass ratelimit";
@@ -132,6 +139,7 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
         };
         match a.as_str() {
             "--json" => o.json = true,
+            "--allow-plain-http" => o.allow_plain_http = true,
             "--state" => o.state = Some(val(a)?),
             "--url" => o.url = Some(val(a)?),
             "--api-url" => o.api_url = Some(val(a)?),
@@ -162,6 +170,35 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
         }
     }
     Ok(o)
+}
+
+/// Why `url` may not carry credentials: not an `http(s)://host` URL, or plain `http` to a host
+/// that is not loopback (127.0.0.0/8, `::1`, `localhost`). `None` when it may.
+pub fn insecure_url(url: &str) -> Option<&'static str> {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Some("not an http(s) URL");
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if authority.contains('@') {
+        return Some("userinfo in a URL is not accepted");
+    }
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => authority.split(':').next().unwrap_or_default(),
+    };
+    if host.is_empty() {
+        return Some("not an http(s) URL");
+    }
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    match scheme.to_ascii_lowercase().as_str() {
+        "https" => None,
+        "http" if loopback => None,
+        "http" => Some("plain http to a host that is not loopback"),
+        _ => Some("not an http(s) URL"),
+    }
 }
 
 /// A user the audit acts as.
@@ -377,6 +414,23 @@ pub async fn run(opts: &Options) -> Result<Report, String> {
             }
         }
     };
+    // Tokens and passwords go to these hosts: never over plain HTTP off this machine unless asked.
+    if !opts.allow_plain_http {
+        let cognito = target.cognito.as_ref().map(|(c, _)| c.clone());
+        for (what, url) in [
+            ("target URL", Some(target.url.clone())),
+            ("regional API URL", target.api_url.clone()),
+            ("Cognito endpoint", cognito),
+            ("JWKS URL", target.jwks_url.clone()),
+        ] {
+            if let Some(problem) = url.as_deref().and_then(insecure_url) {
+                return Err(format!(
+                    "{what} {url}: {problem}; the audit sends tokens and passwords there. Use https, or pass --allow-plain-http to send them in clear text anyway",
+                    url = url.as_deref().unwrap_or_default()
+                ));
+            }
+        }
+    }
     let mut allowed: Vec<String> = target.api_url.iter().cloned().collect();
     if let Some((c, _)) = &target.cognito {
         allowed.push(c.clone());
@@ -498,4 +552,38 @@ pub async fn run(opts: &Options) -> Result<Report, String> {
         requests,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::insecure_url;
+
+    #[test]
+    fn credentials_go_over_https_or_to_loopback_only() {
+        for ok in [
+            "https://d111.cloudfront.net",
+            "https://api.example.com/prod",
+            "http://127.0.0.1:8080",
+            "http://127.1.2.3/x",
+            "http://localhost:5000/pool",
+            "http://[::1]:9000/",
+            "HTTPS://EXAMPLE.COM",
+        ] {
+            assert_eq!(insecure_url(ok), None, "{ok}");
+        }
+        for bad in [
+            "http://example.com",
+            "http://192.0.2.1:80/",
+            "http://10.0.0.1",
+            "http://127.0.0.1.example.com/",
+            "http://localhost.example.com",
+            "http://[::2]/",
+            "http://127.0.0.1@example.com/",
+            "ftp://127.0.0.1/",
+            "example.com",
+            "http:///x",
+        ] {
+            assert!(insecure_url(bad).is_some(), "{bad}");
+        }
+    }
 }

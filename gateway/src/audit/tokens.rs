@@ -3,7 +3,7 @@
 //!
 //! Three kinds of case:
 //! - forgeries a broken verifier would accept (`alg: none`, RS256 → HS256 with the public key as
-//!   the HMAC secret, an embedded `jwk`, `jku` / `x5u` pointing elsewhere, a psychic ES256
+//!   the HMAC secret, an embedded `jwk`, `jku` / `x5u` pointing elsewhere, a psychic ES256 and ES512
 //!   signature, an attacker's key under the real `kid`, kid injection);
 //! - the real token with its claims edited (expired, not yet valid, other issuer, other client,
 //!   other `token_use`, other `sub`) and the original signature kept: a verifier that does not
@@ -408,6 +408,15 @@ pub fn catalogue(
                 b64(&[0x30, 6, 2, 1, 0, 2, 1, 0])
             ),
         ),
+        // the same against P-521 (ES512): r = s = 0 in its 132-byte form
+        (
+            "psychic ES512 signature (r = s = 0)".into(),
+            format!(
+                "{}.{p}.{}",
+                b64_json(&hdr(json!({"alg":"ES512"}))),
+                b64(&[0u8; 132])
+            ),
+        ),
         // kid injection
         (
             "kid path traversal (HS256, empty key)".into(),
@@ -449,6 +458,10 @@ pub fn catalogue(
         (
             "alg PS256 header (signature kept)".into(),
             edit_header(json!({"alg":"PS256"})),
+        ),
+        (
+            "alg ES512 header (signature kept)".into(),
+            edit_header(json!({"alg":"ES512"})),
         ),
         ("crit header".into(), edit_header(json!({"crit": ["exp"]}))),
         // malformed

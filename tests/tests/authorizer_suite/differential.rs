@@ -401,3 +401,156 @@ async fn differential_access_tokens() {
 async fn differential_id_tokens() {
     run(Use::Id).await;
 }
+
+/// Issue 23: ES512 (P-521) end to end. A token signed by an independent signer (Node's crypto,
+/// `tests/node/es512-sign.mjs`) and one signed with aws-lc verify through the real binary; the
+/// same tokens mutated (signature bits, lengths, `r`/`s` order, algorithm, claims) are refused,
+/// each exactly as aws-jwt-verify decides and with the expected reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn es512_tokens_verify_and_their_mutations_are_refused_like_aws_jwt_verify() {
+    use harness::jwt::{b64, b64_json};
+    let root = paths::workspace_root();
+    let sub = "6f1c2d9e-1111-4a2b-9c3d-222233334444";
+    let claims = jwt::access_claims(&issuer(), CLIENT, sub);
+    let out = std::process::Command::new("node")
+        .arg(root.join("tests/node/es512-sign.mjs"))
+        .arg(json!({"kid": "node-p521", "claims": claims}).to_string())
+        .output()
+        .expect("run node");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let signed: Value = serde_json::from_slice(&out.stdout).expect("signer output");
+    assert_eq!(signed["sigBytes"], 132, "r||s of P-521");
+    assert_eq!(signed["jwk"]["crv"], "P-521");
+    let node_token = signed["token"].as_str().unwrap_or_default().to_string();
+    let key = TestKey::ec521("lc-p521");
+    let doc = json!({"keys": [signed["jwk"].clone(), key.jwk()]});
+    let server = JwksServer::start(doc.clone()).await;
+    let f = Function::start(
+        &paths::bin("authorizer"),
+        &[
+            ("ISSUER".to_string(), issuer()),
+            ("JWKS_URI".to_string(), server.uri()),
+            ("CLIENT_IDS".to_string(), CLIENT.to_string()),
+            ("ALGORITHMS".to_string(), "ES256,ES384,ES512".to_string()),
+        ],
+    )
+    .await;
+    if let Some(e) = f.wait_init().await {
+        panic!("init failed: {e}\n{}", f.logs().join("\n"));
+    }
+
+    let (input, sig) = node_token.rsplit_once('.').unwrap_or_default();
+    let sig_bytes = base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, sig)
+        .unwrap_or_default();
+    let with_sig = |s: &[u8]| format!("{input}.{}", b64(s));
+    let flipped = {
+        let mut s = sig_bytes.clone();
+        s[100] ^= 0x01;
+        s
+    };
+    let swapped = [&sig_bytes[66..], &sig_bytes[..66]].concat();
+    let mut long = sig_bytes.clone();
+    long.push(0);
+    let lc_sign = |header: Value, c: &Value| {
+        let input = format!("{}.{}", b64_json(&header), b64_json(c));
+        format!("{input}.{}", b64(&key.sign_raw(input.as_bytes())))
+    };
+    let mut expired = claims.clone();
+    expired["exp"] = json!(jwt::now() - 10);
+    let mut other_sub = claims.clone();
+    other_sub["sub"] = json!("someone-else");
+    // (what, token, our reason when refused; None = allowed)
+    let cases: Vec<(&str, String, Option<&str>)> = vec![
+        ("node-signed ES512", node_token.clone(), None),
+        ("aws-lc-signed ES512", key.sign(&claims, &json!({})), None),
+        (
+            "a signature bit flipped",
+            with_sig(&flipped),
+            Some("bad_signature"),
+        ),
+        ("r and s swapped", with_sig(&swapped), Some("bad_signature")),
+        (
+            "131-byte signature",
+            with_sig(&sig_bytes[..131]),
+            Some("bad_signature"),
+        ),
+        ("133-byte signature", with_sig(&long), Some("bad_signature")),
+        (
+            "all-zero signature",
+            with_sig(&[0; 132]),
+            Some("bad_signature"),
+        ),
+        ("empty signature", with_sig(&[]), Some("bad_signature")),
+        (
+            "claims changed, signature kept",
+            format!(
+                "{}.{}.{sig}",
+                input.split('.').next().unwrap_or_default(),
+                b64_json(&other_sub)
+            ),
+            Some("bad_signature"),
+        ),
+        (
+            "header says ES256, P-521 key",
+            lc_sign(json!({"alg": "ES256", "kid": "lc-p521"}), &claims),
+            Some("key_mismatch"),
+        ),
+        (
+            "header says ES384, P-521 key",
+            lc_sign(json!({"alg": "ES384", "kid": "lc-p521"}), &claims),
+            Some("key_mismatch"),
+        ),
+        (
+            "expired",
+            lc_sign(json!({"alg": "ES512", "kid": "lc-p521"}), &expired),
+            Some("expired"),
+        ),
+        (
+            "node's key under the aws-lc kid",
+            format!(
+                "{}.{}.{sig}",
+                b64_json(&json!({"alg": "ES512", "kid": "lc-p521", "typ": "JWT"})),
+                input.split('.').nth(1).unwrap_or_default()
+            ),
+            Some("bad_signature"),
+        ),
+    ];
+    let tokens: Vec<String> = cases.iter().map(|(_, t, _)| t.clone()).collect();
+    let theirs = aws_jwt_verify_verdicts(&doc, Use::Access, &tokens);
+    let mut ours = Vec::new();
+    for t in &tokens {
+        let mut e: Value = serde_json::from_str(REST_REQUEST).unwrap();
+        e["headers"]["Authorization"] = json!(format!("Bearer {t}"));
+        e["multiValueHeaders"]["Authorization"] = json!([format!("Bearer {t}")]);
+        ours.push(f.invoke(&e).await);
+    }
+    let reasons: Vec<String> = f
+        .settled_logs()
+        .await
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v.get("decision").is_some())
+        .map(|v| v["reason"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(reasons.len(), cases.len());
+    for (i, (what, _, want)) in cases.iter().enumerate() {
+        let allowed = matches!(&ours[i], Outcome::Response(r)
+            if r["policyDocument"]["Statement"][0]["Effect"] == "Allow");
+        assert_eq!(
+            allowed,
+            theirs[i].is_ok(),
+            "{what}: ours {:?} / {}, aws-jwt-verify {:?}",
+            ours[i],
+            reasons[i],
+            theirs[i]
+        );
+        match want {
+            None => assert!(allowed && reasons[i] == "ok", "{what}: {}", reasons[i]),
+            Some(r) => assert_eq!(reasons[i], *r, "{what}"),
+        }
+    }
+}

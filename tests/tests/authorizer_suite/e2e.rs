@@ -132,8 +132,8 @@ async fn valid_access_token_allowed_in_every_event_kind() {
     );
     assert_eq!(
         r["context"],
-        json!({"sub": SUB, "username": "alice", "client_id": CLIENT, "token_use": "access",
-               "scope": "aws.cognito.signin.user.admin", "groups": ""})
+        json!({"sub": SUB, "iss": ISS, "username": "alice", "client_id": CLIENT,
+               "token_use": "access", "scope": "aws.cognito.signin.user.admin", "groups": ""})
     );
     // bare JWT and odd scheme case
     assert_allowed(&s.f.invoke(&token_event(&t)).await, "bare");
@@ -1257,7 +1257,11 @@ async fn each_issuer_has_its_own_key_set() {
     let a = key_a.sign(&access_claims(ISS, CLIENT, SUB), &json!({}));
     let b = key_b.sign(&access_claims(ISS_B, CLIENT, SUB), &json!({}));
     assert_allowed(&f.invoke(&token_event(&a)).await, "issuer A with A's key");
-    assert_allowed(&f.invoke(&token_event(&b)).await, "issuer B with B's key");
+    let rb = f.invoke(&token_event(&b)).await.response().clone();
+    assert_eq!(
+        rb["policyDocument"]["Statement"][0]["Effect"], "Allow",
+        "issuer B with B's key: {rb}"
+    );
     // A key of issuer B never verifies a token claiming issuer A, and the other way round.
     let a_signed_by_b = key_b.sign(&access_claims(ISS, CLIENT, SUB), &json!({}));
     let b_signed_by_a = key_a.sign(&access_claims(ISS_B, CLIENT, SUB), &json!({}));
@@ -1317,4 +1321,349 @@ async fn jwks_over_tls_with_a_private_ca_needs_jwks_ca_file() {
         let msg = f.wait_init().await.expect("init must fail");
         assert!(msg.contains("JWKS_CA_FILE"), "{bad}: {msg}");
     }
+}
+
+/// Two issuers, one `sub`: the identity handed on (principalId, context `sub`) differs, so crud
+/// keys their items apart; the primary issuer (and its other Cognito form) keeps the plain `sub`,
+/// the other gets `iss:<16 hex>:<sub>`; `iss` is in the context and the decision log; a `sub`
+/// spelling an owner id is refused (`reserved_sub`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identities_of_two_issuers_never_collide() {
+    const ISS_GLOBAL: &str =
+        "https://issuer-cognito-idp.us-east-1.amazonaws.com/us-east-1_TestPool1";
+    const ISS_B: &str = "https://login.example.com/tenant-b";
+    let key_a = TestKey::rsa("key-a");
+    let key_b = TestKey::rsa("key-b");
+    let jwks_a = JwksServer::start(jwt::jwks(&[&key_a])).await;
+    let jwks_b = JwksServer::start(jwt::jwks(&[&key_b])).await;
+    let f = start(vec![
+        ("ISSUER".into(), format!("{ISS},{ISS_B},{ISS_GLOBAL}")),
+        (
+            "JWKS_URI".into(),
+            format!("{},{},{}", jwks_a.uri(), jwks_b.uri(), jwks_a.uri()),
+        ),
+        ("CLIENT_IDS".into(), CLIENT.into()),
+    ])
+    .await;
+    let allow = |o: &Outcome, what: &str| -> Value {
+        let r = o.response().clone();
+        assert_eq!(
+            r["policyDocument"]["Statement"][0]["Effect"], "Allow",
+            "{what}: {r}"
+        );
+        assert_eq!(r["principalId"], r["context"]["sub"], "{what}: {r}");
+        r
+    };
+    let a = key_a.sign(&access_claims(ISS, CLIENT, SUB), &json!({}));
+    let a2 = key_a.sign(&access_claims(ISS_GLOBAL, CLIENT, SUB), &json!({}));
+    let b = key_b.sign(&access_claims(ISS_B, CLIENT, SUB), &json!({}));
+    let mut owner_b = String::new();
+    for ev in [token_event, request_event] {
+        let ra = allow(&f.invoke(&ev(&a)).await, "primary");
+        let ra2 = allow(&f.invoke(&ev(&a2)).await, "primary, global form");
+        let rb = allow(&f.invoke(&ev(&b)).await, "second issuer");
+        assert_eq!(
+            ra["principalId"], SUB,
+            "the primary issuer keeps the plain sub"
+        );
+        assert_eq!(ra2["principalId"], SUB, "one pool, one namespace");
+        assert_eq!(ra["context"]["iss"], ISS);
+        assert_eq!(ra2["context"]["iss"], ISS_GLOBAL);
+        assert_eq!(rb["context"]["iss"], ISS_B);
+        let pb = rb["principalId"].as_str().unwrap_or_default().to_string();
+        assert_ne!(pb, SUB, "same sub at another issuer is another principal");
+        let tag = pb.strip_suffix(SUB).unwrap_or_default();
+        assert!(
+            tag.len() == 21
+                && tag.starts_with("iss:")
+                && tag.ends_with(':')
+                && tag[4..20]
+                    .bytes()
+                    .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)),
+            "{pb}"
+        );
+        owner_b = pb;
+    }
+    // the decision log carries the issuer
+    let logs: Vec<Value> = f
+        .settled_logs()
+        .await
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .collect();
+    let allows: Vec<&Value> = logs.iter().filter(|v| v["decision"] == "allow").collect();
+    assert_eq!(allows.len(), 6);
+    assert!(allows.iter().any(|v| v["iss"] == ISS_B && v["sub"] != SUB));
+    assert!(allows.iter().all(|v| v["iss"].is_string()), "{allows:?}");
+    let ns: Vec<&Value> = logs
+        .iter()
+        .filter(|v| v["event"] == "owner_namespace")
+        .collect();
+    assert_eq!(ns.len(), 3, "{logs:?}");
+    // issuer B's admin cannot spell a primary user's owner id, nor another issuer's
+    let before = decision_reasons(&f).await.len();
+    for (key, iss, sub) in [
+        (&key_b, ISS_B, "iss:0123456789abcdef:x".to_string()),
+        (&key_a, ISS, owner_b.clone()),
+    ] {
+        let t = key.sign(&access_claims(iss, CLIENT, &sub), &json!({}));
+        assert_refused_everywhere(&f, &t, "reserved sub").await;
+    }
+    let reasons = decision_reasons(&f).await;
+    assert_eq!(reasons.len(), before + 12);
+    assert!(
+        reasons[before..].iter().all(|r| r == "reserved_sub"),
+        "{reasons:?}"
+    );
+}
+
+/// Issue 23: a JWK whose material stays but which the issuer narrows (adds `alg`, changes `use`
+/// or `key_ops`) is a new key on the next refresh: a warm instance stops accepting what the
+/// narrowed key no longer allows, memoised decisions included, as a fresh instance would.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_narrowed_jwk_takes_effect_on_warm_instances() {
+    let key = TestKey::rsa("key-1");
+    let mut free = key.jwk();
+    free.as_object_mut().map(|o| o.remove("alg"));
+    let jwks = JwksServer::start(json!({ "keys": [free.clone()] })).await;
+    let mut env = base_env(&jwks);
+    env.push(("ALGORITHMS".into(), "RS256,PS256".into()));
+    env.push(("JWKS_REFRESH_SECONDS".into(), "1".into()));
+    let f = start(env).await;
+    let claims = access_claims(ISS, CLIENT, SUB);
+    let input = format!(
+        "{}.{}",
+        b64_json(&json!({"alg":"PS256","kid": key.kid})),
+        b64_json(&claims)
+    );
+    let pss = format!(
+        "{input}.{}",
+        b64(&key.sign_rsa_with(true, input.as_bytes()))
+    );
+    let rs = key.sign(&claims, &json!({}));
+    for narrowed in [
+        json!({"alg": "RS256"}),
+        json!({"use": "enc"}),
+        json!({"key_ops": ["encrypt"]}),
+    ] {
+        jwks.set_doc(json!({ "keys": [free.clone()] }));
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        assert_allowed(&f.invoke(&token_event(&pss)).await, "PS256, alg-less JWK");
+        assert_allowed(&f.invoke(&token_event(&pss)).await, "PS256 again (memo)");
+        let mut jwk = free.clone();
+        if let (Some(o), Some(n)) = (jwk.as_object_mut(), narrowed.as_object()) {
+            o.extend(n.clone());
+        }
+        jwks.set_doc(json!({ "keys": [jwk] }));
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let before = decision_reasons(&f).await.len();
+        assert_refused_everywhere(&f, &pss, &format!("PS256 after {narrowed}")).await;
+        let reasons = decision_reasons(&f).await;
+        let want = if narrowed["alg"].is_string() {
+            // the key is still there for RS256
+            assert_allowed(&f.invoke(&token_event(&rs)).await, "RS256 still allowed");
+            "key_mismatch"
+        } else {
+            "jwks_no_usable_keys"
+        };
+        assert!(
+            reasons[before..].len() == 6 && reasons[before..].iter().all(|r| r == want),
+            "{narrowed}: {:?}",
+            &reasons[before..]
+        );
+    }
+}
+
+/// Issue 23: the context's `groups` (names joined with ',') always reads back as the token's list:
+/// a name containing ',' or an empty name refuses the token (`ambiguous_groups`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn groups_in_the_context_parse_back_exactly() {
+    let s = setup(&[]).await;
+    let with_groups = |g: Value| {
+        let mut c = access_claims(ISS, CLIENT, SUB);
+        c["cognito:groups"] = g;
+        s.key.sign(&c, &json!({}))
+    };
+    for groups in [
+        json!([]),
+        json!(["staff", "admin"]),
+        json!(["d e", "a;b", "é"]),
+    ] {
+        let t = with_groups(groups.clone());
+        let want: Vec<String> = serde_json::from_value(groups).unwrap_or_default();
+        for r in [
+            assert_allowed(&s.f.invoke(&token_event(&t)).await, "groups"),
+            s.f.invoke(&http_event(&t)).await.response().clone(),
+        ] {
+            let joined = r["context"]["groups"].as_str().unwrap_or("?").to_string();
+            let back: Vec<String> = if joined.is_empty() {
+                Vec::new()
+            } else {
+                joined.split(',').map(str::to_string).collect()
+            };
+            assert_eq!(back, want, "{r}");
+        }
+    }
+    let before = decision_reasons(&s.f).await.len();
+    for bad in [json!(["staff,admin"]), json!(["a", ""]), json!([","])] {
+        assert_refused_everywhere(&s.f, &with_groups(bad.clone()), &bad.to_string()).await;
+    }
+    let reasons = decision_reasons(&s.f).await;
+    assert_eq!(reasons.len(), before + 18);
+    assert!(
+        reasons[before..].iter().all(|r| r == "ambiguous_groups"),
+        "{reasons:?}"
+    );
+}
+
+/// Issue 23: every weak-key class is refused at JWKS load through the real binary, logged with
+/// the kid and a class code (never the key); a JWKS of weak keys only is "no usable keys"; valid
+/// keys of every size and curve next to them are accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn weak_jwks_keys_are_refused_by_class_and_logged_by_kid() {
+    let fixture = |s: &str| -> Vec<Value> {
+        serde_json::from_str::<Value>(s).unwrap()["keys"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    };
+    let small = fixture(include_str!(
+        "../../../authorizer/tests/fixtures/weak_rsa.json"
+    ));
+    let roca = fixture(include_str!(
+        "../../../authorizer/tests/fixtures/roca_rsa.json"
+    ));
+    let real = TestKey::rsa("rsa-e");
+    let ec = TestKey::ec("ec-good");
+    let with = |k: &TestKey, kid: &str, member: &str, v: Value| {
+        let mut j = k.jwk();
+        j["kid"] = json!(kid);
+        j[member] = v;
+        j
+    };
+    let mut off_curve = ec.jwk();
+    let y = off_curve["y"].as_str().unwrap_or_default().to_string();
+    let mut yb = base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, &y)
+        .unwrap_or_default();
+    if let Some(last) = yb.last_mut() {
+        *last ^= 1;
+    }
+    off_curve["y"] = json!(b64(&yb));
+    off_curve["kid"] = json!("ec-off-curve");
+    let mut weak = vec![
+        (small[0].clone(), "rsa_too_small"),
+        (small[1].clone(), "rsa_too_small"),
+        (roca[0].clone(), "rsa_roca_fingerprint"),
+        (with(&real, "rsa-e1", "e", json!("AQ")), "rsa_bad_exponent"),
+        (
+            with(&real, "rsa-e65536", "e", json!("AQAA")),
+            "rsa_bad_exponent",
+        ),
+        (off_curve, "ec_point_not_on_curve"),
+        (
+            with(&ec, "ec-as-p384", "crv", json!("P-384")),
+            "crv_mismatch",
+        ),
+    ];
+    let mut ed = TestKey::ed("x").jwk();
+    ed["kid"] = json!("okp-x25519");
+    ed["crv"] = json!("X25519");
+    weak.push((ed, "crv_mismatch"));
+    let weak_keys: Vec<Value> = weak.iter().map(|(k, _)| k.clone()).collect();
+    // valid keys of every size and curve next to them
+    let valid = [
+        TestKey::rsa_sized("rsa-3072", aws_lc_rs::rsa::KeySize::Rsa3072),
+        TestKey::rsa_sized("rsa-4096", aws_lc_rs::rsa::KeySize::Rsa4096),
+        TestKey::ec384("ec-p384"),
+        TestKey::ec521("ec-p521"),
+        TestKey::ed("ed25519"),
+    ];
+    let mut all = weak_keys.clone();
+    all.push(real.jwk());
+    all.push(ec.jwk());
+    all.extend(valid.iter().map(TestKey::jwk));
+    let jwks = JwksServer::start(json!({ "keys": all })).await;
+    let mut env = base_env(&jwks);
+    env.push(("ALGORITHMS".into(), "RS256,ES256,ES384,ES512,EdDSA".into()));
+    env.push(("JWKS_REFRESH_SECONDS".into(), "1".into()));
+    let f = start(env).await;
+
+    let claims = access_claims(ISS, CLIENT, SUB);
+    assert_allowed(
+        &f.invoke(&token_event(&real.sign(&claims, &json!({}))))
+            .await,
+        "RSA",
+    );
+    assert_allowed(
+        &f.invoke(&token_event(&ec.sign(&claims, &json!({})))).await,
+        "EC",
+    );
+    for k in &valid {
+        assert_allowed(
+            &f.invoke(&token_event(&k.sign(&claims, &json!({})))).await,
+            &k.kid,
+        );
+    }
+    // the real RSA key's material under a weak exponent's kid is not a key
+    let before = decision_reasons(&f).await.len();
+    for kid in ["rsa-e1", "rsa-e65536", "rsa-1024", "rsa-roca"] {
+        let t = real.sign(&claims, &json!({ "kid": kid }));
+        assert_rest_refused(&f.invoke(&token_event(&t)).await, kid);
+    }
+    let t = ec.sign(&claims, &json!({"kid": "ec-as-p384", "alg": "ES384"}));
+    assert_rest_refused(&f.invoke(&token_event(&t)).await, "ec-as-p384");
+    let reasons = decision_reasons(&f).await;
+    assert!(
+        reasons[before..].iter().all(|r| r == "unknown_kid"),
+        "{:?}",
+        &reasons[before..]
+    );
+
+    let logs = f.settled_logs().await;
+    let refused: Vec<(String, String)> = logs
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["event"] == "jwk_refused")
+        .map(|v| {
+            (
+                v["kid"].as_str().unwrap_or("").to_string(),
+                v["reason"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    for (k, code) in &weak {
+        let kid = k["kid"].as_str().unwrap_or_default();
+        assert!(
+            refused.iter().any(|(rk, rc)| rk == kid && rc == code),
+            "{kid} {code}: {refused:?}"
+        );
+    }
+    // only weak keys are refused (each once per fetch)
+    assert!(
+        refused
+            .iter()
+            .all(|(rk, _)| weak.iter().any(|(k, _)| k["kid"] == rk.as_str())),
+        "{refused:?}"
+    );
+    // never the key material
+    let text = logs.join("\n");
+    for (k, _) in &weak {
+        for m in ["n", "x", "y"] {
+            if let Some(v) = k[m].as_str() {
+                assert!(!text.contains(&v[..24.min(v.len())]), "key material logged");
+            }
+        }
+    }
+
+    // only weak keys: no usable key at all
+    jwks.set_doc(json!({ "keys": weak_keys }));
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let before = decision_reasons(&f).await.len();
+    assert_rest_refused(
+        &f.invoke(&token_event(&real.sign(&claims, &json!({}))))
+            .await,
+        "weak only",
+    );
+    let reasons = decision_reasons(&f).await;
+    assert_eq!(reasons[before..], ["jwks_no_usable_keys".to_string()]);
 }

@@ -223,7 +223,12 @@ async fn no_identity_is_401_on_every_route_and_changes_nothing() {
             // Identity-looking values elsewhere never count.
             let r = r.header("x-user-sub", ALICE).query("sub", ALICE);
             c.call(&r).await.expect_err(401, "unauthenticated");
-            for bad in ["", "a\u{0}b", "line\nbreak", &"x".repeat(256)] {
+            for bad in [
+                "",
+                "a\u{0}b",
+                "line\nbreak",
+                &"x".repeat(crud::identity::MAX_SUB_BYTES + 1),
+            ] {
                 let mut r = r.clone();
                 r.sub = Some(bad.to_string());
                 c.call(&r).await.expect_err(401, "unauthenticated");

@@ -269,3 +269,120 @@ async fn audit_fails_with_the_failing_lines_against_a_weakened_stack() {
     assert_no_tokens(&run, &s);
     s.stop().await;
 }
+
+/// Issue 23: the audit sends tokens and passwords to its target, the regional API, the Cognito
+/// endpoint and the JWKS URL; each must be https (or http to loopback) unless
+/// `--allow-plain-http` is given. Refused before any request: exit 2 and a message naming the URL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_refuses_plain_http_off_this_machine_unless_allowed() {
+    // A listener standing in for every target: the audit must never connect to it here.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let port = listener.local_addr().expect("addr").port();
+    let local = format!("http://127.0.0.1:{port}");
+    let run = |args: Vec<String>| async move {
+        let out = tokio::time::timeout(
+            Duration::from_secs(30),
+            Command::new(bin("gateway"))
+                .arg("audit")
+                .args(&args)
+                .env_clear()
+                .env("PATH", std::env::var("PATH").unwrap_or_default())
+                // credentials present: without the check the audit would go on and use them
+                .env("AUDIT_USER_A", "alice")
+                .env("AUDIT_PASSWORD_A", PASSWORD)
+                .env("AUDIT_USER_B", "bob")
+                .env("AUDIT_PASSWORD_B", PASSWORD)
+                .stdin(Stdio::null())
+                .output(),
+        )
+        .await
+        .expect("audit exits")
+        .expect("run gateway audit");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let args = |url: &str, api: &str, cognito: &str, extra: &[&str]| -> Vec<String> {
+        let mut v: Vec<String> = [
+            "--url",
+            url,
+            "--api-url",
+            api,
+            "--cognito-url",
+            cognito,
+            "--client-id",
+            "c1",
+            "--max-requests",
+            "5",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    };
+    let https = "https://api.example.invalid/prod";
+    for (what, a) in [
+        (
+            "target URL",
+            args("http://d1.example.invalid", https, &local, &[]),
+        ),
+        (
+            "regional API URL",
+            args(&local, "http://api.example.invalid/prod", &local, &[]),
+        ),
+        (
+            "Cognito endpoint",
+            args(&local, &local, "http://cognito.example.invalid", &[]),
+        ),
+        (
+            "JWKS URL",
+            args(
+                &local,
+                &local,
+                &local,
+                &["--jwks-url", "http://idp.example.invalid/jwks.json"],
+            ),
+        ),
+    ] {
+        let (code, stderr) = run(a).await;
+        assert_eq!(code, Some(2), "{what}: {stderr}");
+        assert!(
+            stderr.contains(what)
+                && stderr.contains("plain http to a host that is not loopback")
+                && stderr.contains("--allow-plain-http"),
+            "{what}: {stderr}"
+        );
+        assert!(
+            !stderr.contains(PASSWORD),
+            "the message never shows a secret"
+        );
+    }
+    assert!(
+        listener.accept().is_err(),
+        "no connection was made for a refused run"
+    );
+
+    // Loopback over http is fine, and --allow-plain-http lifts the refusal: the audit then goes
+    // on to sign in (at the loopback listener, which never answers here, or at an unresolvable
+    // host), so it fails later, for another reason.
+    for a in [
+        args(&local, &local, "http://127.0.0.1:9", &[]),
+        args(
+            "http://d1.example.invalid",
+            https,
+            "http://127.0.0.1:9",
+            &["--allow-plain-http"],
+        ),
+    ] {
+        let (code, stderr) = run(a.clone()).await;
+        assert!(
+            !stderr.contains("not loopback"),
+            "{a:?}: refused although allowed: {stderr}"
+        );
+        assert_eq!(code, Some(2), "{a:?}: {stderr}");
+        assert!(stderr.contains("sign-in failed"), "{a:?}: {stderr}");
+    }
+}

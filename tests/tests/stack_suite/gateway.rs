@@ -593,3 +593,109 @@ async fn a_greedy_proxy_route_gets_exact_policies_and_whole_path_routing() {
     assert_eq!(r.status, 204, "{:?}", r.body);
     s.stop().await;
 }
+
+/// The claim `name` (a string) of a JWT, read without verifying it.
+fn claim(token: &str, name: &str) -> String {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).unwrap_or_default();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap_or_default();
+    serde_json::from_slice::<Value>(&bytes).unwrap_or_default()[name]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Issue 23: a second issuer minting a token with a user's `sub` of the first (moto's Cognito
+/// pool) must not be served that user's items, through the real gateway and crud, in either
+/// direction; the first issuer's users keep the plain `sub` as their owner key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_issuers_with_the_same_sub_never_see_each_others_items() {
+    use harness::jwks_server::JwksServer;
+    use harness::jwt::{self, access_claims, TestKey};
+    const ISS_B: &str = "https://idp-b.example.com/tenant";
+    let mut s = Stack::start(&[], &edge_config(json!({}))).await;
+    let key_b = TestKey::rsa("idp-b-key");
+    let jwks_b = JwksServer::start(jwt::jwks(&[&key_b])).await;
+    let issuers = format!("{},{ISS_B}", s.pool.issuer);
+    let uris = format!("{},{}", s.pool.jwks_uri, jwks_b.uri());
+    s.restart_with(&[
+        ("ISSUER", Some(issuers.as_str())),
+        ("JWKS_URI", Some(uris.as_str())),
+    ])
+    .await;
+    let alice_sub = claim(s.token("alice"), "sub");
+    assert!(!alice_sub.is_empty());
+    let forged = key_b.sign(
+        &access_claims(ISS_B, &s.pool.client_id, &alice_sub),
+        &json!({}),
+    );
+    let as_b = |method: &'static str, path: String, body: &'static str| {
+        let auth = format!("Bearer {forged}");
+        let s = &s;
+        async move {
+            let mut h = vec![("authorization", auth.as_str())];
+            if !body.is_empty() {
+                h.push(("content-type", "application/json"));
+            }
+            s.call(method, &path, &h, body).await
+        }
+    };
+
+    let r = s
+        .as_user(
+            "alice",
+            "POST",
+            "/items",
+            Some(&json!({"title": "alice's"})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let alice_item = r.json()["id"].as_str().unwrap_or_default().to_string();
+
+    // issuer B's principal with alice's sub: authenticated, but another owner
+    let r = as_b("GET", "/items".into(), "").await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.json()["items"], json!([]), "B sees none of alice's items");
+    for m in ["GET", "DELETE"] {
+        let r = as_b(m, format!("/items/{alice_item}"), "").await;
+        assert_eq!(r.status, 404, "{m}: {:?}", r.body);
+    }
+    let r = as_b("PUT", format!("/items/{alice_item}"), r#"{"title":"x"}"#).await;
+    assert_eq!(r.status, 404, "{:?}", r.body);
+    let r = as_b("POST", "/items".into(), r#"{"title":"b's"}"#).await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let b_item = r.json()["id"].as_str().unwrap_or_default().to_string();
+
+    // alice still sees exactly her item, unchanged, and not B's
+    let r = s.as_user("alice", "GET", "/items", None).await;
+    let titles: Vec<Value> = r.json()["items"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|i| i["title"].clone())
+        .collect();
+    assert_eq!(titles, vec![json!("alice's")]);
+    let r = s
+        .as_user("alice", "GET", &format!("/items/{b_item}"), None)
+        .await;
+    assert_eq!(r.status, 404);
+    let r = as_b("GET", "/items".into(), "").await;
+    assert_eq!(r.json()["items"].as_array().map(Vec::len), Some(1));
+
+    // the table: alice's item under her plain sub, B's under the issuer-tagged owner id
+    let rows = harness::dynamo::scan_all(&harness::dynamo::client(&s.moto), "items").await;
+    let owners: Vec<String> = rows
+        .iter()
+        .filter_map(|r| r.get("userId").and_then(|v| v.as_s().ok()).cloned())
+        .collect();
+    assert!(owners.contains(&alice_sub), "{owners:?}");
+    let tagged: Vec<&String> = owners
+        .iter()
+        .filter(|o| o.starts_with("iss:") && o.ends_with(&format!(":{alice_sub}")))
+        .collect();
+    assert_eq!(tagged.len(), 1, "{owners:?}");
+    s.stop().await;
+}
