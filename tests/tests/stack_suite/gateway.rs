@@ -687,8 +687,14 @@ async fn two_issuers_with_the_same_sub_never_see_each_others_items() {
 
     // the table: alice's item under her plain sub, B's under the issuer-tagged owner id
     let rows = harness::dynamo::scan_all(&harness::dynamo::client(&s.moto), "items").await;
+    // Item rows only (the partition also holds the caller's rate-limit counter).
     let owners: Vec<String> = rows
         .iter()
+        .filter(|r| {
+            r.get("itemId")
+                .and_then(|v| v.as_s().ok())
+                .is_some_and(|k| k.starts_with(crud::store::ITEM_PREFIX))
+        })
         .filter_map(|r| r.get("userId").and_then(|v| v.as_s().ok()).cloned())
         .collect();
     assert!(owners.contains(&alice_sub), "{owners:?}");
