@@ -85,13 +85,22 @@ fn glob(pattern: &str, s: &str) -> bool {
     pi == p.len()
 }
 
-/// The IAM actions an `Action` entry means.
+/// The IAM actions an `Action` entry means (only the named service's actions are matched when the
+/// service part has no wildcard, which is every entry here).
 fn expand(pattern: &str) -> BTreeSet<String> {
-    iam_actions()
-        .iter()
-        .filter(|a| glob(pattern, a))
-        .cloned()
-        .collect()
+    let lower = pattern.to_ascii_lowercase();
+    let candidates: Box<dyn Iterator<Item = &String>> = match lower.split_once(':') {
+        Some((service, _)) if !service.contains(['*', '?']) => {
+            let from = format!("{service}:");
+            Box::new(
+                iam_actions()
+                    .range(from.clone()..)
+                    .take_while(move |a| a.starts_with(&from)),
+            )
+        }
+        _ => Box::new(iam_actions().iter()),
+    };
+    candidates.filter(|a| glob(&lower, a)).cloned().collect()
 }
 
 fn cfn_lint_schemas() -> PathBuf {
