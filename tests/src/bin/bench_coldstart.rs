@@ -75,6 +75,10 @@ async fn main() {
         "CURSOR_SECRET".into(),
         "Y29sZC1zdGFydC1jdXJzb3Itc2VjcmV0LTAxMjM0NTY3ODlhYg==".into(),
     ));
+    // crud with the per-instance limit only: no counter write, so the first event's DynamoDB
+    // calls are the route's own.
+    let mut crud_instance_env = crud_env.clone();
+    crud_instance_env.push(("RATE_LIMIT_SCOPE".into(), "instance".into()));
     let edge_event: Value = serde_json::from_str(include_str!(
         "../../../edge/tests/fixtures/viewer-request.json"
     ))
@@ -207,16 +211,30 @@ print(ssm.get_parameter(Name="/cold/cursor")["Parameter"]["ARN"])
             status: None,
         },
         Case {
-            name: "crud",
+            name: "crud (shared rate limit: counter UpdateItem, then Query)",
             bin: "crud",
             env: crud_env.clone(),
             event: crud_event.clone(),
             status: Some(200),
         },
         Case {
-            name: "crud, first event answered without DynamoDB (400)",
+            name: "crud, RATE_LIMIT_SCOPE=instance (one Query)",
+            bin: "crud",
+            env: crud_instance_env.clone(),
+            event: crud_event.clone(),
+            status: Some(200),
+        },
+        Case {
+            name: "crud, invalid id (400) with the shared limit (its counter UpdateItem only)",
             bin: "crud",
             env: crud_env.clone(),
+            event: crud_no_ddb_event.clone(),
+            status: Some(400),
+        },
+        Case {
+            name: "crud, first event answered without DynamoDB (400, RATE_LIMIT_SCOPE=instance)",
+            bin: "crud",
+            env: crud_instance_env.clone(),
             event: crud_no_ddb_event,
             status: Some(400),
         },
