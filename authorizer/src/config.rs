@@ -67,7 +67,20 @@ pub struct Config {
     /// the init phase and the first request make no JWKS fetch; the keys then follow the same
     /// rules as fetched ones (refresh on an unknown kid or after `JWKS_REFRESH_SECONDS`, replaced
     /// by the next successful fetch). Unset: the JWKS is fetched during init.
-    pub jwks_seed: Option<Vec<Vec<u8>>>,
+    pub jwks_seed: Option<SeededKeys>,
+}
+
+/// The key sets of `JWKS_JSON`, one per issuer in `ISSUER` order, parsed and vetted once here
+/// (weak keys refused and logged once); the caches take them as they are.
+#[derive(Clone)]
+pub struct SeededKeys(pub Vec<crate::jwk::KeyMap>);
+
+impl std::fmt::Debug for SeededKeys {
+    /// Key counts only (the parsed keys carry no `Debug`, and a log needs no key material).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let counts: Vec<usize> = self.0.iter().map(|k| k.len()).collect();
+        write!(f, "SeededKeys(keys per issuer: {counts:?})")
+    }
 }
 
 /// The setting holding pre-seeded JWKS documents.
@@ -80,7 +93,7 @@ fn parse_jwks_json(
     raw: &str,
     issuers: &[String],
     algorithms: &[Alg],
-) -> Result<Vec<Vec<u8>>, ConfigError> {
+) -> Result<SeededKeys, ConfigError> {
     let e = |p: String| err(JWKS_JSON_ENV, p);
     let v: serde_json::Value = serde_json::from_str(raw)
         .map_err(|_| e("is not JSON: give a JWKS document ({\"keys\": [...]}) or a JSON array of them in ISSUER order".into()))?;
@@ -120,9 +133,9 @@ fn parse_jwks_json(
                 "{which} holds no usable key: every key is unsupported, weak, for encryption, or of an algorithm outside ALGORITHMS"
             )));
         }
-        out.push(bytes);
+        out.push(usable);
     }
-    Ok(out)
+    Ok(SeededKeys(out))
 }
 
 /// A configuration error: which setting, and what is wrong with it.
@@ -506,13 +519,10 @@ mod tests {
         ])
         .unwrap();
         let seed = c.jwks_seed.expect("seeded");
-        assert_eq!(seed.len(), 1);
-        assert_eq!(
-            crate::jwk::parse_jwks(&seed[0], &[Alg::RS256])
-                .unwrap()
-                .len(),
-            1
-        );
+        assert_eq!(seed.0.len(), 1);
+        assert_eq!(seed.0[0].len(), 1);
+        assert!(seed.0[0].contains_key("k1"));
+        assert_eq!(format!("{seed:?}"), "SeededKeys(keys per issuer: [1])");
         let two = format!("[{},{}]", rsa_jwks("a", ""), rsa_jwks("b", ""));
         let c = cfg(&[
             ("ISSUER", "https://a.example,https://b.example"),
@@ -520,7 +530,7 @@ mod tests {
             ("JWKS_JSON", &two),
         ])
         .unwrap();
-        assert_eq!(c.jwks_seed.map(|s| s.len()), Some(2));
+        assert_eq!(c.jwks_seed.map(|s| s.0.len()), Some(2));
         let c = cfg(&[("USER_POOL_ID", "us-east-1_abc"), ("CLIENT_IDS", "c")]).unwrap();
         assert!(c.jwks_seed.is_none(), "unset: fetched at init");
     }

@@ -398,13 +398,12 @@ impl Jwks {
         self.state.read().map(|s| s.keys.len()).unwrap_or(0)
     }
 
-    /// Seed the key set from a document known before any fetch (`JWKS_JSON`), without I/O. The
-    /// keys then count as fetched now: they are held to the same rules as fetched keys (refreshed
-    /// on an unknown kid or once `refresh_after` has passed, replaced by the next successful
-    /// fetch, refused past `max_stale` if no fetch ever succeeds). Returns the number of usable
-    /// keys; a document with none is refused by the configuration before this is called.
-    pub fn seed(&self, body: &[u8]) -> Result<usize, crate::jwk::JwksError> {
-        let keys = parse_jwks(body, &self.algs)?;
+    /// Seed the key set with keys known before any fetch (`JWKS_JSON`, parsed and vetted by the
+    /// configuration), without I/O. The keys then count as fetched now: they are held to the same
+    /// rules as fetched keys (refreshed on an unknown kid or once `refresh_after` has passed,
+    /// replaced by the next successful fetch, refused past `max_stale` if no fetch ever
+    /// succeeds). Returns the number of keys.
+    pub fn seed(&self, keys: KeyMap) -> usize {
         let n = keys.len();
         if let Ok(mut s) = self.state.write() {
             s.keys = keys;
@@ -413,7 +412,7 @@ impl Jwks {
             s.failures = 0;
             s.generation += 1;
         }
-        Ok(n)
+        n
     }
 
     /// Init-phase fetch. A failure is logged and not fatal: requests then try again (with
@@ -643,6 +642,11 @@ mod tests {
         format!(r#"{{"keys":[{}]}}"#, keys.join(","))
     }
 
+    /// The key set a seed document yields (as the configuration parses `JWKS_JSON`).
+    fn seed(keys: &[&str]) -> KeyMap {
+        parse_jwks(doc(keys).as_bytes(), &[Alg::EdDSA]).unwrap()
+    }
+
     fn timings() -> JwksTimings {
         JwksTimings {
             refresh_after: Duration::from_secs(3600),
@@ -699,7 +703,7 @@ mod tests {
         // The live JWKS no longer lists k2, and has a new k3.
         s.set(Ok(doc(&[&k1, &k3])));
         let (j, clock) = cache(&s);
-        assert_eq!(j.seed(doc(&[&k1, &k2]).as_bytes()), Ok(2));
+        assert_eq!(j.seed(seed(&[&k1, &k2])), 2);
         for _ in 0..50 {
             assert!(j.key("k1").await.is_ok());
             assert!(j.key("k2").await.is_ok());
@@ -723,7 +727,7 @@ mod tests {
         let s = Script::default();
         s.set(Err(503));
         let (j, clock) = cache(&s);
-        j.seed(doc(&[&jwk("k1", "")]).as_bytes()).unwrap();
+        j.seed(seed(&[&jwk("k1", "")]));
         clock.advance(Duration::from_secs(86_399));
         assert!(j.key("k1").await.is_ok(), "kept through the outage");
         clock.advance(Duration::from_secs(2));

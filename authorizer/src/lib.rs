@@ -72,20 +72,16 @@ pub async fn init(cfg: Config) -> Result<Authorizer, jwks::FetchError> {
     }
     match &cfg.jwks_seed {
         // JWKS_JSON: keys known before any fetch; no network call at init or on the first
-        // request (the configuration checked each document holds a usable key).
-        Some(docs) => {
-            for (i, (set, doc)) in sets.iter().zip(docs).enumerate() {
-                match set.seed(doc) {
-                    Ok(keys) => tracing::info!(
-                        event = "jwks_seeded",
-                        issuer_index = i,
-                        keys,
-                        "JWKS from JWKS_JSON; no fetch at init"
-                    ),
-                    Err(e) => {
-                        tracing::error!(event = "jwks_seed_failed", issuer_index = i, error = %e)
-                    }
-                }
+        // request (the configuration parsed each document and found a usable key in it).
+        Some(seeded) => {
+            for (i, (set, keys)) in sets.iter().zip(&seeded.0).enumerate() {
+                let keys = set.seed(keys.clone());
+                tracing::info!(
+                    event = "jwks_seeded",
+                    issuer_index = i,
+                    keys,
+                    "JWKS from JWKS_JSON; no fetch at init"
+                );
             }
         }
         None => {

@@ -1188,7 +1188,7 @@ async fn every_mutation_of_a_valid_token_is_refused() {
 }
 
 /// The reason codes of the decision lines logged so far, in order.
-async fn decision_reasons(f: &Function) -> Vec<String> {
+pub(crate) async fn decision_reasons(f: &Function) -> Vec<String> {
     f.settled_logs()
         .await
         .iter()

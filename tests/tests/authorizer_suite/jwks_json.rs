@@ -10,6 +10,8 @@ use harness::jwks_server::{JwksServer, Mode};
 use harness::jwt::{self, access_claims, TestKey};
 use harness::paths;
 use harness::runtime_api::{Function, Outcome};
+
+use crate::e2e::decision_reasons;
 use serde_json::{json, Value};
 
 const CLIENT: &str = "client-abc123";
@@ -27,16 +29,6 @@ fn allowed(o: &Outcome) -> bool {
     matches!(o, Outcome::Response(v) if v["policyDocument"]["Statement"]
         .as_array()
         .is_some_and(|s| s.iter().any(|st| st["Effect"] == "Allow")))
-}
-
-async fn reasons(f: &Function) -> Vec<String> {
-    f.settled_logs()
-        .await
-        .iter()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|v| v.get("decision").is_some())
-        .map(|v| v["reason"].as_str().unwrap_or("").to_string())
-        .collect()
 }
 
 fn env(jwks: &JwksServer, seed: &Value, extra: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -98,7 +90,7 @@ async fn seeded_keys_answer_without_a_fetch_and_then_follow_the_live_jwks() {
         "k2 was seeded but the live JWKS no longer lists it"
     );
     assert!(allowed(&f.invoke(&event(&t1)).await), "k1 is still listed");
-    let r = reasons(&f).await;
+    let r = decision_reasons(&f).await;
     assert_eq!(r, ["ok", "ok", "ok", "ok", "unknown_kid", "ok"], "{r:?}");
 
     // Rotation keeps working: a new kid after the cooldown is fetched at once.
@@ -125,6 +117,31 @@ async fn seeded_keys_serve_through_a_dead_endpoint() {
     for _ in 0..3 {
         assert!(allowed(&f.invoke(&event(&t1)).await));
     }
+    assert_eq!(jwks.hits(), 0);
+}
+
+/// A weak key next to a usable one: the seed is accepted, the weak key refused and logged once
+/// (the configuration vets the document; the cache takes the vetted keys as they are).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_weak_key_in_the_seed_is_refused_and_logged_once() {
+    let k1 = TestKey::rsa("seed-1");
+    let jwks = JwksServer::start(jwt::jwks(&[&k1])).await;
+    let mut seed = jwt::jwks(&[&k1]);
+    seed["keys"].as_array_mut().expect("keys").push(json!({
+        "kty": "RSA", "kid": "weak-1024", "alg": "RS256", "use": "sig", "e": "AQAB",
+        "n": "4cg7V1YVAAh7iZkq5zC-WumammaLn1wWmyVHt15JJ7sC8s15d71mlz9PwogwZb2snbMQ7fBBZmjAgpcLzZQIEMf6XIBCnoRhUz1zUJ7sWldTyBqPasxrEx8JLpYSjGSItai-8aybxliI_sKsIcWjTtQtkC3qzcEK_3nOjE_QBss"
+    }));
+    let f = Function::start(&paths::bin("authorizer"), &env(&jwks, &seed, &[])).await;
+    assert!(f.wait_init().await.is_none(), "{}", f.logs().join("\n"));
+    let t1 = k1.sign(&access_claims(ISS, CLIENT, SUB), &json!({}));
+    assert!(allowed(&f.invoke(&event(&t1)).await));
+    let logs = f.settled_logs().await;
+    let refused: Vec<&String> = logs
+        .iter()
+        .filter(|l| l.contains("\"jwk_refused\""))
+        .collect();
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert!(refused[0].contains("weak-1024") && refused[0].contains("rsa_too_small"));
     assert_eq!(jwks.hits(), 0);
 }
 
