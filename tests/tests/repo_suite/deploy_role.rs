@@ -58,31 +58,10 @@ fn iam_actions() -> &'static BTreeSet<String> {
     })
 }
 
-/// IAM's action wildcard: `*` any run of characters, `?` exactly one; case-insensitive.
-fn glob(pattern: &str, s: &str) -> bool {
-    let p: Vec<char> = pattern.to_ascii_lowercase().chars().collect();
-    let s: Vec<char> = s.to_ascii_lowercase().chars().collect();
-    let (mut pi, mut si, mut star, mut mark) = (0, 0, None, 0);
-    while si < s.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == s[si]) {
-            pi += 1;
-            si += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some(pi);
-            mark = si;
-            pi += 1;
-        } else if let Some(st) = star {
-            pi = st + 1;
-            mark += 1;
-            si = mark;
-        } else {
-            return false;
-        }
-    }
-    while pi < p.len() && p[pi] == '*' {
-        pi += 1;
-    }
-    pi == p.len()
+/// IAM's action match: the local gateway's IAM wildcard matcher (`*` any run, `?` one character),
+/// case-insensitive as IAM compares actions. Resources are compared case-sensitively.
+fn action_glob(pattern: &str, action: &str) -> bool {
+    gateway::iam::glob(&pattern.to_ascii_lowercase(), &action.to_ascii_lowercase())
 }
 
 /// The IAM actions an `Action` entry means (only the named service's actions are matched when the
@@ -100,7 +79,10 @@ fn expand(pattern: &str) -> BTreeSet<String> {
         }
         _ => Box::new(iam_actions().iter()),
     };
-    candidates.filter(|a| glob(&lower, a)).cloned().collect()
+    candidates
+        .filter(|a| action_glob(&lower, a))
+        .cloned()
+        .collect()
 }
 
 fn cfn_lint_schemas() -> PathBuf {
@@ -254,10 +236,10 @@ fn substitute(v: &Value) -> String {
 /// Whether the role allows `action` on `resource` for a request made to `region`.
 fn allows(action: &str, resource: &str, region: &str) -> bool {
     role_statements().iter().any(|s| {
-        let action_ok = statement_actions(s).iter().any(|p| glob(p, action));
+        let action_ok = statement_actions(s).iter().any(|p| action_glob(p, action));
         let resource_ok = list(&s["Resource"])
             .iter()
-            .any(|r| glob(&substitute(r), resource));
+            .any(|r| gateway::iam::glob(&substitute(r), resource));
         let condition_ok = match s["Condition"].as_object() {
             None => true,
             Some(c) => {
@@ -334,7 +316,7 @@ fn s3_bucket_wildcard_of_the_old_role_missed_handler_permissions() {
     let missed: Vec<&String> = needed
         .keys()
         .filter(|a| iam_actions().contains(&a.to_ascii_lowercase()))
-        .filter(|a| !glob("s3:*Bucket*", a))
+        .filter(|a| !action_glob("s3:*Bucket*", a))
         .collect();
     for a in [
         "s3:PutEncryptionConfiguration",
@@ -373,7 +355,7 @@ fn the_role_covers_every_handler_permission_of_every_resource_type() {
             );
             continue;
         }
-        if !granted.iter().any(|p| glob(p, a)) {
+        if !granted.iter().any(|p| action_glob(p, a)) {
             missing.push(format!("{a} ({by:?})"));
         }
     }
