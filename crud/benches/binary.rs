@@ -104,9 +104,8 @@ async fn main() {
     let ping = json!({"ping": 1});
     let mut out = Vec::new();
 
-    // A warm instance: create one item, then read it repeatedly.
-    let start = |n: usize| {
-        let env = env.clone();
+    // `n` warm instances of crud with `env`.
+    let start_with = |env: Vec<(String, String)>, n: usize| {
         let crud = crud.clone();
         async move {
             let mut v = Vec::new();
@@ -118,7 +117,8 @@ async fn main() {
             v
         }
     };
-    let f = start(1).await;
+    // A warm instance: create one item, then read it repeatedly.
+    let f = start_with(env.clone(), 1).await;
     let made = match f[0]
         .invoke(&event(
             "POST",
@@ -162,7 +162,7 @@ async fn main() {
     );
     out.push(
         throughput(
-            start(1).await,
+            start_with(env.clone(), 1).await,
             post.clone(),
             secs,
             "crud POST /items (moto)",
@@ -172,7 +172,7 @@ async fn main() {
     );
     out.push(
         throughput(
-            start(2).await,
+            start_with(env.clone(), 2).await,
             get.clone(),
             secs,
             "crud GET /items/{id} (moto)",
@@ -190,25 +190,19 @@ async fn main() {
         ("RATE_LIMIT_SCOPE".to_string(), "deployment".to_string()),
         ("AWS_ENDPOINT_URL_DYNAMODB".to_string(), proxy.endpoint()),
     ]);
-    let start_shared = |n: usize| {
-        let env = shared_env.clone();
-        let crud = crud.clone();
-        async move {
-            let mut v = Vec::new();
-            for _ in 0..n {
-                let f = Function::start(&crud, &env).await;
-                assert_eq!(f.wait_init().await, None);
-                v.push(f);
-            }
-            v
-        }
-    };
     for (ev, name, want) in [
         (get, "crud GET /items/{id}, shared rate limit (moto)", 200),
         (post, "crud POST /items, shared rate limit (moto)", 201),
     ] {
         proxy.reset_stats();
-        let mut r = throughput(start_shared(1).await, ev, secs, name, want).await;
+        let mut r = throughput(
+            start_with(shared_env.clone(), 1).await,
+            ev,
+            secs,
+            name,
+            want,
+        )
+        .await;
         let stats = proxy.stats();
         let requests = r["requests"].as_u64().unwrap_or(0).max(1) as f64;
         let per_op: serde_json::Map<String, Value> = stats
