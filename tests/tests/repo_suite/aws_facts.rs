@@ -14,7 +14,8 @@ use serde_json::Value;
 
 use crate::template::{list, of_type, read, resources};
 
-fn fixture(name: &str) -> Value {
+/// A fixture of AWS's own data (`tests/fixtures/aws/<name>`).
+pub(crate) fn fixture(name: &str) -> Value {
     serde_json::from_str(&read(&format!("tests/fixtures/aws/{name}")))
         .unwrap_or_else(|e| panic!("fixture {name}: {e}"))
 }
@@ -89,27 +90,6 @@ fn cloudfront_managed_policy_ids_are_the_documented_ones() {
         }
     }
     assert!(seen >= 3, "expected the API and app behaviours' policy ids");
-}
-
-#[test]
-fn the_api_behaviour_uses_managed_caching_disabled_and_all_viewer_except_host() {
-    let cache = documented_ids("cache_policies");
-    let origin = documented_ids("origin_request_policies");
-    let by_name = |m: &BTreeMap<String, String>, name: &str| {
-        m.iter()
-            .find(|(_, n)| n.as_str() == name)
-            .map(|(id, _)| id.clone())
-            .unwrap_or_else(|| panic!("{name} missing from the fixture"))
-    };
-    let (_, dist) = of_type("AWS::CloudFront::Distribution")[0];
-    let b = &dist["Properties"]["DistributionConfig"]["DefaultCacheBehavior"];
-    let mut ids = Vec::new();
-    collect_literals(&b["CachePolicyId"], &mut ids);
-    assert_eq!(ids, [by_name(&cache, "CachingDisabled")]);
-    assert_eq!(
-        b["OriginRequestPolicyId"],
-        by_name(&origin, "AllViewerExceptHostHeader")
-    );
 }
 
 // ------------------------------------------------------------------------------------------------

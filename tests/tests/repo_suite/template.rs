@@ -238,10 +238,7 @@ fn operations() -> Vec<(String, String, &'static Value)> {
 /// A CloudFront managed policy's id from the documented list (tests/fixtures/aws, each list
 /// citing CloudFront's page), never from the template.
 fn managed_policy_id(kind: &str, name: &str) -> String {
-    let f: Value =
-        serde_json::from_str(&read("tests/fixtures/aws/cloudfront-managed-policies.json"))
-            .expect("managed policy fixture");
-    f[kind][name]
+    crate::aws_facts::fixture("cloudfront-managed-policies.json")[kind][name]
         .as_str()
         .unwrap_or_else(|| panic!("{kind}.{name} missing from the fixture"))
         .to_string()
