@@ -11,12 +11,19 @@ scripts/setup.sh --deploy
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 phase cargo fmt --check
 cargo fmt --all -- --check
-phase cargo clippy -D warnings
-cargo clippy --workspace --all-targets --locked -- -D warnings
 phase "features: workspace and per-package builds agree"
 scripts/check-features.sh
-phase build binaries
-cargo build --workspace --bins --locked
+# One compilation lints and builds: clippy-driver wraps rustc for the workspace's own crates
+# (what `cargo clippy` does, but with code generation), so every dependency is compiled once instead
+# of once for clippy's check and once for the build. `-D warnings` as with
+# `cargo clippy -- -D warnings`; every target (tests, benches) is linted and built. The tests below
+# run with the same setting, so nextest reuses these artefacts instead of rebuilding the
+# workspace's crates (a later plain `cargo build`, e.g. scripts/run.sh, rebuilds only those).
+phase "clippy -D warnings + build (one compilation of every target)"
+RUSTC_WORKSPACE_WRAPPER=$(rustup which clippy-driver 2>/dev/null || command -v clippy-driver)
+export RUSTC_WORKSPACE_WRAPPER
+export CLIPPY_ARGS=-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__
+cargo build --workspace --all-targets --locked
 phase tests
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --locked --no-fail-fast "$@"

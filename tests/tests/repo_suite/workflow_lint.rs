@@ -1,5 +1,5 @@
 //! The deploy pipeline (.github/workflows/deploy.yml): linted offline by actionlint
-//! (scripts/lint-workflows.sh), and it does what deploy/README.md says: the README's test command,
+//! (scripts/lint-workflows.sh), and it does what docs/deploy.md says: the README's test command,
 //! `sam build --beta-features`, `sam deploy` with OIDC credentials (no stored keys), then
 //! `gateway audit` against the new stack.
 
@@ -72,10 +72,10 @@ fn deploy_workflow_tests_builds_deploys_with_oidc_and_audits() {
     assert!(!w.contains("--token-a"));
     // The role is documented.
     let readme =
-        std::fs::read_to_string(workspace_root().join("deploy/README.md")).expect("README");
+        std::fs::read_to_string(workspace_root().join("docs/deploy.md")).expect("README");
     assert!(
         readme.contains("token.actions.githubusercontent.com"),
-        "deploy/README.md documents the OIDC role"
+        "docs/deploy.md documents the OIDC role"
     );
 }
 
@@ -158,6 +158,9 @@ fn deploy_jobs_sam_build_step_finds_cargo_lambda_with_the_workflows_path() {
         let mut c = Command::new("bash");
         c.args(["-e", "-c", script])
             .current_dir(&ws)
+            // as on the runner: no lint wrapper (scripts/test.sh builds with clippy-driver)
+            .env_remove("RUSTC_WORKSPACE_WRAPPER")
+            .env_remove("CLIPPY_ARGS")
             .env("PATH", path)
             .env("GITHUB_WORKSPACE", &ws)
             .env("GITHUB_PATH", &github_path)
