@@ -13,7 +13,7 @@ OUT_FILE      the parameter file to write, e.g. jwks-params.yaml: {"JwksJson": "
 
 Prints `changed` or `unchanged` (then OUT_FILE is not written) and exits 0; exits 1 when the
 document cannot be fetched or is not a JWKS with at least one key. Keys are public: nothing
-secret is read or written. deploy/README.md, "Keys at cold start (JwksJson)".
+secret is read or written. docs/deploy.md, "Keys at cold start (JwksJson)".
 """
 
 import json

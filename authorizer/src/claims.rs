@@ -529,7 +529,7 @@ mod tests {
         );
     }
 
-    /// The README's "global issuer form" row: with only USER_POOL_ID set, the
+    /// docs/authorizer.md's "global issuer form" row: with only USER_POOL_ID set, the
     /// `issuer-cognito-idp` form aws-jwt-verify also accepts is not a configured issuer.
     #[test]
     fn the_global_issuer_form_is_trusted_only_when_configured() {

@@ -183,7 +183,7 @@ pub enum WeakKey {
 }
 
 impl WeakKey {
-    /// The code logged with `event: jwk_refused` (stable; listed in the README).
+    /// The code logged with `event: jwk_refused` (stable; listed in docs/authorizer.md).
     pub fn code(self) -> &'static str {
         match self {
             WeakKey::RsaTooSmall => "rsa_too_small",

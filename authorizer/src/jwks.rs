@@ -37,7 +37,7 @@ use crate::alg::Alg;
 use crate::jwk::{parse_jwks, Key, KeyMap};
 use crate::reason::Reason;
 
-/// JWKS cache timings (all documented in the README).
+/// JWKS cache timings (all documented in docs/authorizer.md).
 #[derive(Debug, Clone, Copy)]
 pub struct JwksTimings {
     /// Per-fetch timeout, connect to last body byte (`JWKS_TIMEOUT_MS`, default 3000, min 3000).

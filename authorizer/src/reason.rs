@@ -1,5 +1,5 @@
 //! Reason codes: one per way a request can be refused. They appear in the JSON log line of every
-//! decision (`"reason"`) and in the README; they are stable.
+//! decision (`"reason"`) and in docs/authorizer.md; they are stable.
 
 /// Declares [`Reason`], its [`Reason::code`] and [`Reason::ALL`] from one list, so no reason can
 /// be missing from `ALL` (the template's alarms are checked against it).

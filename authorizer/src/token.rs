@@ -214,7 +214,7 @@ mod tests {
         assert!(split(&format!("{crit}.{p}.{s}")).unwrap().header.crit);
     }
 
-    /// The README's "non-canonical base64url" row: a last character whose unused bits are not
+    /// docs/authorizer.md's "non-canonical base64url" row: a last character whose unused bits are not
     /// zero decodes (leniently) to the same bytes, and is refused here.
     #[test]
     fn non_canonical_trailing_bits_are_refused() {

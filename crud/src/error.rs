@@ -1,7 +1,7 @@
 //! Every way a request can fail, each with one HTTP status and one stable `code`, rendered as
 //! RFC 9457 `application/problem+json`.
 //!
-//! The `code` strings are a public contract (listed in `crud/README.md` and `crud/openapi.json`;
+//! The `code` strings are a public contract (listed in `docs/crud-api.md` and `crud/openapi.json`;
 //! a test checks all three agree). Details never carry internals: no SDK messages, table names,
 //! owners or stack traces.
 

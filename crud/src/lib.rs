@@ -1,7 +1,7 @@
 //! # crud — every user's items private in DynamoDB
 //!
 //! The API behind the authorizer: `POST /items`, `GET /items?limit=&cursor=`,
-//! `GET|PUT|PATCH|DELETE /items/{id}`, `GET|PUT /profile`. See `crud/README.md` for the wire
+//! `GET|PUT|PATCH|DELETE /items/{id}`, `GET|PUT /profile`. See `docs/crud-api.md` for the wire
 //! format, settings and error codes, and `crud/openapi.json` for the description.
 //!
 //! ## Layout, bottom-up

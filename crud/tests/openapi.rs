@@ -1,4 +1,4 @@
-//! The OpenAPI 3.1 description (`crud/openapi.json`) and the README's error table, checked
+//! The OpenAPI 3.1 description (`crud/openapi.json`) and docs/crud-api.md's error table, checked
 //! against the implementation: the router's routes, the error table, and the problem codes.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -9,7 +9,7 @@ use http::Method;
 use serde_json::Value;
 
 const SPEC: &str = include_str!("../openapi.json");
-const README: &str = include_str!("../README.md");
+const README: &str = include_str!("../../docs/crud-api.md");
 const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
 
 fn spec() -> Value {

@@ -4,7 +4,7 @@
 //! needs more than the types (origins, header names, secrets) happens when [`crate::Edge`] is
 //! built, and each failure says how to fix it.
 //!
-//! The full reference is in `edge/README.md`.
+//! The full reference is in `docs/edge.md`.
 
 use std::fmt;
 

@@ -29,7 +29,7 @@ async function open() {
   return p;
 }
 const page = await open();
-for (const [t, n] of [['Renew passport', 'before June'], ['Book the dentist', ''], ['Buy milk', ''], ['Rotate the origin-verify secret', 'see deploy/README.md']]) {
+for (const [t, n] of [['Renew passport', 'before June'], ['Book the dentist', ''], ['Buy milk', ''], ['Rotate the origin-verify secret', 'see docs/deploy.md']]) {
   await page.fill('#new-title', t);
   await page.fill('#new-note', n);
   await page.click('#create');

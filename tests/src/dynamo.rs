@@ -13,7 +13,7 @@ use aws_sdk_dynamodb::Client;
 
 use crate::moto::Moto;
 
-/// The TTL attribute of idempotency records (documented in crud/README.md); `crud/table.json`'s
+/// The TTL attribute of idempotency records (documented in docs/crud-api.md); `crud/table.json`'s
 /// (checked by [`schema`]'s test).
 pub const TTL_ATTRIBUTE: &str = "expires_at";
 

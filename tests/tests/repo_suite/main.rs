@@ -4,5 +4,6 @@
 
 mod aws_facts;
 mod deploy_role;
+mod docs_links;
 mod template;
 mod workflow_lint;

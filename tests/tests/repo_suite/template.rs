@@ -965,7 +965,7 @@ fn rust_functions_are_built_by_cargo_lambda_from_their_crates() {
 
 /// Stack deletion cannot fail on the edge function: Lambda refuses to delete a Lambda@Edge
 /// function while CloudFront still holds replicas (hours after the distribution is gone), so the
-/// function, its alias and every version are retained (deploy/README.md, "Deleting the stack").
+/// function, its alias and every version are retained (docs/deploy.md, "Deleting the stack").
 #[test]
 fn edge_function_its_alias_and_versions_are_retained_on_stack_deletion() {
     let edge: Vec<(&String, &Value)> = resources()
