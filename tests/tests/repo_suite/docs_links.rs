@@ -115,7 +115,11 @@ fn anchors(text: &str) -> BTreeSet<String> {
             if h.starts_with(' ') {
                 let s = slug(h);
                 let n = seen.entry(s.clone()).or_insert(0);
-                out.insert(if *n == 0 { s.clone() } else { format!("{s}-{n}") });
+                out.insert(if *n == 0 {
+                    s.clone()
+                } else {
+                    format!("{s}-{n}")
+                });
                 *n += 1;
             }
         }
@@ -153,7 +157,11 @@ fn broken_links(root: &Path, pages: &[PathBuf]) -> Vec<String> {
     let mut broken = Vec::new();
     for page in pages {
         let text = std::fs::read_to_string(page).expect("read page");
-        let name = page.strip_prefix(root).unwrap_or(page).display().to_string();
+        let name = page
+            .strip_prefix(root)
+            .unwrap_or(page)
+            .display()
+            .to_string();
         for (n, line) in prose_lines(&text) {
             for target in link_targets(line) {
                 if target.is_empty()
@@ -213,7 +221,8 @@ fn the_link_check_finds_a_missing_file_a_missing_heading_and_ignores_code() {
         "# Page A\n## Settings (`EDGE_CONFIG`)\n## Settings (`EDGE_CONFIG`)\n<a id=\"x\"></a>\n",
     )
     .expect("a");
-    let readme = "# R\n[ok](docs/a.md#settings-edge_config) [ok2](docs/a.md#settings-edge_config-1) \
+    let readme =
+        "# R\n[ok](docs/a.md#settings-edge_config) [ok2](docs/a.md#settings-edge_config-1) \
                   [ok3](docs/a.md#x) [self](#r) [web](https://example.com/nope)\n\
                   [gone](docs/b.md) [nohead](docs/a.md#nope) `[code](docs/c.md)`\n\
                   ```\n[fenced](docs/d.md)\n```\n![img](docs/a.md)\n[out](../../etc/passwd)\n";
@@ -232,13 +241,19 @@ fn the_link_check_finds_a_missing_file_a_missing_heading_and_ignores_code() {
 
 #[test]
 fn github_anchors_follow_githubs_rules() {
-    assert_eq!(slug(" Local gateway (`scripts/run.sh`)"), "local-gateway-scriptsrunsh");
+    assert_eq!(
+        slug(" Local gateway (`scripts/run.sh`)"),
+        "local-gateway-scriptsrunsh"
+    );
     assert_eq!(slug(" Deploy steps"), "deploy-steps");
     assert_eq!(
         slug(" The sample app (optional, `EnableSampleApp=true`)"),
         "the-sample-app-optional-enablesampleapptrue"
     );
-    assert_eq!(slug(" crud — every user's items"), "crud--every-users-items");
+    assert_eq!(
+        slug(" crud — every user's items"),
+        "crud--every-users-items"
+    );
 }
 
 #[test]
@@ -266,5 +281,8 @@ fn the_readme_is_a_front_door_and_links_every_reference_page() {
         })
         .filter(|p| !linked.contains(p))
         .collect();
-    assert!(unlinked.is_empty(), "docs pages the README does not link: {unlinked:?}");
+    assert!(
+        unlinked.is_empty(),
+        "docs pages the README does not link: {unlinked:?}"
+    );
 }

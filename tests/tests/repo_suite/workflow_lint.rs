@@ -71,8 +71,7 @@ fn deploy_workflow_tests_builds_deploys_with_oidc_and_audits() {
     assert!(w.contains("AUDIT_PASSWORD_A: ${{ secrets.AUDIT_PASSWORD_A }}"));
     assert!(!w.contains("--token-a"));
     // The role is documented.
-    let readme =
-        std::fs::read_to_string(workspace_root().join("docs/deploy.md")).expect("README");
+    let readme = std::fs::read_to_string(workspace_root().join("docs/deploy.md")).expect("README");
     assert!(
         readme.contains("token.actions.githubusercontent.com"),
         "docs/deploy.md documents the OIDC role"
