@@ -5,8 +5,8 @@
 # authorizer_events (the three event shapes through Authorizer::handle, fixed in-memory JWKS).
 # The targets are built with plain cargo and the instrumentation flags cargo-fuzz 0.13 passes
 # (sancov, trace-compares, `--cfg fuzzing`, ASan, debug assertions), so nothing has to be
-# installed first; unlike cargo-fuzz it keeps cargo's parallel codegen units (a build in about half
-# the time on 2 cores; the executions per second of a short run hardly change). The sanitizer needs
+# installed first; unlike cargo-fuzz it keeps cargo's parallel codegen units (a faster build, for
+# somewhat less optimised code: right for CI's short pass). The sanitizer needs
 # nightly compiler flags, so the stable toolchain runs with RUSTC_BOOTSTRAP=1. The corpus grows in
 # fuzz/corpus/<target> (ignored), seeded from fuzz/seeds/<target>; a crash leaves its input in
 # fuzz/artifacts/<target>/ and makes this script exit non-zero.
