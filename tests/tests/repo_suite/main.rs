@@ -4,5 +4,6 @@
 
 mod aws_facts;
 mod deploy_role;
+mod own_api;
 mod template;
 mod workflow_lint;
