@@ -339,6 +339,22 @@ async fn serve() {
         ));
     }
 
+    // GATEWAY_UPSTREAM: the chain fronts a team's own HTTP service instead of crud.
+    if let Some(url) = env("GATEWAY_UPSTREAM") {
+        let timeout_ms: u64 = env_num("GATEWAY_UPSTREAM_TIMEOUT_MS", 29_000);
+        if timeout_ms == 0 {
+            fail("GATEWAY_UPSTREAM_TIMEOUT_MS must be at least 1");
+        }
+        let config = gateway::apigw::upstream::UpstreamConfig::parse(
+            &url,
+            Duration::from_millis(timeout_ms),
+        )
+        .unwrap_or_else(|e| fail(&e.to_string()));
+        let upstream = gateway::apigw::upstream::Upstream::new(config);
+        let gw = Arc::new(Gateway::with_upstream(settings, edge, auth, upstream));
+        return listen(port, gw, Some(url)).await;
+    }
+
     // The crud function, configured as its Lambda is.
     let csettings = crud::Settings::from_lookup(|k| std::env::var(k).ok())
         .unwrap_or_else(|e| fail(&format!("crud {e}")));
@@ -378,6 +394,12 @@ async fn serve() {
     let canary_crud = crud::Deps::new(crud::store::Store::new(ddb, canary_table), canary_settings)
         .unwrap_or_else(|e| fail(&format!("canary crud {e}")));
 
+    let gw = Arc::new(Gateway::new(settings, edge, auth, crud).with_canary_crud(canary_crud));
+    listen(port, gw, None).await
+}
+
+/// Serve `gw` on 127.0.0.1:`port` (and the regional endpoint on `GATEWAY_API_PORT`) until Ctrl-C.
+async fn listen(port: u16, gw: Arc<Gateway>, upstream: Option<String>) {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let listener = match tokio::net::TcpListener::bind(addr).await {
         Ok(l) => l,
@@ -387,12 +409,14 @@ async fn serve() {
         Err(e) => fail(&format!("cannot listen on {addr}: {e}")),
     };
     let local = listener.local_addr().unwrap_or(addr);
-    let gw = Arc::new(Gateway::new(settings, edge, auth, crud).with_canary_crud(canary_crud));
     tokio::spawn(gateway::rollout::run_background(
         gw.clone(),
         env("GATEWAY_HEALTH_FILE").map(Into::into),
     ));
     eprintln!("gateway: listening on http://{local}");
+    if let Some(u) = upstream {
+        eprintln!("gateway: routes of API_ROUTES go to the upstream {u}");
+    }
     // The regional API endpoint (API Gateway without CloudFront), for origin-bypass checks.
     if let Some(api_port) = env("GATEWAY_API_PORT") {
         let api_port: u16 = api_port

@@ -24,6 +24,7 @@ use crate::apigw::integration;
 use crate::apigw::request::{parse_query, RequestFacts};
 use crate::apigw::response::{GatewayResponse, OriginResponse};
 use crate::apigw::throttle::StageThrottle;
+use crate::apigw::upstream::{Upstream, UpstreamRequest};
 use crate::cloudfront::{
     self, cf_headers, decode_edge_body, flatten, random16, single, CloudFront,
 };
@@ -86,21 +87,62 @@ pub struct Gateway {
     settings: Settings,
     cloudfront: CloudFront,
     auth: authorizer::Authorizer,
-    crud: crud::Deps,
-    /// crud's canary (`CANARY_`-prefixed settings), reached through the canary stage.
-    crud_canary: Option<crud::Deps>,
+    backend: Backend,
     health: crate::rollout::Health,
     throttle: StageThrottle,
     cache: AuthCache,
     seq: AtomicU64,
 }
 
+/// What the API's routes are integrated with. (One per gateway, built once and never moved:
+/// the variants' sizes do not matter.)
+#[allow(clippy::large_enum_variant)]
+enum Backend {
+    /// crud, in process, as a Lambda proxy integration; its canary (`CANARY_`-prefixed
+    /// settings) on the canary stage.
+    Crud {
+        stable: crud::Deps,
+        canary: Option<crud::Deps>,
+    },
+    /// A team's own HTTP service (`GATEWAY_UPSTREAM`), as an HTTP proxy integration; every
+    /// stage reaches it.
+    Upstream(Upstream),
+}
+
 impl Gateway {
+    /// The chain in front of crud (`scripts/run.sh`'s stack).
     pub fn new(
         settings: Settings,
         edge: edge::Edge,
         auth: authorizer::Authorizer,
         crud: crud::Deps,
+    ) -> Gateway {
+        Self::with_backend(
+            settings,
+            edge,
+            auth,
+            Backend::Crud {
+                stable: crud,
+                canary: None,
+            },
+        )
+    }
+
+    /// The chain in front of a team's own HTTP service instead of crud (`GATEWAY_UPSTREAM`).
+    pub fn with_upstream(
+        settings: Settings,
+        edge: edge::Edge,
+        auth: authorizer::Authorizer,
+        upstream: Upstream,
+    ) -> Gateway {
+        Self::with_backend(settings, edge, auth, Backend::Upstream(upstream))
+    }
+
+    fn with_backend(
+        settings: Settings,
+        edge: edge::Edge,
+        auth: authorizer::Authorizer,
+        backend: Backend,
     ) -> Gateway {
         Gateway {
             cloudfront: CloudFront::new(
@@ -113,8 +155,7 @@ impl Gateway {
             cache: AuthCache::new(settings.auth_cache_ttl),
             settings,
             auth,
-            crud,
-            crud_canary: None,
+            backend,
             health: crate::rollout::Health::default(),
             seq: AtomicU64::new(0),
         }
@@ -125,8 +166,11 @@ impl Gateway {
     }
 
     /// Serve the canary stage with this crud (the canary version) instead of the stable one.
+    /// (No effect in front of an upstream: it serves every stage.)
     pub fn with_canary_crud(mut self, crud: crud::Deps) -> Gateway {
-        self.crud_canary = Some(crud);
+        if let Backend::Crud { canary, .. } = &mut self.backend {
+            *canary = Some(crud);
+        }
         self
     }
 
@@ -346,6 +390,19 @@ impl Gateway {
             Verdict::ExplicitDeny => return GatewayResponse::AccessDenied.to_response(request_id),
             Verdict::ImplicitDeny => return GatewayResponse::AccessDenied.to_response(request_id),
         }
+        if let Backend::Upstream(upstream) = &self.backend {
+            let started = Instant::now();
+            let request = UpstreamRequest {
+                method: &req.method,
+                path: &req.uri,
+                raw_query: &req.querystring,
+                headers: &headers_flat,
+                body: &viewer.body,
+            };
+            let out = upstream.call(request, &auth.answer, request_id).await;
+            t.crud_us += started.elapsed().as_micros() as u64;
+            return out;
+        }
         self.integrate(&facts, &viewer.body, &auth.answer, t).await
     }
 
@@ -388,9 +445,12 @@ impl Gateway {
         let event = integration::proxy_event(facts, body, auth);
         let started = Instant::now();
         let deadline = started + self.settings.crud_timeout;
-        let deps = match &self.crud_canary {
-            Some(c) if facts.stage == self.settings.canary_stage => c,
-            _ => &self.crud,
+        let deps = match &self.backend {
+            Backend::Crud {
+                canary: Some(c), ..
+            } if facts.stage == self.settings.canary_stage => c,
+            Backend::Crud { stable, .. } => stable,
+            Backend::Upstream(_) => return GatewayResponse::Default5xx.to_response(request_id),
         };
         let out = match event {
             Some(ev) => serde_json::to_value(

@@ -7,6 +7,7 @@
 //! - [`cache`]: the authorizer result cache, per stage, for its TTL;
 //! - [`response`]: API Gateway's own answers (`GatewayResponses`);
 //! - [`integration`]: crud as the Lambda proxy integration (its event and response);
+//! - [`upstream`]: a team's own HTTP service as an HTTP proxy integration (`GATEWAY_UPSTREAM`);
 //! - [`request`]: the request as it reaches the stage, and the maps both events carry;
 //! - this module: the stage a request reaches and its method ARN.
 //!
@@ -20,6 +21,7 @@ pub mod integration;
 pub mod request;
 pub mod response;
 pub mod throttle;
+pub mod upstream;
 
 use edge::event::Request;
 

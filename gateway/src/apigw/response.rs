@@ -20,6 +20,11 @@ pub enum GatewayResponse {
     RequestTooLarge,
     Throttled,
     AuthorizerFailure,
+    /// An HTTP upstream refused, reset, answered garbage or too much (`INTEGRATION_FAILURE`).
+    IntegrationFailure,
+    /// An HTTP upstream gave no complete answer within the integration timeout
+    /// (`INTEGRATION_TIMEOUT`).
+    IntegrationTimeout,
     Default5xx,
 }
 
@@ -42,6 +47,12 @@ impl GatewayResponse {
                 "Internal Server Error",
                 "authorizer_failure",
             ),
+            GatewayResponse::IntegrationFailure => {
+                (502, "gateway", "Bad Gateway", "integration_failure")
+            }
+            GatewayResponse::IntegrationTimeout => {
+                (504, "gateway", "Gateway Timeout", "integration_timeout")
+            }
             GatewayResponse::Default5xx => {
                 (502, "gateway", "Internal Server Error", "internal_error")
             }

@@ -5,5 +5,6 @@
 mod aws_facts;
 mod deploy_role;
 mod docs_links;
+mod own_api;
 mod template;
 mod workflow_lint;

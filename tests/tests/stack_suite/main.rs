@@ -7,3 +7,4 @@ mod browser;
 mod canary_rollout;
 mod gateway;
 mod rollout_aws;
+mod upstream;
