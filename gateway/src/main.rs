@@ -164,7 +164,6 @@ fn rollout_cmd(args: &[String]) {
     {
         Some(uri) => {
             let object = gateway::aws::S3Uri::parse(uri.trim()).unwrap_or_else(|e| fail(&e));
-            let aws = gateway::aws::Aws::from_lookup(&env).unwrap_or_else(|e| fail(&e));
             let namespace = opts
                 .get("--namespace")
                 .cloned()
@@ -172,7 +171,6 @@ fn rollout_cmd(args: &[String]) {
                 .unwrap_or_else(|| crud::metrics::DEFAULT_NAMESPACE.to_string());
             Which::Aws(Box::new(
                 AwsRollout::new(
-                    aws,
                     object,
                     namespace,
                     seconds("--propagation-seconds", aws_rollout::DEFAULT_PROPAGATION),

@@ -42,8 +42,8 @@ fn epoch(t: SystemTime) -> u64 {
 }
 
 impl AwsRollout {
+    /// The clients come from `aws-config`'s default chain ([`Aws::load`]).
     pub fn new(
-        aws: Aws,
         object: S3Uri,
         namespace: String,
         propagation: Duration,
@@ -54,6 +54,7 @@ impl AwsRollout {
             .enable_all()
             .build()
             .map_err(|e| format!("tokio runtime: {e}"))?;
+        let aws = rt.block_on(Aws::load())?;
         Ok(AwsRollout {
             aws,
             object,
