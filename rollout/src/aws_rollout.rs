@@ -18,7 +18,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde_json::{json, Value};
 
 use crate::aws::{Aws, MetricQuery, S3Uri};
-use crate::rollout::{Counts, Target};
+use crate::{Counts, Target};
 
 /// The edge's defaults (`canary.rollout.ttl_seconds` 10 + `timeout_ms` 1000).
 pub const DEFAULT_PROPAGATION: Duration = Duration::from_secs(11);

@@ -4,5 +4,6 @@
 
 mod aws_facts;
 mod deploy_role;
+mod layout;
 mod template;
 mod workflow_lint;

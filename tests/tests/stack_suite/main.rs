@@ -5,5 +5,6 @@
 mod audit;
 mod browser;
 mod canary_rollout;
+mod cli;
 mod gateway;
 mod rollout_aws;

@@ -354,7 +354,7 @@ fn refusals_exit_2_with_the_reason() {
         ),
         (
             vec!["set", "--weight", "101", "--s3-uri", &u],
-            "gateway: --weight must be 0-100",
+            "gateway: invalid value '101' for '--weight <N>': 101 is not in 0..=100; try 'gateway rollout set --help'",
         ),
     ] {
         let o = rollout(&moto, &args);
