@@ -23,7 +23,7 @@
 #
 # The bound, from the caps of the four client-keyed maps in the gateway process (all four are
 # bounded-keys' types; per-entry sizes are generous estimates of key + value + table overhead):
-#   authorizer result cache  gateway/src/apigw/cache.rs, ClearWhenFull, MAX_ENTRIES + 1 = 10,001
+#   authorizer result cache  emulator/src/apigw/cache.rs, ClearWhenFull, MAX_ENTRIES + 1 = 10,001
 #                            answers x 6 KiB (the key holds the whole Authorization header and
 #                            the origin-verify secret; the answer a parsed policy and context)  ~59 MiB
 #   authorizer memo          authorizer/src/memo.rs, ClearWhenFull, MEMO_CAPACITY 4,096 x 2 KiB     8 MiB

@@ -3,8 +3,10 @@
 #
 # Installs what it needs (scripts/setup.sh), builds the gateway, starts moto (Cognito + DynamoDB
 # stand-ins), creates a user pool, an app client, demo users and the items table, writes fresh
-# secrets into the edge config, and runs the gateway in the foreground. Ctrl-C stops everything
-# it started. moto keeps its state in memory: data does not survive a restart.
+# secrets (origin-verify, canary cookie and tester keys, crud's cursor key), and runs the gateway
+# in the foreground. Ctrl-C stops everything it started. moto keeps its state in memory: users
+# and items do not survive a restart; .local/ keeps this run's configuration (see the last lines
+# it prints).
 #
 #   scripts/run.sh                 # gateway on http://127.0.0.1:3000 (GATEWAY_PORT to change)
 #   target/debug/gateway token     # in another shell: an access token for the demo user alice
@@ -65,9 +67,12 @@ $PY scripts/local_cognito.py --endpoint "$MOTO_URL" --username carol --password 
 TABLE=apigw-guard-items
 $PY scripts/local_table.py --endpoint "$MOTO_URL" --table "$TABLE" > /dev/null
 
-# Fresh secrets for this run (never built-in constants): origin-verify, canary cookie, tester.
+# Fresh secrets for this run (never built-in constants): origin-verify, canary cookie, tester,
+# and crud's cursor key (standard base64 of 32 random bytes, CURSOR_SECRET's format), shared by
+# the stable and the canary crud so a cursor from one is good on the other.
 secret() { $PY -c 'import secrets; print(secrets.token_urlsafe(32))'; }
 OV_SECRET=$(secret); COOKIE_KEY=$(secret); TESTER_KEY=$(secret)
+CURSOR_KEY=$($PY -c 'import base64, secrets; print(base64.b64encode(secrets.token_bytes(32)).decode())')
 $PY - "$STATE_DIR" "$MOTO_URL" "$OV_SECRET" "$COOKIE_KEY" "$TESTER_KEY" "$PORT" "$TABLE" "${EDGE_RATE_LIMIT_PER_MINUTE:-1000}" "$WEB_PORT" <<'PY'
 import json, os, sys
 d, moto, ov, ck, tk, port, table, rpm, web = sys.argv[1:]
@@ -102,6 +107,7 @@ POOL=$($PY -c "import json; print(json.load(open('$STATE_DIR/state.json'))['user
 CLIENT=$($PY -c "import json; print(json.load(open('$STATE_DIR/state.json'))['client_id'])")
 export USER_POOL_ID=$POOL CLIENT_IDS=$CLIENT JWKS_URI="$MOTO_URL/$POOL/.well-known/jwks.json"
 export ORIGIN_VERIFY_SECRET="v1:$OV_SECRET"
+export CURSOR_SECRET=$CURSOR_KEY
 export TABLE_NAME=$TABLE EDGE_CONFIG_FILE="$STATE_DIR/edge-config.json" GATEWAY_PORT=$PORT
 # Per-variant health for `gateway rollout status`; the canary crud reads CANARY_<setting> first.
 export GATEWAY_HEALTH_FILE="$STATE_DIR/health.json"
@@ -121,7 +127,15 @@ Sample web app (sign in as alice / Alice-Passw0rd!, bob / Bob-Passw0rd!, carol /
 
   http://localhost:$WEB_PORT/
 
-Ctrl-C stops the gateway, the web app and moto.
+To stop: Ctrl-C here (or kill $$, this script's pid): it stops the gateway, the web app and
+moto, and nothing keeps running.
+
+What persists: nothing of the data. moto holds the user pool, the users and the items in memory,
+so they are gone when it stops; the next run makes new ones (new pool and client ids, new
+secrets). On disk, $STATE_DIR/ keeps this run's files until the next run rewrites them:
+state.json and edge-config.json (endpoints, ids, demo passwords and secrets; mode 600),
+rollout.json (the canary weight), health.json, web-config.json, and the logs moto.log and web.log.
+Delete $STATE_DIR/ to remove them.
 MSG
 rm -f "$STATE_DIR/web.port"
 .venv/bin/python scripts/web_server.py --port "$WEB_PORT" --config "$STATE_DIR/web-config.json" \

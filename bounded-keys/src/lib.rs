@@ -9,7 +9,7 @@
 //! - [`ClearWhenFull`]: a map of at most `cap` entries; an insert into a full map first drops the
 //!   entries that are no longer live and, when all of them still are, clears the map. The
 //!   authorizer's verified-token memo (`authorizer::memo`) and the local gateway's authorizer
-//!   result cache (`gateway::apigw::cache`).
+//!   result cache (`emulator::apigw::cache`).
 //!
 //! std only: no OS clock or randomness, so the edge's wasm32-unknown-unknown build uses it as is.
 

@@ -1,7 +1,7 @@
 //! Small text encodings: percent-decoding and query strings, the one implementation in the
 //! workspace (the local gateway's model of API Gateway decodes path parameters and the query with
 //! these too, so crud and the gateway cannot disagree). Hex is the `hex` crate (`hex::encode`,
-//! lower case), as in `secret-source`'s SigV4 and the gateway.
+//! lower case), as in the gateway.
 
 /// Percent-decoding (RFC 3986) of one path segment: `%` and two hex digits become that byte; any
 /// other `%` (cut off, or not followed by two hex digits, `%+1` included) is kept literally; `+` is

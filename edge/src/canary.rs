@@ -28,14 +28,12 @@ use hmac::digest::CtOutput;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
 
-use crate::config::{check_keys, is_token, CanaryConfig, ConfigError};
+use crate::config::{check_keys, is_token, CanaryConfig, ConfigError, RolloutConfig};
 use crate::event::{Headers, Request};
 use crate::headers;
-use crate::rollout::{Live, RolloutConfig, RolloutError, RolloutState};
+use crate::rollout::{Live, RolloutError, RolloutState};
 
-pub const VARIANT_HEADER: &str = "x-canary-variant";
-pub const FORCE_HEADER: &str = "x-canary-force";
-pub const TESTER_HEADER: &str = "x-canary-tester";
+pub use crate::names::{FORCE_HEADER, TESTER_HEADER, VARIANT_HEADER};
 
 const TAG_LEN: usize = 16;
 const ID_LEN: usize = 16;

@@ -8,7 +8,7 @@
 
 use std::fmt;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The whole configuration document.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -219,7 +219,7 @@ pub struct OriginVerifyConfig {
 }
 
 fn default_origin_verify_header() -> String {
-    crate::hygiene::ORIGIN_VERIFY_HEADER.into()
+    crate::names::ORIGIN_VERIFY_HEADER.into()
 }
 
 impl fmt::Debug for OriginVerifyConfig {
@@ -265,7 +265,7 @@ pub struct CanaryConfig {
     pub origin: Option<CanaryOriginConfig>,
     /// Run-time weight and kill switch from a store (see [`crate::rollout`]); set, it replaces
     /// `weight_percent` (which must then be 0).
-    pub rollout: Option<crate::rollout::RolloutConfig>,
+    pub rollout: Option<RolloutConfig>,
 }
 
 impl Default for CanaryConfig {
@@ -432,6 +432,73 @@ pub(crate) fn check_keys(field: &'static str, keys: &[KeyConfig]) -> Result<(), 
         }
     }
     Ok(())
+}
+
+/// Where the host reads the state and how often (the `canary.rollout` config section).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RolloutConfig {
+    /// `s3://bucket/key` (Lambda@Edge: read with the function's role), `https://…`,
+    /// `http://127.0.0.1…` / `http://localhost…` (local stand-ins), or `file:///abs/path` (local).
+    pub source: String,
+    /// Re-read the source when the last read is older than this. Default 10.
+    #[serde(default = "default_ttl")]
+    pub ttl_seconds: u32,
+    /// After this long without a successful read, everyone is on stable. Default 300.
+    #[serde(default = "default_max_stale")]
+    pub max_stale_seconds: u32,
+    /// One read may take this long before the host gives up (keeping the last state). Default 1000.
+    #[serde(default = "default_timeout")]
+    pub timeout_ms: u32,
+}
+
+fn default_ttl() -> u32 {
+    10
+}
+fn default_max_stale() -> u32 {
+    300
+}
+fn default_timeout() -> u32 {
+    1000
+}
+
+impl RolloutConfig {
+    pub(crate) fn check(&self) -> Result<(), ConfigError> {
+        use ConfigError::InvalidRollout;
+        let s = self.source.as_str();
+        let ok = if let Some(rest) = s.strip_prefix("s3://") {
+            matches!(rest.split_once('/'), Some((b, k)) if !b.is_empty() && !k.is_empty())
+        } else if let Some(rest) = s.strip_prefix("http://") {
+            // Plain HTTP only for loopback stand-ins.
+            let host = rest.split(['/', ':']).next().unwrap_or("");
+            matches!(host, "127.0.0.1" | "localhost" | "[::1]")
+        } else if let Some(rest) = s.strip_prefix("https://") {
+            !rest.is_empty()
+        } else if let Some(rest) = s.strip_prefix("file://") {
+            rest.starts_with('/')
+        } else {
+            false
+        };
+        if !ok || !is_clean_value(s) || s.contains(' ') {
+            return Err(InvalidRollout(
+                "source must be s3://bucket/key, https://…, http://127.0.0.1… or file:///absolute/path",
+            ));
+        }
+        if self.ttl_seconds == 0 {
+            return Err(InvalidRollout("ttl_seconds must be at least 1"));
+        }
+        if self.max_stale_seconds < self.ttl_seconds {
+            return Err(InvalidRollout(
+                "max_stale_seconds must be at least ttl_seconds",
+            ));
+        }
+        if self.timeout_ms == 0 || self.timeout_ms > 5000 {
+            return Err(InvalidRollout(
+                "timeout_ms must be 1-5000 (viewer triggers have 5 s in all)",
+            ));
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

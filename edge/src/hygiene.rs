@@ -11,9 +11,9 @@ use crate::headers;
 /// Request headers a client must never set: the edge's own signalling headers and headers that
 /// origins commonly treat as an authenticated identity.
 pub const BUILTIN_STRIP: [&str; 14] = [
-    crate::canary::VARIANT_HEADER,
-    crate::canary::FORCE_HEADER,
-    crate::canary::TESTER_HEADER,
+    crate::names::VARIANT_HEADER,
+    crate::names::FORCE_HEADER,
+    crate::names::TESTER_HEADER,
     "x-amzn-oidc-identity",
     "x-amzn-oidc-accesstoken",
     "x-amzn-oidc-data",
@@ -27,9 +27,7 @@ pub const BUILTIN_STRIP: [&str; 14] = [
     "remote-user",
 ];
 
-/// The origin-verify header's default name (`origin_verify.header`); stripped from viewers
-/// whether or not origin-verify is configured.
-pub const ORIGIN_VERIFY_HEADER: &str = "x-origin-verify";
+pub use crate::names::ORIGIN_VERIFY_HEADER;
 
 /// Request headers CloudFront does not let a viewer-request function remove or change.
 const READ_ONLY_REQUEST: [&str; 4] = ["host", "content-length", "transfer-encoding", "via"];

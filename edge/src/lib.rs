@@ -24,6 +24,7 @@ pub mod cors;
 pub mod event;
 pub mod headers;
 pub mod hygiene;
+pub mod names;
 pub mod ratelimit;
 pub mod rollout;
 pub mod security;

@@ -14,16 +14,21 @@
 //! The value is read once per instance (the init phase) and kept for its lifetime: rotation is a
 //! new value that both the old and the new instances accept (see the README, "Secrets").
 //!
-//! One SigV4-signed JSON call over HTTPS (rustls, webpki roots) with the credentials Lambda puts
-//! in the environment (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`); no AWS
-//! SDK. The endpoint is the SDK's own setting when given (`AWS_ENDPOINT_URL_SECRETS_MANAGER` /
-//! `AWS_ENDPOINT_URL_SSM`, then `AWS_ENDPOINT_URL`), so the local stack reads moto's secret store
-//! through the same code; plain `http` only for loopback hosts. Errors never contain a value.
+//! One signed JSON call over HTTPS (rustls, webpki roots). Credentials come from `aws-config`'s
+//! default chain (on Lambda, the role's credentials in the environment; locally also profiles,
+//! SSO, web identity, container and instance roles) and the request is signed by the SDK's own
+//! SigV4 signer (`aws-sigv4`): a whole Secrets Manager / SSM client is more code than one init-time
+//! call needs (cold start, bootstrap size). The endpoint is the SDK's own setting when given
+//! (`AWS_ENDPOINT_URL_SECRETS_MANAGER` / `AWS_ENDPOINT_URL_SSM`, then `AWS_ENDPOINT_URL`), so the
+//! local stack reads moto's secret store through the same code; plain `http` only for loopback
+//! hosts. Errors never contain a value.
 
 use std::collections::HashMap;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
-use aws_lc_rs::{digest, hmac};
+use aws_credential_types::provider::ProvideCredentials;
+use aws_credential_types::Credentials;
+use aws_smithy_runtime_api::client::identity::Identity;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -40,10 +45,10 @@ pub enum SecretError {
     Both(String),
     #[error("{0}_ARN is not a Secrets Manager secret or SSM parameter ARN")]
     BadArn(String),
-    #[error(
-        "{0}_ARN: no AWS credentials in the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)"
-    )]
-    NoCredentials(String),
+    #[error("{0}_ARN: no AWS credentials (aws-config's default chain: environment, profile, SSO, web identity, container or instance role): {1}")]
+    NoCredentials(String, String),
+    #[error("{0}_ARN: the request could not be signed: {1}")]
+    Signing(String, String),
     #[error("{0}_ARN: endpoint {1} is not https (plain http only for loopback hosts)")]
     Insecure(String, String),
     #[error("{0}_ARN: the secret store did not answer: {1}")]
@@ -162,10 +167,9 @@ pub async fn fetch(
     if uri.scheme_str() != Some("https") && !(uri.scheme_str() == Some("http") && loopback) {
         return Err(SecretError::Insecure(name.into(), endpoint));
     }
-    let (Some(ak), Some(sk)) = (get("AWS_ACCESS_KEY_ID"), get("AWS_SECRET_ACCESS_KEY")) else {
-        return Err(SecretError::NoCredentials(name.into()));
-    };
-    let token = get("AWS_SESSION_TOKEN");
+    let creds = credentials(&arn.region)
+        .await
+        .map_err(|e| SecretError::NoCredentials(name.into(), e))?;
     let (target, body) = arn.target_and_body();
 
     let mut http = HttpConnector::new();
@@ -184,28 +188,17 @@ pub async fn fetch(
         if attempt > 0 {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        let signed = sign(&SignInput {
-            host: &host,
-            region: &arn.region,
-            service: arn.service,
+        let req = signed_request(
+            &uri,
+            &host,
+            &arn.region,
+            arn.service,
             target,
-            body: &body,
-            access_key: &ak,
-            secret_key: &sk,
-            token: token.as_deref(),
-            epoch_seconds: now,
-        });
-        let mut b = http::Request::post(uri.clone());
-        for (k, v) in &signed {
-            b = b.header(k.as_str(), v.as_str());
-        }
-        let req = b
-            .body(Full::new(Bytes::from(body.clone())))
-            .map_err(|e| SecretError::Unreachable(name.into(), e.to_string()))?;
+            &body,
+            &creds,
+            SystemTime::now(),
+        )
+        .map_err(|e| SecretError::Signing(name.into(), e))?;
         let answer = tokio::time::timeout(ATTEMPT_TIMEOUT, async {
             let resp = send_once(&https, &uri, req).await?;
             let status = resp.status().as_u16();
@@ -264,161 +257,71 @@ fn value_of(service: &str, answer: &serde_json::Value, name: &str) -> Result<Str
     }
 }
 
-/// What a SigV4 signature covers.
-pub struct SignInput<'a> {
-    pub host: &'a str,
-    pub region: &'a str,
-    pub service: &'a str,
-    pub target: &'a str,
-    pub body: &'a str,
-    pub access_key: &'a str,
-    pub secret_key: &'a str,
-    pub token: Option<&'a str>,
-    pub epoch_seconds: u64,
+/// Credentials from `aws-config`'s default chain (the secret's region for the providers that
+/// call AWS: web identity, SSO).
+async fn credentials(region: &str) -> Result<Credentials, String> {
+    let chain = aws_config::default_provider::credentials::DefaultCredentialsChain::builder()
+        .region(aws_config::Region::new(region.to_string()))
+        .build()
+        .await;
+    chain.provide_credentials().await.map_err(|e| {
+        // The error and its causes, on one line.
+        let mut out = e.to_string();
+        let mut cause = std::error::Error::source(&e);
+        while let Some(c) = cause {
+            out.push_str(": ");
+            out.push_str(&c.to_string());
+            cause = c.source();
+        }
+        out
+    })
 }
 
-fn sha256_hex(b: &[u8]) -> String {
-    hex::encode(digest::digest(&digest::SHA256, b).as_ref())
-}
-
-fn hmac_sha256(key: &[u8], msg: &str) -> Vec<u8> {
-    hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key), msg.as_bytes())
-        .as_ref()
-        .to_vec()
-}
-
-/// `YYYYMMDDTHHMMSSZ` of a Unix time (UTC; days-from-civil inverse, Howard Hinnant's algorithm).
-pub fn amz_date(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
-    format!(
-        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
-        rem / 3600,
-        (rem / 60) % 60,
-        rem % 60
+/// The AWS JSON 1.1 `POST /` request of `target`, signed by the SDK's SigV4 signer at `time`.
+#[allow(clippy::too_many_arguments)]
+fn signed_request(
+    uri: &http::Uri,
+    host: &str,
+    region: &str,
+    service: &str,
+    target: &str,
+    body: &str,
+    creds: &Credentials,
+    time: SystemTime,
+) -> Result<http::Request<Full<Bytes>>, String> {
+    use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
+    let mut req = http::Request::post(uri.clone())
+        .header(http::header::HOST, host)
+        .header(http::header::CONTENT_TYPE, "application/x-amz-json-1.1")
+        .header("x-amz-target", target)
+        .body(Full::new(Bytes::from(body.to_string())))
+        .map_err(|e| e.to_string())?;
+    let identity: Identity = creds.clone().into();
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region(region)
+        .name(service)
+        .time(time)
+        .settings(SigningSettings::default())
+        .build()
+        .map_err(|e| e.to_string())?
+        .into();
+    let headers = req
+        .headers()
+        .iter()
+        .filter_map(|(k, v)| Some((k.as_str(), v.to_str().ok()?)));
+    let signable = SignableRequest::new(
+        "POST",
+        uri.to_string(),
+        headers,
+        SignableBody::Bytes(body.as_bytes()),
     )
-}
-
-/// The request headers of a SigV4-signed AWS JSON 1.1 `POST /` (Authorization included).
-pub fn sign(i: &SignInput) -> Vec<(String, String)> {
-    let headers = [
-        (
-            "content-type".to_string(),
-            "application/x-amz-json-1.1".to_string(),
-        ),
-        ("x-amz-target".to_string(), i.target.to_string()),
-    ];
-    let mut out = sign_request(
-        &Signing {
-            method: "POST",
-            host: i.host,
-            path: "/",
-            query: "",
-            headers: &headers,
-            body: i.body.as_bytes(),
-            region: i.region,
-            service: i.service,
-            epoch_seconds: i.epoch_seconds,
-            content_sha256_header: false,
-        },
-        i.access_key,
-        i.secret_key,
-        i.token,
-    );
-    out.retain(|(k, _)| k != "host");
-    out
-}
-
-/// What a general SigV4 signature covers (any method, path and query; S3 as well).
-pub struct Signing<'a> {
-    pub method: &'a str,
-    pub host: &'a str,
-    /// The canonical (already encoded) path.
-    pub path: &'a str,
-    /// The query, already encoded (`k=v&k=v`, any order).
-    pub query: &'a str,
-    /// Headers other than `host`, `x-amz-date`, `x-amz-security-token`, lower-case names.
-    pub headers: &'a [(String, String)],
-    pub body: &'a [u8],
-    pub region: &'a str,
-    pub service: &'a str,
-    pub epoch_seconds: u64,
-    /// S3 wants the payload hash as `x-amz-content-sha256` (signed).
-    pub content_sha256_header: bool,
-}
-
-/// The headers to send (`host` included, `authorization` last) for a SigV4-signed request.
-pub fn sign_request(
-    s: &Signing,
-    access_key: &str,
-    secret_key: &str,
-    token: Option<&str>,
-) -> Vec<(String, String)> {
-    let date_time = amz_date(s.epoch_seconds);
-    let date = &date_time[..8];
-    let payload = sha256_hex(s.body);
-    let mut headers: Vec<(String, String)> = s.headers.to_vec();
-    headers.push(("host".into(), s.host.to_string()));
-    headers.push(("x-amz-date".into(), date_time.clone()));
-    if s.content_sha256_header {
-        headers.push(("x-amz-content-sha256".into(), payload.clone()));
-    }
-    if let Some(t) = token {
-        headers.push(("x-amz-security-token".into(), t.to_string()));
-    }
-    headers.sort();
-    let signed_headers = headers
-        .iter()
-        .map(|(k, _)| k.as_str())
-        .collect::<Vec<_>>()
-        .join(";");
-    let canonical_headers: String = headers
-        .iter()
-        .map(|(k, v)| format!("{k}:{}\n", v.trim()))
-        .collect();
-    let mut query: Vec<&str> = s.query.split('&').filter(|p| !p.is_empty()).collect();
-    query.sort_by_key(|p| p.split_once('=').map_or(*p, |(k, _)| k));
-    let canonical_query = query
-        .iter()
-        .map(|p| {
-            if p.contains('=') {
-                p.to_string()
-            } else {
-                format!("{p}=")
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("&");
-    let canonical = format!(
-        "{}\n{}\n{canonical_query}\n{canonical_headers}\n{signed_headers}\n{payload}",
-        s.method, s.path
-    );
-    let scope = format!("{date}/{}/{}/aws4_request", s.region, s.service);
-    let to_sign = format!(
-        "AWS4-HMAC-SHA256\n{date_time}\n{scope}\n{}",
-        sha256_hex(canonical.as_bytes())
-    );
-    let k_date = hmac_sha256(format!("AWS4{secret_key}").as_bytes(), date);
-    let k_region = hmac_sha256(&k_date, s.region);
-    let k_service = hmac_sha256(&k_region, s.service);
-    let k_signing = hmac_sha256(&k_service, "aws4_request");
-    let signature = hex::encode(hmac_sha256(&k_signing, &to_sign));
-    headers.push((
-        "authorization".into(),
-        format!(
-            "AWS4-HMAC-SHA256 Credential={access_key}/{scope}, SignedHeaders={signed_headers}, Signature={signature}"
-        ),
-    ));
-    headers
+    .map_err(|e| e.to_string())?;
+    let (instructions, _signature) = sign(signable, &params)
+        .map_err(|e| e.to_string())?
+        .into_parts();
+    instructions.apply_to_request_http1x(&mut req);
+    Ok(req)
 }
 
 /// One request on its own HTTP/1.1 connection (an init-time read needs no pool; hyper's pooled
@@ -534,50 +437,36 @@ mod tests {
         }
     }
 
+    /// The SDK's signer covers what the services check: the target, the content type, the host,
+    /// the date and the session token, under the secret's region and service.
     #[test]
-    fn dates() {
-        assert_eq!(amz_date(0), "19700101T000000Z");
-        assert_eq!(amz_date(1_440_938_160), "20150830T123600Z");
-        assert_eq!(amz_date(951_782_400), "20000229T000000Z");
-        assert_eq!(amz_date(4_102_444_799), "20991231T235959Z");
-    }
-
-    /// AWS's published SigV4 example (IAM `ListUsers`, the signing-key and signature steps of the
-    /// "Signature Version 4 signing process" docs) reproduced through the same helpers.
-    #[test]
-    fn signing_key_matches_the_aws_example() {
-        let k_date = hmac_sha256(b"AWS4wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "20150830");
-        let k_region = hmac_sha256(&k_date, "us-east-1");
-        let k_service = hmac_sha256(&k_region, "iam");
-        let k_signing = hmac_sha256(&k_service, "aws4_request");
-        assert_eq!(
-            hex::encode(&k_signing),
-            "c4afb1cc5771d871763a393e44b703571b55cc28424d1a5e86da6ed3c154a4b9"
+    fn requests_are_signed_by_the_sdk_with_the_target_and_the_token() {
+        let creds = Credentials::new("AKIDEXAMPLE", "secret", Some("session".into()), None, "t");
+        let uri: http::Uri = "https://secretsmanager.us-east-1.amazonaws.com/"
+            .parse()
+            .unwrap();
+        let req = signed_request(
+            &uri,
+            "secretsmanager.us-east-1.amazonaws.com",
+            "us-east-1",
+            "secretsmanager",
+            "secretsmanager.GetSecretValue",
+            "{}",
+            &creds,
+            SystemTime::UNIX_EPOCH + Duration::from_secs(1_440_938_160),
+        )
+        .unwrap();
+        let h = |k: &str| req.headers()[k].to_str().unwrap().to_string();
+        let auth = h("authorization");
+        assert!(
+            auth.starts_with(
+                "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/secretsmanager/aws4_request, SignedHeaders=content-type;host;x-amz-date;x-amz-security-token;x-amz-target, Signature="
+            ),
+            "{auth}"
         );
-        let to_sign = "AWS4-HMAC-SHA256\n20150830T123600Z\n20150830/us-east-1/iam/aws4_request\nf536975d06c0309214f805bb90ccff089219ecd68b2577efef23edd43b7e1a59";
-        assert_eq!(
-            hex::encode(hmac_sha256(&k_signing, to_sign)),
-            "5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7"
-        );
-    }
-
-    #[test]
-    fn signed_headers_are_sorted_and_name_the_token() {
-        let h = sign(&SignInput {
-            host: "secretsmanager.us-east-1.amazonaws.com",
-            region: "us-east-1",
-            service: "secretsmanager",
-            target: "secretsmanager.GetSecretValue",
-            body: "{}",
-            access_key: "AKIDEXAMPLE",
-            secret_key: "secret",
-            token: Some("session"),
-            epoch_seconds: 1_440_938_160,
-        });
-        let auth = &h.iter().find(|(k, _)| k == "authorization").unwrap().1;
-        assert!(auth.starts_with(
-            "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/secretsmanager/aws4_request, SignedHeaders=content-type;host;x-amz-date;x-amz-security-token;x-amz-target, Signature="
-        ));
+        assert_eq!(h("x-amz-date"), "20150830T123600Z");
+        assert_eq!(h("x-amz-security-token"), "session");
+        assert_eq!(h("x-amz-target"), "secretsmanager.GetSecretValue");
         assert!(!auth.contains("secret,") && !auth.contains("session"));
     }
 

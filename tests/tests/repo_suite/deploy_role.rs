@@ -61,7 +61,7 @@ fn iam_actions() -> &'static BTreeSet<String> {
 /// IAM's action match: the local gateway's IAM wildcard matcher (`*` any run, `?` one character),
 /// case-insensitive as IAM compares actions. Resources are compared case-sensitively.
 fn action_glob(pattern: &str, action: &str) -> bool {
-    gateway::iam::glob(&pattern.to_ascii_lowercase(), &action.to_ascii_lowercase())
+    emulator::iam::glob(&pattern.to_ascii_lowercase(), &action.to_ascii_lowercase())
 }
 
 /// The IAM actions an `Action` entry means (only the named service's actions are matched when the
@@ -239,7 +239,7 @@ fn allows(action: &str, resource: &str, region: &str) -> bool {
         let action_ok = statement_actions(s).iter().any(|p| action_glob(p, action));
         let resource_ok = list(&s["Resource"])
             .iter()
-            .any(|r| gateway::iam::glob(&substitute(r), resource));
+            .any(|r| emulator::iam::glob(&substitute(r), resource));
         let condition_ok = match s["Condition"].as_object() {
             None => true,
             Some(c) => {

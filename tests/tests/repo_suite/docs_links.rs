@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Component, Path, PathBuf};
-use tests::paths::workspace_root;
+use harness::paths::workspace_root;
 
 /// The markdown files a reader follows links through: the front door and the docs tree.
 fn pages(root: &Path) -> Vec<PathBuf> {

@@ -5,6 +5,7 @@
 mod aws_facts;
 mod deploy_role;
 mod docs_links;
+mod layout;
 mod own_api;
 mod template;
 mod workflow_lint;

@@ -5,7 +5,7 @@
 //! are checked against the code: the parameters the example passes exist in the application, the
 //! routes it gives the authorizer are exactly its API's, its authorizer is a REQUEST authorizer on
 //! every method, and every integration sends the same identity headers as the local gateway's
-//! `GATEWAY_UPSTREAM` (`gateway::apigw::upstream::IDENTITY_HEADERS`).
+//! `GATEWAY_UPSTREAM` (`emulator::apigw::upstream::IDENTITY_HEADERS`).
 
 use std::collections::BTreeSet;
 
@@ -183,7 +183,7 @@ fn the_example_nests_the_application_and_passes_the_identity_like_the_local_gate
 
     // Every integration: HTTP proxy, the five identity headers from the authorizer's context,
     // exactly the local gateway's.
-    let want: BTreeSet<(String, String)> = gateway::apigw::upstream::IDENTITY_HEADERS
+    let want: BTreeSet<(String, String)> = emulator::apigw::upstream::IDENTITY_HEADERS
         .iter()
         .map(|(ctx, h)| {
             (

@@ -5,6 +5,7 @@
 mod audit;
 mod browser;
 mod canary_rollout;
+mod cli;
 mod gateway;
 mod rollout_aws;
 mod upstream;

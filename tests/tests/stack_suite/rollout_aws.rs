@@ -8,7 +8,9 @@
 //!   the metrics per variant;
 //! - `ramp` with a healthy canary walks every step and leaves the last weight;
 //! - `ramp` with a failing canary writes weight 0 and exits 1 naming the reason;
-//! - refusals (no credentials, a missing bucket, a bad URI) exit 2 with the reason.
+//! - refusals (no credentials, a missing bucket, a bad URI) exit 2 with the reason;
+//! - credentials and region from a named profile in the shared config and credentials files
+//!   (aws-config's default chain), with no `AWS_ACCESS_KEY_ID` in the environment.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
@@ -81,22 +83,32 @@ fn put_metrics(moto: &Moto, namespace: &str, counts: [u32; 4]) {
 }
 
 /// Traffic: the same batch every 200 ms until killed (requests keep arriving during a bake).
+/// Returns once the first batch is in (Python and boto3 take a while to start on a busy machine:
+/// a bake must not end before the traffic begins).
 struct Traffic(Child);
 
 impl Traffic {
     fn start(moto: &Moto, counts: [u32; 4]) -> Traffic {
+        use std::io::BufRead;
         let c = counts.map(|n| n.to_string());
-        let child = python(
+        let mut child = python(
             moto,
             &format!(
-                "{PUT}\nwhile True:\n    put(*map(int, sys.argv[2:6]))\n    time.sleep(0.2)\n"
+                "{PUT}\nwhile True:\n    put(*map(int, sys.argv[2:6]))\n    print('put', flush=True)\n    time.sleep(0.2)\n"
             ),
             &[NAMESPACE, &c[0], &c[1], &c[2], &c[3]],
         )
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .expect("traffic");
+        let stdout = child.stdout.take().expect("traffic stdout");
+        let mut first = String::new();
+        let mut lines = std::io::BufReader::new(stdout);
+        lines.read_line(&mut first).expect("traffic started");
+        assert_eq!(first.trim(), "put", "the traffic did not start");
+        // Keep draining its output so it never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines.lines() {});
         Traffic(child)
     }
 }
@@ -342,27 +354,31 @@ fn refusals_exit_2_with_the_reason() {
         ),
         (
             vec!["set", "--weight", "101", "--s3-uri", &u],
-            "gateway: --weight must be 0-100",
+            "gateway: invalid value '101' for '--weight <N>': 101 is not in 0..=100; try 'gateway rollout set --help'",
         ),
     ] {
         let o = rollout(&moto, &args);
         assert_eq!(o.status.code(), Some(2), "{args:?}");
         assert_eq!(stderr(&o).trim(), want, "{args:?}");
     }
-    // No credentials: refused before any request.
+    // No credentials anywhere in the chain: refused before any request.
     let o = Command::new(bin("gateway"))
         .args(["rollout", "status", "--s3-uri", &u])
         .env_clear()
         .env("AWS_REGION", "us-east-1")
         .env("AWS_ENDPOINT_URL", moto.endpoint())
+        .env("AWS_CONFIG_FILE", "/nonexistent/config")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(
-        stderr(&o).starts_with("gateway: no AWS credentials in the environment"),
+        stderr(&o).starts_with("gateway: no AWS credentials (environment, AWS_PROFILE"),
         "{}",
         stderr(&o)
     );
+    assert_eq!(stderr(&o).trim().lines().count(), 1, "{}", stderr(&o));
     // A non-loopback plain-http endpoint is refused (credentials never cross it unencrypted).
     let o = Command::new(bin("gateway"))
         .args(["rollout", "status", "--s3-uri", &u])
@@ -371,6 +387,7 @@ fn refusals_exit_2_with_the_reason() {
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env("AWS_ENDPOINT_URL", "http://s3.example.com")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
@@ -378,4 +395,57 @@ fn refusals_exit_2_with_the_reason() {
         stderr(&o).trim(),
         "gateway: endpoint \"http://s3.example.com\" is not https (plain http only for loopback hosts)"
     );
+}
+
+/// Issue 21: an operator on a named profile (SSO, a role, or keys in the shared files) needs no
+/// exported credentials: region and credentials come from `AWS_PROFILE` in the files named by
+/// `AWS_CONFIG_FILE` / `AWS_SHARED_CREDENTIALS_FILE`, through aws-config's default chain. Without
+/// that profile the same command finds no credentials (so they did come from the profile).
+#[test]
+fn status_and_set_use_a_named_profile_from_the_shared_files() {
+    let moto = Moto::start();
+    make_bucket(&moto);
+    let dir = std::env::temp_dir().join(format!("rollout-profile-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("config");
+    let credentials = dir.join("credentials");
+    std::fs::write(&config, "[profile rollout-operator]\nregion = us-east-1\n").unwrap();
+    std::fs::write(
+        &credentials,
+        "[rollout-operator]\naws_access_key_id = testing\naws_secret_access_key = testing\n",
+    )
+    .unwrap();
+    let u = uri();
+    let run = |profile: &str, args: &[&str]| {
+        Command::new(bin("gateway"))
+            .arg("rollout")
+            .args(args)
+            .args(["--s3-uri", &u, "--namespace", NAMESPACE])
+            .args(FAST)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", &dir)
+            .env("AWS_CONFIG_FILE", &config)
+            .env("AWS_SHARED_CREDENTIALS_FILE", &credentials)
+            .env("AWS_PROFILE", profile)
+            .env("AWS_ENDPOINT_URL", moto.endpoint())
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .output()
+            .expect("gateway rollout")
+    };
+    let o = run("rollout-operator", &["set", "--weight", "10"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stored(&moto)["weight_percent"], 10);
+    put_metrics(&moto, NAMESPACE, [20, 1, 80, 0]);
+    let o = run("rollout-operator", &["status"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = &json_lines(&o)[0];
+    assert_eq!(s["weight_percent"], 10);
+    assert_eq!(s["health"]["variants"]["canary"]["requests"], 20);
+    assert_eq!(s["health"]["variants"]["canary"]["errors_5xx"], 1);
+
+    let o = run("no-such-profile", &["status"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).starts_with("gateway: no AWS "), "{}", stderr(&o));
+    let _ = std::fs::remove_dir_all(&dir);
 }

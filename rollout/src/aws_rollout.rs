@@ -18,7 +18,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde_json::{json, Value};
 
 use crate::aws::{Aws, MetricQuery, S3Uri};
-use crate::rollout::{Counts, Target};
+use crate::{Counts, Target};
 
 /// The edge's defaults (`canary.rollout.ttl_seconds` 10 + `timeout_ms` 1000).
 pub const DEFAULT_PROPAGATION: Duration = Duration::from_secs(11);
@@ -42,8 +42,8 @@ fn epoch(t: SystemTime) -> u64 {
 }
 
 impl AwsRollout {
+    /// The clients come from `aws-config`'s default chain ([`Aws::load`]).
     pub fn new(
-        aws: Aws,
         object: S3Uri,
         namespace: String,
         propagation: Duration,
@@ -54,6 +54,7 @@ impl AwsRollout {
             .enable_all()
             .build()
             .map_err(|e| format!("tokio runtime: {e}"))?;
+        let aws = rt.block_on(Aws::load())?;
         Ok(AwsRollout {
             aws,
             object,

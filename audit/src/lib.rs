@@ -17,6 +17,7 @@
 //! Exit status: 0 when every check passed (skips allowed), 1 when any failed, 2 on a usage error.
 
 mod checks;
+pub mod cli;
 mod client;
 pub mod tokens;
 

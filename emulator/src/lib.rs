@@ -1,16 +1,14 @@
 //! The local gateway: CloudFront + API Gateway in front of the edge, authorizer and crud
 //! functions, in process, on one HTTP port of 127.0.0.1 (like `sam local start-api`, without
-//! Docker). The functions run the same handler code as their Lambda binaries.
+//! Docker). The functions run the same handler code as their Lambda binaries. `gateway serve`
+//! configures and runs it.
 
 pub mod apigw;
-pub mod audit;
-pub mod aws;
 pub mod cloudfront;
 pub mod iam;
 pub mod message;
 pub mod pipeline;
 pub mod rollout;
-pub mod rollout_aws;
 pub mod routes;
 pub mod server;
 pub mod token;
