@@ -17,6 +17,7 @@ pub mod memo;
 pub mod owner;
 pub mod policy;
 pub mod reason;
+pub mod revocation;
 pub mod token;
 pub mod verify;
 

@@ -11,6 +11,7 @@
 //! (route matching), `message` (the HTTP request and response the chain passes along).
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
@@ -91,8 +92,53 @@ pub struct Gateway {
     crud_canary: Option<crud::Deps>,
     health: crate::rollout::Health,
     throttle: StageThrottle,
-    cache: AuthCache,
+    cache: Arc<AuthCache>,
     seq: AtomicU64,
+}
+
+/// The local stand-in for API Gateway's `FlushStageAuthorizersCache`: crud's revocation hook
+/// (`crud::sessions::AfterRevocation`) drops the stage's answers from this gateway's authorizer
+/// cache, in process, where crud on AWS makes the signed API call. Cognito's global sign-out goes
+/// to `inner` (the same AWS call crud makes, against the Cognito stand-in), when configured.
+struct EmulatedFlush {
+    cache: Arc<AuthCache>,
+    api_id: String,
+    inner: Option<Arc<dyn crud::sessions::AfterRevocation>>,
+}
+
+impl crud::sessions::AfterRevocation for EmulatedFlush {
+    fn flush_stage<'a>(
+        &'a self,
+        api_id: &'a str,
+        stage: &'a str,
+    ) -> crud::sessions::HookFuture<'a> {
+        Box::pin(async move {
+            if api_id == self.api_id {
+                let n = self.cache.flush_stage(stage);
+                tracing::info!(event = "authorizer_cache_flushed", stage, answers = n);
+            }
+            Ok(())
+        })
+    }
+
+    fn global_sign_out<'a>(&'a self, sub: &'a str) -> crud::sessions::HookFuture<'a> {
+        Box::pin(async move {
+            match &self.inner {
+                Some(h) => h.global_sign_out(sub).await,
+                None => Ok(()),
+            }
+        })
+    }
+}
+
+/// crud with the emulated flush (keeping crud's own hooks for the global sign-out).
+fn with_emulated_flush(mut crud: crud::Deps, cache: &Arc<AuthCache>, api_id: &str) -> crud::Deps {
+    let inner = crud.after_revocation.take();
+    crud.with_after_revocation(Arc::new(EmulatedFlush {
+        cache: cache.clone(),
+        api_id: api_id.to_owned(),
+        inner,
+    }))
 }
 
 impl Gateway {
@@ -102,6 +148,8 @@ impl Gateway {
         auth: authorizer::Authorizer,
         crud: crud::Deps,
     ) -> Gateway {
+        let cache = Arc::new(AuthCache::new(settings.auth_cache_ttl));
+        let crud = with_emulated_flush(crud, &cache, &settings.api_id);
         Gateway {
             cloudfront: CloudFront::new(
                 edge,
@@ -110,7 +158,7 @@ impl Gateway {
                 &settings.origin_path,
             ),
             throttle: StageThrottle::new(settings.throttle_rate, settings.throttle_burst),
-            cache: AuthCache::new(settings.auth_cache_ttl),
+            cache,
             settings,
             auth,
             crud,
@@ -126,7 +174,11 @@ impl Gateway {
 
     /// Serve the canary stage with this crud (the canary version) instead of the stable one.
     pub fn with_canary_crud(mut self, crud: crud::Deps) -> Gateway {
-        self.crud_canary = Some(crud);
+        self.crud_canary = Some(with_emulated_flush(
+            crud,
+            &self.cache,
+            &self.settings.api_id,
+        ));
         self
     }
 
