@@ -1,5 +1,5 @@
 //! The AWS side of [`AfterRevocation`]: API Gateway's `FlushStageAuthorizersCache` and Cognito's
-//! `AdminUserGlobalSignOut`, each one HTTPS call signed with the AWS SDK's own SigV4 signer
+//! `AdminUserGlobalSignOut` (after a `ListUsers` filtered on `sub` for the user's name), each one HTTPS call signed with the AWS SDK's own SigV4 signer
 //! (`aws-sigv4`) and the SDK's credentials (`aws-config`'s provider chain). Two whole SDK clients
 //! (`aws-sdk-apigateway`, `aws-sdk-cognitoidentityprovider`) for two calls would add megabytes to
 //! crud's bootstrap and its cold start; the signer and the credential chain are already linked
@@ -66,7 +66,7 @@ impl AwsHooks {
         })
     }
 
-    /// One signed call; `Ok` on a 2xx.
+    /// One signed call; `Ok(answer body)` on a 2xx (at most 64 KB read).
     async fn call(
         &self,
         service: &'static str,
@@ -74,7 +74,7 @@ impl AwsHooks {
         url: String,
         headers: &[(&'static str, &str)],
         body: Vec<u8>,
-    ) -> Result<(), HookError> {
+    ) -> Result<Bytes, HookError> {
         let creds = self
             .credentials
             .provide_credentials()
@@ -128,10 +128,17 @@ impl AwsHooks {
             match tokio::time::timeout(ATTEMPT_TIMEOUT, self.client.request(req)).await {
                 Ok(Ok(resp)) => {
                     let status = resp.status().as_u16();
-                    // drain (bounded by the timeout above); the body is never logged
-                    let _ = tokio::time::timeout(ATTEMPT_TIMEOUT, resp.into_body().collect()).await;
+                    // read (bounded in time and size); the body is never logged
+                    let answer = tokio::time::timeout(
+                        ATTEMPT_TIMEOUT,
+                        http_body_util::Limited::new(resp.into_body(), 64 * 1024).collect(),
+                    )
+                    .await;
                     if (200..300).contains(&status) {
-                        return Ok(());
+                        return match answer {
+                            Ok(Ok(b)) => Ok(b.to_bytes()),
+                            _ => Err(HookError(format!("{service}: answer not read"))),
+                        };
                     }
                     last = format!("{service}: HTTP {status}");
                     if status != 429 && status < 500 {
@@ -183,6 +190,7 @@ impl AfterRevocation for AwsHooks {
                 Vec::new(),
             )
             .await
+            .map(|_| ())
         })
     }
 
@@ -191,33 +199,49 @@ impl AfterRevocation for AwsHooks {
             let Some((ep, pool)) = &self.cognito else {
                 return Ok(());
             };
-            let body = serde_json::json!({"UserPoolId": pool, "Username": sub}).to_string();
-            let r = self
-                .call(
-                    "cognito-idp",
-                    "POST",
-                    format!("{ep}/"),
-                    &[
-                        ("content-type", "application/x-amz-json-1.1"),
-                        (
-                            "x-amz-target",
-                            "AWSCognitoIdentityProviderService.AdminUserGlobalSignOut",
-                        ),
-                    ],
-                    body.into_bytes(),
-                )
-                .await;
-            // An unknown user is not an error: nothing to sign out (and no existence oracle).
-            match r {
-                Err(HookError(m)) if m.ends_with("HTTP 400") => {
-                    tracing::info!(
-                        event = "global_sign_out_refused",
-                        "Cognito refused (HTTP 400: no such user?)"
-                    );
-                    Ok(())
-                }
-                other => other,
+            // A Cognito sub is a UUID; anything else names no user of the pool.
+            if sub.is_empty() || !sub.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
+                return Ok(());
             }
+            let cognito = |target: &'static str, body: serde_json::Value| {
+                let url = format!("{ep}/");
+                async move {
+                    self.call(
+                        "cognito-idp",
+                        "POST",
+                        url,
+                        &[
+                            ("content-type", "application/x-amz-json-1.1"),
+                            ("x-amz-target", target),
+                        ],
+                        body.to_string().into_bytes(),
+                    )
+                    .await
+                }
+            };
+            // The user's name: `ListUsers` filtered on `sub` (the admin calls take a username).
+            let found = cognito(
+                "AWSCognitoIdentityProviderService.ListUsers",
+                serde_json::json!({
+                    "UserPoolId": pool,
+                    "Filter": format!("sub = \"{sub}\""),
+                    "Limit": 1,
+                    "AttributesToGet": ["sub"],
+                }),
+            )
+            .await?;
+            let users: serde_json::Value = serde_json::from_slice(&found)
+                .map_err(|_| HookError("cognito-idp: ListUsers answer".into()))?;
+            let Some(username) = users["Users"][0]["Username"].as_str() else {
+                // no such user: nothing to sign out (the answer stays 204: no existence oracle)
+                return Ok(());
+            };
+            cognito(
+                "AWSCognitoIdentityProviderService.AdminUserGlobalSignOut",
+                serde_json::json!({"UserPoolId": pool, "Username": username}),
+            )
+            .await
+            .map(|_| ())
         })
     }
 }

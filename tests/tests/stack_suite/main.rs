@@ -6,4 +6,5 @@ mod audit;
 mod browser;
 mod canary_rollout;
 mod gateway;
+mod revocation;
 mod rollout_aws;
