@@ -61,11 +61,14 @@ pub enum SyncError {
     Timeout,
 }
 
+/// The `event` of a failed sync's log line (the template's sync-failure alarm counts them).
+pub const SYNC_FAILURE_EVENTS: [&str; 2] = ["revocation_sync_failed", "revocation_set_too_large"];
+
 impl SyncError {
     fn event(&self) -> &'static str {
         match self {
-            SyncError::TooLarge => "revocation_set_too_large",
-            _ => "revocation_sync_failed",
+            SyncError::TooLarge => SYNC_FAILURE_EVENTS[1],
+            _ => SYNC_FAILURE_EVENTS[0],
         }
     }
 }

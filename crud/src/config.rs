@@ -13,6 +13,7 @@
 //! | `REVOCATION_TTL_SECONDS` | 86700 | how long a revocation is kept: at least the longest token lifetime plus the authorizer's leeway (Cognito: 1 day at most, + 300 s), 60..=2592000 |
 //! | `REVOCATION_SYNC_SECONDS` | 2 | the authorizer's setting of the same name (the template gives both the same value): with a cache flush, a revocation answers once every authorizer has read it (this + 2 s after the write) and flushes the cache again then, 1..=60 |
 //! | `AUTHORIZER_CACHE_FLUSH` | `on` | `on`: every revocation flushes API Gateway's authorizer cache of the request's stage (`FlushStageAuthorizersCache`); `off`: no flush (an API without authorizer caching, or the local gateway, which flushes its own emulated cache) |
+//! | `AUTHORIZER_CACHE_STAGES` | unset | comma-separated stages whose authorizer cache a revocation flushes (every stage of the API that shares the authorizer, e.g. `prod,canary`); unset: the request's own stage |
 //! | `USER_POOL_ID` | unset | the Cognito user pool whose users `DELETE /users/{sub}/sessions` also signs out globally (`AdminUserGlobalSignOut`); unset: no global sign-out |
 //! | `CURSOR_SECRET` | unset | comma-separated standard-base64 keys (≥ 32 bytes; alphabet [`crate::cursor::SECRET_ALPHABET`], no base64url) for cursor tags; unset: random per instance |
 //!
@@ -58,6 +59,8 @@ pub struct Settings {
     pub revocation_sync_seconds: u64,
     /// `AUTHORIZER_CACHE_FLUSH` (default on).
     pub authorizer_cache_flush: bool,
+    /// `AUTHORIZER_CACHE_STAGES` (empty: the request's stage).
+    pub authorizer_cache_stages: Vec<String>,
     /// `USER_POOL_ID`: Cognito's global sign-out for the admin route.
     pub user_pool_id: Option<String>,
 }
@@ -78,6 +81,8 @@ pub enum ConfigError {
     BadRevocationTable(String),
     #[error("AUTHORIZER_CACHE_FLUSH must be on or off (got {0:?})")]
     BadCacheFlush(String),
+    #[error("AUTHORIZER_CACHE_STAGES: {0:?} is not a stage name (letters, digits, -_)")]
+    BadStage(String),
     #[error("USER_POOL_ID {0:?} is not a Cognito user pool id (<region>_<id>)")]
     BadUserPool(String),
     /// `{name} must be an integer in {min}..={max} (got {got:?})`
@@ -183,7 +188,23 @@ impl Settings {
             Some(p) => return Err(ConfigError::BadUserPool(p)),
         };
         let revocation_sync_seconds = number(&get, "REVOCATION_SYNC_SECONDS", 2, 1, 60)?;
+        let authorizer_cache_stages: Vec<String> = get("AUTHORIZER_CACHE_STAGES")
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if let Some(bad) = authorizer_cache_stages.iter().find(|s| {
+            s.len() > 128
+                || !s
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        }) {
+            return Err(ConfigError::BadStage(bad.clone()));
+        }
         Ok(Settings {
+            authorizer_cache_stages,
             revocation_sync_seconds,
             authorizer_cache_flush,
             user_pool_id,

@@ -66,16 +66,23 @@ async fn after(deps: &Deps, req: &ApiRequest, sign_out: Option<&str>) -> Result<
     let Some(h) = deps.after_revocation.as_deref() else {
         return Ok(());
     };
-    if let (true, Some(api), Some(stage)) = (
-        h.flushes(),
-        req.api_id.as_deref(),
-        req.stage_name.as_deref(),
-    ) {
+    let stages: Vec<&str> = if deps.settings.authorizer_cache_stages.is_empty() {
+        req.stage_name.as_deref().into_iter().collect()
+    } else {
+        deps.settings
+            .authorizer_cache_stages
+            .iter()
+            .map(String::as_str)
+            .collect()
+    };
+    if let (true, Some(api), false) = (h.flushes(), req.api_id.as_deref(), stages.is_empty()) {
         // Flushed now, and again once every authorizer's synced set holds the revocation: an
         // Allow decided in between (by a set read before the write) would otherwise be cached
         // for the cache's whole TTL. The answer waits for the second flush, so a 204 means the
         // token is refused everywhere.
-        flush(h, api, stage).await?;
+        for stage in &stages {
+            flush(h, api, stage).await?;
+        }
         let mut wait = propagation(deps);
         if let Some(d) = crate::store::deadline() {
             let left = d
@@ -90,7 +97,9 @@ async fn after(deps: &Deps, req: &ApiRequest, sign_out: Option<&str>) -> Result<
             }
         }
         tokio::time::sleep(wait).await;
-        flush(h, api, stage).await?;
+        for stage in &stages {
+            flush(h, api, stage).await?;
+        }
     }
     if let Some(sub) = sign_out {
         if let Err(e) = h.global_sign_out(sub).await {
