@@ -224,11 +224,14 @@ async fn store_faults_answer_503_with_retry_after_and_a_retry_writes_once() {
     assert_eq!(entries(&c).await.len(), 2);
 }
 
+/// One request the recorder saw: when, its request line, its headers (lower-case names).
+type Seen = (Instant, String, HashMap<String, String>);
+
 /// A stand-in for API Gateway's control plane: records each request's line and headers and
 /// answers `status`.
 struct Recorder {
     port: u16,
-    seen: Arc<Mutex<Vec<(Instant, String, HashMap<String, String>)>>>,
+    seen: Arc<Mutex<Vec<Seen>>>,
     status: Arc<Mutex<u16>>,
 }
 
