@@ -436,7 +436,11 @@ impl Authorizer {
         let valid_until = v.principal.exp as f64 + cfg.leeway_seconds as f64;
         let iss = cfg.issuers.get(v.issuer).map_or("", String::as_str);
         let entry = Entry {
-            revocation: TokenKeys::of(&v.principal, iss),
+            // hashed once per verified token, and only when revocations are checked
+            revocation: self
+                .revocations
+                .as_ref()
+                .map(|_| TokenKeys::of(&v.principal, iss)),
             principal: v.principal,
             access,
             issuer: v.issuer,
@@ -453,9 +457,11 @@ impl Authorizer {
     /// The revocation check (none without `REVOCATION_TABLE`): a memo hit is checked like a
     /// fresh verification, so a memoised token is refused once its session is revoked.
     async fn check_revocation(&self, e: &Entry, now: f64) -> Result<(), Reason> {
-        match &self.revocations {
-            Some(r) => r.check(&e.revocation, now).await,
-            None => Ok(()),
+        match (&self.revocations, &e.revocation) {
+            (Some(r), Some(keys)) => r.check(keys, now).await,
+            // an entry memoised without keys cannot be checked: never trusted then
+            (Some(_), None) => Err(Reason::RevocationUnavailable),
+            (None, _) => Ok(()),
         }
     }
 }

@@ -13,14 +13,21 @@ use harness::cognito::sign_in;
 use harness::stack::{Reply, Stack};
 use serde_json::json;
 
-const SYNC_SECONDS: u64 = 1;
+/// `REVOCATION_SYNC_SECONDS` of these stacks (`REVOCATION_BOUND_SYNC_SECONDS` overrides it, e.g.
+/// `2`, scripts/run.sh's value, to measure the bound the README states).
+fn sync_seconds() -> u64 {
+    std::env::var("REVOCATION_BOUND_SYNC_SECONDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1)
+}
 
 async fn stack() -> Stack {
     // Stack::start creates the `revocations` table next to `items`
     Stack::start(
         &[
             ("REVOCATION_TABLE", "revocations".to_string()),
-            ("REVOCATION_SYNC_SECONDS", SYNC_SECONDS.to_string()),
+            ("REVOCATION_SYNC_SECONDS", sync_seconds().to_string()),
             (
                 "ROUTE_RULES",
                 r#"[{"route":"DELETE /users/{sub}/sessions","groups_any":["admin"]}]"#.to_string(),
@@ -70,11 +77,16 @@ fn fresh(s: &Stack, user: &str) -> harness::cognito::LocalPool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revoking_the_current_session_refuses_the_token_within_the_bound_every_run() {
     let s = stack().await;
-    let bound = Duration::from_secs(SYNC_SECONDS + 2);
+    let sync = sync_seconds();
+    let bound = Duration::from_secs(sync + 2);
     let mut first_refusals = Vec::new();
     let mut answers = Vec::new();
-    const RUNS: usize = 8;
-    for run in 0..RUNS {
+    // REVOCATION_BOUND_RUNS: more runs for the README's distribution
+    let runs: usize = std::env::var("REVOCATION_BOUND_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(8);
+    for run in 0..runs {
         let t = fresh(&s, "alice").access_token;
         // cached by the gateway and memoised by the authorizer
         assert_eq!(get(&s, &t).await.status, 200, "run {run}");
@@ -136,13 +148,14 @@ async fn revoking_the_current_session_refuses_the_token_within_the_bound_every_r
     first_refusals.sort();
     answers.sort();
     println!(
-        "revocation bound over {RUNS} runs (REVOCATION_SYNC_SECONDS={SYNC_SECONDS}): first refusal after the DELETE started: min {:?} median {:?} max {:?}; 204 after: min {:?} median {:?} max {:?}",
+        "revocation bound over {runs} runs (REVOCATION_SYNC_SECONDS={sync}): first refusal after the DELETE started: min {:?} median {:?} p90 {:?} max {:?}; 204 after: min {:?} median {:?} max {:?}",
         first_refusals[0],
-        first_refusals[RUNS / 2],
-        first_refusals[RUNS - 1],
+        first_refusals[runs / 2],
+        first_refusals[runs * 9 / 10],
+        first_refusals[runs - 1],
         answers[0],
-        answers[RUNS / 2],
-        answers[RUNS - 1]
+        answers[runs / 2],
+        answers[runs - 1]
     );
     s.stop().await;
 }
@@ -190,7 +203,7 @@ async fn an_admin_revokes_a_user_and_a_non_admin_cannot() {
     let r = delete(&s, s.token("alice"), &path).await;
     assert_eq!(r.status, 403, "{:?}", r.body);
     assert_eq!(r.json()["code"], "forbidden");
-    tokio::time::sleep(Duration::from_secs(SYNC_SECONDS + 2)).await;
+    tokio::time::sleep(Duration::from_secs(sync_seconds() + 2)).await;
     assert_eq!(
         get(&s, &bob.access_token).await.status,
         200,
