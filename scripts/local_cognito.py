@@ -79,6 +79,7 @@ def main() -> None:
         "username": args.username,
         "access_token": auth["AccessToken"],
         "id_token": auth["IdToken"],
+        "refresh_token": auth.get("RefreshToken", ""),
     }))
 
 

@@ -2,7 +2,10 @@
 crud/table.json (the one source: userId S HASH, itemId S RANGE, TTL on `expires_at`; template.yaml's
 ItemsTable is tested against it), on-demand billing.
 
-Usage: python scripts/local_table.py --endpoint http://127.0.0.1:PORT --table NAME
+Usage: python scripts/local_table.py --endpoint http://127.0.0.1:PORT --table NAME [--revocation]
+
+--revocation: the revocation table instead (revocation-keys/table.json: pk S HASH, TTL on
+`expires_at`; template.yaml's RevocationTable is tested against it).
 """
 import argparse
 import json
@@ -11,7 +14,9 @@ from pathlib import Path
 
 import boto3
 
-SCHEMA = Path(__file__).resolve().parent.parent / "crud" / "table.json"
+ROOT = Path(__file__).resolve().parent.parent
+SCHEMA = ROOT / "crud" / "table.json"
+REVOCATION_SCHEMA = ROOT / "revocation-keys" / "table.json"
 
 
 def main() -> None:
@@ -19,8 +24,9 @@ def main() -> None:
     p.add_argument("--endpoint", required=True)
     p.add_argument("--table", required=True)
     p.add_argument("--region", default="us-east-1")
+    p.add_argument("--revocation", action="store_true")
     args = p.parse_args()
-    schema = json.loads(SCHEMA.read_text())
+    schema = json.loads((REVOCATION_SCHEMA if args.revocation else SCHEMA).read_text())
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
     ddb = boto3.client("dynamodb", endpoint_url=args.endpoint, region_name=args.region)

@@ -66,6 +66,10 @@ $PY scripts/local_cognito.py --endpoint "$MOTO_URL" --username bob --password "$
 $PY scripts/local_cognito.py --endpoint "$MOTO_URL" --username carol --password "${PASSWORDS[carol]}" --group admin > /dev/null
 TABLE=apigw-guard-items
 $PY scripts/local_table.py --endpoint "$MOTO_URL" --table "$TABLE" > /dev/null
+# Revocations (DELETE /sessions…): written by crud, synced by the authorizer every
+# REVOCATION_SYNC_SECONDS; the gateway flushes its emulated authorizer cache on each one.
+REVOCATION_TABLE=apigw-guard-revocations
+$PY scripts/local_table.py --endpoint "$MOTO_URL" --table "$REVOCATION_TABLE" --revocation > /dev/null
 
 # Fresh secrets for this run (never built-in constants): origin-verify, canary cookie, tester,
 # and crud's cursor key (standard base64 of 32 random bytes, CURSOR_SECRET's format), shared by
@@ -108,6 +112,14 @@ CLIENT=$($PY -c "import json; print(json.load(open('$STATE_DIR/state.json'))['cl
 export USER_POOL_ID=$POOL CLIENT_IDS=$CLIENT JWKS_URI="$MOTO_URL/$POOL/.well-known/jwks.json"
 export ORIGIN_VERIFY_SECRET="v1:$OV_SECRET"
 export CURSOR_SECRET=$CURSOR_KEY
+export REVOCATION_TABLE REVOCATION_SYNC_SECONDS=${REVOCATION_SYNC_SECONDS:-2}
+# DELETE /users/{sub}/sessions is for group admin (carol) only; every other route stays open to
+# every signed-in user. With your own API_ROUTES (GATEWAY_UPSTREAM: docs/protect-your-own-api.md)
+# that route is not yours: no default rule then.
+if [ -z "${API_ROUTES:-}" ]; then
+  export ROUTE_RULES=${ROUTE_RULES:-'[{"route":"DELETE /users/{sub}/sessions","groups_any":["admin"]}]'}
+  export ROUTE_DEFAULT=${ROUTE_DEFAULT:-allow}
+fi
 export TABLE_NAME=$TABLE EDGE_CONFIG_FILE="$STATE_DIR/edge-config.json" GATEWAY_PORT=$PORT
 # Per-variant health for `gateway rollout status`; the canary crud reads CANARY_<setting> first.
 export GATEWAY_HEALTH_FILE="$STATE_DIR/health.json"

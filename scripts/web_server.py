@@ -13,7 +13,7 @@ FILE is JSON, read on every request (so it may be written after this server star
   only this origin and the API's.
 - `GET /config.json`: what the app needs (API URL, app client id, region, the sign-in URL). Never
   a secret: the same values a deployed app ships in its own config.json.
-- `POST /cognito`: forwards Cognito's `InitiateAuth` (and nothing else: no admin call, no other
+- `POST /cognito`: forwards Cognito's `InitiateAuth` and `RevokeToken` (and nothing else: no admin call, no other
   X-Amz-Target, at most 16 KiB) to `cognito_endpoint`. The browser could call moto directly (it
   answers CORS for any origin), but moto's port is an unauthenticated admin endpoint for every
   AWS stand-in (DynamoDB included): the page never talks to it, and the app's CSP `connect-src`
@@ -38,7 +38,12 @@ FILES = {
     "/app.css": ("app.css", "text/css; charset=utf-8"),
     "/favicon.svg": ("favicon.svg", "image/svg+xml"),
 }
-ALLOWED_TARGETS = {"AWSCognitoIdentityProviderService.InitiateAuth"}
+# Sign-in, and the sign-out's refresh-token revocation (RevokeToken needs no credentials: the
+# app client and the token itself); never an admin call.
+ALLOWED_TARGETS = {
+    "AWSCognitoIdentityProviderService.InitiateAuth",
+    "AWSCognitoIdentityProviderService.RevokeToken",
+}
 MAX_SIGNIN_BODY = 16 * 1024
 
 

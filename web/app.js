@@ -12,6 +12,7 @@ const PAGE_SIZE = 5;
 const state = {
   config: null,
   token: null,          // the access token (memory only)
+  refreshToken: null,   // the refresh token (memory only), revoked at Cognito on sign-out
   user: null,
   cursors: [null],      // cursors[i] = cursor of page i (null = first page)
   page: 0,
@@ -58,7 +59,25 @@ async function cognitoSignIn(user, password) {
   if (!r.ok || !body?.AuthenticationResult?.AccessToken) {
     throw new Problem(r.status || 0, { title: 'Sign-in refused', code: body?.__type || 'signin_failed', detail: body?.message || '' });
   }
-  return body.AuthenticationResult.AccessToken;
+  return { access: body.AuthenticationResult.AccessToken, refresh: body.AuthenticationResult.RefreshToken || null };
+}
+
+/** Cognito RevokeToken: the refresh token mints no new tokens. `true` when Cognito confirmed. */
+async function cognitoRevoke(refreshToken) {
+  try {
+    const r = await fetch(state.config.signin_url, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/x-amz-json-1.1',
+        'x-amz-target': 'AWSCognitoIdentityProviderService.RevokeToken',
+      },
+      body: JSON.stringify({ Token: refreshToken, ClientId: state.config.client_id }),
+      credentials: 'omit',
+    });
+    return r.ok;
+  } catch {
+    return false;
+  }
 }
 
 /** One API call. Returns {status, body, etag, location}; throws Problem on any failure. */
@@ -200,7 +219,9 @@ async function signIn(ev) {
   const user = $('user').value.trim();
   const password = $('password').value;
   await guarded(async () => {
-    state.token = await cognitoSignIn(user, password);
+    const tokens = await cognitoSignIn(user, password);
+    state.token = tokens.access;
+    state.refreshToken = tokens.refresh;
     state.user = user;
     $('password').value = '';
     state.cursors = [null];
@@ -211,15 +232,32 @@ async function signIn(ev) {
   });
 }
 
-function signOut() {
-  // Forget the token. A JWT stays valid until it expires: this signs the page out, it does not
-  // revoke the token (Cognito's GlobalSignOut + short token lifetimes do that on AWS).
+async function signOut() {
+  // Sign-out that signs out: the API revokes this token's session (DELETE /sessions/current:
+  // every access and id token of this sign-in is refused from its 204 on), and Cognito revokes
+  // the refresh token (RevokeToken), so it mints no new ones. Then the page forgets both.
+  const notes = [];
+  if (state.token) {
+    try {
+      await api('DELETE', '/sessions/current');
+      notes.push('the token is revoked at the API');
+    } catch (e) {
+      showProblem(e);
+      notes.push(`the API did not revoke the token (${e.status} ${e.code || e.title})`);
+    }
+  }
+  if (state.refreshToken) {
+    notes.push(await cognitoRevoke(state.refreshToken)
+      ? 'the refresh token is revoked at Cognito'
+      : 'Cognito did not revoke the refresh token');
+  }
   state.token = null;
+  state.refreshToken = null;
   state.user = null;
   state.editing.clear();
   renderSession();
   renderItems([]);
-  showLast('Signed out.');
+  showLast(`Signed out${notes.length ? `: ${notes.join('; ')}` : ''}.`);
 }
 
 async function createItem(ev) {

@@ -97,6 +97,10 @@ pub struct Ctx {
     rate_limit_requests: usize,
     /// Items the audit created: (owner is A?, id).
     created: Vec<(bool, String)>,
+    /// A session of user A's own, signed in for "revoke, then replay" (`None`: no credentials,
+    /// only a token given: that category is skipped, the audit never revokes a session it did
+    /// not create).
+    pub revoke_session: Option<Result<String, String>>,
 }
 
 fn has_cors_grant(r: &Resp, origin: &str) -> bool {
@@ -131,6 +135,7 @@ impl Ctx {
             skip: o.skip.clone(),
             rate_limit_requests: o.rate_limit_requests,
             created: Vec::new(),
+            revoke_session: None,
         }
     }
 
@@ -201,6 +206,9 @@ impl Ctx {
         if self.on("bola") || self.on("mass") {
             self.bola_and_mass().await;
         }
+        if self.on("revoke") {
+            self.revoke_then_replay().await;
+        }
         if self.on("headers") {
             // One 4xx of each origin: a crud 404 for an unknown route.
             let _ = self
@@ -255,6 +263,95 @@ impl Ctx {
                 detail,
             );
         }
+    }
+
+    // ---- revoke, then replay ---------------------------------------------------------------
+
+    /// Sign-out that signs out: a session of the audit's own (user A signed in once more) is
+    /// revoked with `DELETE /sessions/current`, then its token is replayed: it must be refused
+    /// (401) from the 204 on, on every route, while A's other session keeps working.
+    async fn revoke_then_replay(&mut self) {
+        const CAT: &str = "revoke";
+        let token = match self.revoke_session.clone() {
+            None => {
+                self.skip(
+                    CAT,
+                    "revoke, then replay",
+                    "needs user A's credentials: the audit only revokes a session it signed in itself",
+                );
+                return;
+            }
+            Some(Err(e)) => {
+                self.push(CAT, "a session of the audit's own", false, e);
+                return;
+            }
+            Some(Ok(t)) => t,
+        };
+        let auth = format!("Bearer {token}");
+        let h = [("authorization", auth.as_str())];
+        let items = format!("{}/items", self.url);
+        let current = format!("{}/sessions/current", self.url);
+        let status = |r: &Result<Resp, SendError>| match r {
+            Ok(r) => format!("{}", r.status),
+            Err(e) => err(e),
+        };
+        let r = self
+            .client
+            .send("GET /items (the audit's session)", "GET", &items, &h, None)
+            .await;
+        let ok = matches!(&r, Ok(r) if r.status == 200);
+        let d = status(&r);
+        self.push(CAT, "the audit's own session works before sign-out", ok, d);
+        if !ok {
+            return;
+        }
+        let started = std::time::Instant::now();
+        let r = self
+            .client
+            .send("DELETE /sessions/current", "DELETE", &current, &h, None)
+            .await;
+        let ok = matches!(&r, Ok(r) if r.status == 204);
+        let d = format!(
+            "{} after {} ms (204 expected: the session is revoked)",
+            status(&r),
+            started.elapsed().as_millis()
+        );
+        self.push(
+            CAT,
+            "sign-out (DELETE /sessions/current) answers 204",
+            ok,
+            d,
+        );
+        if !ok {
+            return;
+        }
+        for (n, (what, method, url)) in [
+            ("GET /items", "GET", &items),
+            ("GET /items again (cached answers too)", "GET", &items),
+            ("DELETE /sessions/current again", "DELETE", &current),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let r = self
+                .client
+                .send(&format!("replay: {what}"), method, url, &h, None)
+                .await;
+            let ok = matches!(&r, Ok(r) if r.status == 401);
+            let d = format!("{} (401 expected)", status(&r));
+            self.push(
+                CAT,
+                format!("the revoked token is refused: {what} (replay {})", n + 1),
+                ok,
+                d,
+            );
+        }
+        let r = self
+            .call("GET /items as A", "GET", "/items", Some(true), &[], None)
+            .await;
+        let ok = matches!(&r, Ok(r) if r.status == 200);
+        let d = format!("{} (only the audit's own session was revoked)", status(&r));
+        self.push(CAT, "user A's other session still works", ok, d);
     }
 
     // ---- hostile tokens ------------------------------------------------------------------

@@ -100,7 +100,7 @@ impl Default for Options {
     }
 }
 
-pub const CATEGORIES: [&str; 8] = [
+pub const CATEGORIES: [&str; 9] = [
     "control",
     "token",
     "bola",
@@ -109,6 +109,7 @@ pub const CATEGORIES: [&str; 8] = [
     "headers",
     "bypass",
     "ratelimit",
+    "revoke",
 ];
 
 pub const USAGE: &str = "usage: gateway audit [--json] [--state FILE] \
@@ -121,7 +122,8 @@ pub const USAGE: &str = "usage: gateway audit [--json] [--state FILE] \
   in clear text to the hosts given
   deployed targets read tokens from AUDIT_TOKEN_A / AUDIT_TOKEN_B (and AUDIT_ID_TOKEN_A), or
   credentials from AUDIT_USER_A / AUDIT_PASSWORD_A / AUDIT_USER_B / AUDIT_PASSWORD_B
-  categories: control token bola mass cors headers bypass ratelimit";
+  categories: control token bola mass cors headers bypass ratelimit revoke (revoke, then replay:
+  a session of user A's own, signed in with A's credentials, is revoked and its token replayed)";
 
 pub fn parse_args(args: &[String]) -> Result<Options, String> {
     let mut o = Options::default();
@@ -495,6 +497,13 @@ pub async fn run(opts: &Options) -> Result<Report, String> {
         opts.timeout,
         Duration::from_secs(10),
     )?;
+    // "revoke, then replay": a session of A's own (one more sign-in with A's credentials).
+    let revoke_creds = match (&a.1, &a.2, &target.cognito) {
+        (name, Some(p), Some(c)) if !opts.skip.iter().any(|s| s == "revoke") => {
+            Some((name.clone(), p.clone(), c.clone()))
+        }
+        _ => None,
+    };
     let mut users = Vec::new();
     for (label, name, password, token, id_token) in [a, b] {
         let (access, idt) = match (token, password) {
@@ -544,6 +553,16 @@ pub async fn run(opts: &Options) -> Result<Report, String> {
         Duration::from_secs(10),
     )?;
     let mut ctx = checks::Ctx::new(c, &target, a, b, opts);
+    if let Some((name, password, (endpoint, client_id))) = revoke_creds {
+        ctx.revoke_session = Some(
+            checks::sign_in(&ctx.client, &endpoint, &client_id, &name, &password)
+                .await
+                .map(|(access, _)| access)
+                .map_err(|e| {
+                    format!("user A ({name}): sign-in for a session of its own failed: {e}")
+                }),
+        );
+    }
     ctx.run_all().await;
     let requests = spent + ctx.client.sent().min(opts.max_requests);
     Ok(Report {

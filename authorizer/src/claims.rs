@@ -11,7 +11,7 @@
 //! [`check`] is a pure function of the claims, the configuration and the time, so every rule is
 //! unit-tested here without keys or servers.
 
-use crate::json::{Members, Num, Str, StrList};
+use crate::json::{Members, Num, Str, StrList, StrOrOther};
 use crate::reason::Reason;
 
 /// `iat` may be at most this far in the future (plus `LEEWAY_SECONDS`): clocks drift a little,
@@ -64,6 +64,9 @@ pub struct Claims {
     pub cognito_username: Option<String>,
     pub scope: Option<String>,
     pub groups: Option<Vec<String>>,
+    pub jti: Option<String>,
+    /// Cognito's `origin_jti` (the refresh token's session); a non-string reads as absent.
+    pub origin_jti: Option<String>,
 }
 
 impl<'de> serde::Deserialize<'de> for Aud {
@@ -118,9 +121,8 @@ impl<'de> serde::Deserialize<'de> for Claims {
                         "username" => c.username = s(&mut m)?,
                         "cognito:username" => c.cognito_username = s(&mut m)?,
                         "scope" => c.scope = s(&mut m)?,
-                        "jti" => {
-                            m.value::<Str>()?;
-                        }
+                        "jti" => c.jti = s(&mut m)?,
+                        "origin_jti" => c.origin_jti = m.value::<StrOrOther>()?.0,
                         "cognito:groups" => c.groups = Some(m.value::<StrList>()?.0),
                         _ => m.skip_value()?,
                     }
@@ -138,7 +140,7 @@ pub fn parse(payload: &[u8]) -> Result<Claims, Reason> {
 }
 
 /// What a verified token says about its principal (everything the policy and context need).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Principal {
     pub sub: String,
     pub username: String,
@@ -148,6 +150,11 @@ pub struct Principal {
     pub groups: Vec<String>,
     /// `exp` in whole seconds (floor), for the memo.
     pub exp: i64,
+    /// `jti` and Cognito's `origin_jti` (empty when absent): the keys a revocation names.
+    pub jti: String,
+    pub origin_jti: String,
+    /// `iat` (absent: `None`), for session-wide revocations (`DELETE /sessions`).
+    pub iat: Option<f64>,
 }
 
 impl Principal {
@@ -244,6 +251,9 @@ pub fn check(c: Claims, cfg: &ClaimRules<'_>, now: f64) -> Result<Principal, Rea
         scope: c.scope.unwrap_or_default(),
         groups,
         exp: exp.floor() as i64,
+        jti: c.jti.unwrap_or_default(),
+        origin_jti: c.origin_jti.unwrap_or_default(),
+        iat: c.iat,
     })
 }
 

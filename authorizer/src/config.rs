@@ -68,6 +68,32 @@ pub struct Config {
     /// rules as fetched ones (refresh on an unknown kid or after `JWKS_REFRESH_SECONDS`, replaced
     /// by the next successful fetch). Unset: the JWKS is fetched during init.
     pub jwks_seed: Option<SeededKeys>,
+    /// `REVOCATION_TABLE` and its timings; `None`: no revocation check (logged at init).
+    pub revocation: Option<RevocationSettings>,
+}
+
+/// Where revocations are read and how fresh they must be (see `revocation`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevocationSettings {
+    /// `REVOCATION_TABLE`: a DynamoDB table name or ARN.
+    pub table: String,
+    /// `REVOCATION_SYNC_SECONDS` (default 2, 1..=60): one read per this many seconds.
+    pub sync_every: Duration,
+    /// `REVOCATION_MAX_STALE_SECONDS` (default 60, `REVOCATION_SYNC_SECONDS`..=3600): how long
+    /// the last set stays in force while the table cannot be read; then fail closed.
+    pub max_stale: Duration,
+}
+
+pub const DEFAULT_REVOCATION_SYNC_SECONDS: u64 = 2;
+pub const DEFAULT_REVOCATION_MAX_STALE_SECONDS: u64 = 60;
+
+fn valid_table(t: &str) -> bool {
+    if let Some(rest) = t.strip_prefix("arn:") {
+        return rest.contains(":table/") && !t.chars().any(|c| c.is_whitespace() || c.is_control());
+    }
+    (3..=255).contains(&t.len())
+        && t.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.'))
 }
 
 /// The key sets of `JWKS_JSON`, one per issuer in `ISSUER` order, parsed and vetted once here
@@ -459,6 +485,44 @@ impl Config {
             1_000_000,
         )? as usize;
 
+        let revocation = match nonempty("REVOCATION_TABLE") {
+            None => None,
+            Some(t) => {
+                let t = t.trim().to_string();
+                if !valid_table(&t) {
+                    return Err(err(
+                        "REVOCATION_TABLE",
+                        format!("{t:?} is not a DynamoDB table name or ARN"),
+                    ));
+                }
+                let sync = bounded(
+                    "REVOCATION_SYNC_SECONDS",
+                    nonempty("REVOCATION_SYNC_SECONDS"),
+                    DEFAULT_REVOCATION_SYNC_SECONDS,
+                    1,
+                    60,
+                )?;
+                let stale = bounded(
+                    "REVOCATION_MAX_STALE_SECONDS",
+                    nonempty("REVOCATION_MAX_STALE_SECONDS"),
+                    DEFAULT_REVOCATION_MAX_STALE_SECONDS.max(sync),
+                    1,
+                    3600,
+                )?;
+                if stale < sync {
+                    return Err(err(
+                        "REVOCATION_MAX_STALE_SECONDS",
+                        "must not be shorter than REVOCATION_SYNC_SECONDS",
+                    ));
+                }
+                Some(RevocationSettings {
+                    table: t,
+                    sync_every: Duration::from_secs(sync),
+                    max_stale: Duration::from_secs(stale),
+                })
+            }
+        };
+
         let jwks_seed = nonempty(JWKS_JSON_ENV)
             .map(|raw| parse_jwks_json(&raw, &issuers, &algorithms))
             .transpose()?;
@@ -481,6 +545,7 @@ impl Config {
             jwks,
             memo_capacity,
             jwks_seed,
+            revocation,
         })
     }
 }

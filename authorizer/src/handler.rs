@@ -15,6 +15,7 @@ use crate::config::HttpApiResponse;
 use crate::memo::{self, Entry, Memo};
 use crate::policy::{Access, ApiPrefix, PolicyDocument};
 use crate::reason::Reason;
+use crate::revocation::{Revocations, TokenKeys};
 use crate::token;
 use crate::verify::Verifier;
 
@@ -198,7 +199,9 @@ impl Kind {
 }
 
 /// Context passed to the integration: flat strings only, empty when a claim is absent. `sub` is
-/// the owner id (the plain `sub` for the primary issuer, see `owner`); `iss` the token's issuer.
+/// the owner id (the plain `sub` for the primary issuer, see `owner`); `iss` the token's issuer;
+/// `jti`, `origin_jti` and `iat` (whole seconds) say what a revocation of this token names, so
+/// crud never parses a token.
 #[derive(Serialize)]
 struct Context<'a> {
     sub: &'a str,
@@ -208,6 +211,9 @@ struct Context<'a> {
     token_use: &'a str,
     scope: &'a str,
     groups: String,
+    jti: &'a str,
+    origin_jti: &'a str,
+    iat: String,
 }
 
 impl<'a> Context<'a> {
@@ -220,6 +226,12 @@ impl<'a> Context<'a> {
             token_use: &p.token_use,
             scope: &p.scope,
             groups: p.groups.join(","),
+            jti: &p.jti,
+            origin_jti: &p.origin_jti,
+            iat: p
+                .iat
+                .map(|i| format!("{}", i.floor() as i64))
+                .unwrap_or_default(),
         }
     }
 }
@@ -242,10 +254,11 @@ struct SimpleResponse<'a> {
     context: Option<Context<'a>>,
 }
 
-/// The authorizer: verifier, memo and response settings, built once at init.
+/// The authorizer: verifier, memo, revocation set and response settings, built once at init.
 pub struct Authorizer {
     verifier: Verifier,
     memo: Memo,
+    revocations: Option<std::sync::Arc<Revocations>>,
 }
 
 fn ct_eq(a: &[u8], b: &[u8]) -> bool {
@@ -264,7 +277,18 @@ impl Authorizer {
         Authorizer {
             verifier,
             memo: Memo::new(cap),
+            revocations: None,
         }
+    }
+
+    /// Check every decision against this synced revocation set.
+    pub fn with_revocations(mut self, r: std::sync::Arc<Revocations>) -> Authorizer {
+        self.revocations = Some(r);
+        self
+    }
+
+    pub fn revocations(&self) -> Option<&std::sync::Arc<Revocations>> {
+        self.revocations.as_ref()
     }
 
     pub fn verifier(&self) -> &Verifier {
@@ -404,19 +428,41 @@ impl Authorizer {
                 .and_then(|j| j.trusted(&e.key.kid))
                 .is_some_and(|k| memo::same_key(&k, &e.key))
         }) {
+            self.check_revocation(&e, now).await?;
             return Ok((e, true));
         }
         let v = self.verifier.verify(token, now).await?;
         let access = Access::compute(&cfg.route_rules, cfg.route_default, &v.principal);
         let valid_until = v.principal.exp as f64 + cfg.leeway_seconds as f64;
+        let iss = cfg.issuers.get(v.issuer).map_or("", String::as_str);
         let entry = Entry {
+            // hashed once per verified token, and only when revocations are checked
+            revocation: self
+                .revocations
+                .as_ref()
+                .map(|_| TokenKeys::of(&v.principal, iss)),
             principal: v.principal,
             access,
             issuer: v.issuer,
             key: v.key,
             valid_until,
         };
-        Ok((self.memo.insert(h, entry, now), false))
+        let entry = self.memo.insert(h, entry, now);
+        self.check_revocation(&entry, now).await?;
+        Ok((entry, false))
+    }
+}
+
+impl Authorizer {
+    /// The revocation check (none without `REVOCATION_TABLE`): a memo hit is checked like a
+    /// fresh verification, so a memoised token is refused once its session is revoked.
+    async fn check_revocation(&self, e: &Entry, now: f64) -> Result<(), Reason> {
+        match (&self.revocations, &e.revocation) {
+            (Some(r), Some(keys)) => r.check(keys, now).await,
+            // an entry memoised without keys cannot be checked: never trusted then
+            (Some(_), None) => Err(Reason::RevocationUnavailable),
+            (None, _) => Ok(()),
+        }
     }
 }
 

@@ -144,6 +144,60 @@ impl<'de> Deserialize<'de> for Unique {
     }
 }
 
+/// Any JSON value, checked like [`Unique`] (member names unique at every depth); a string is kept,
+/// any other type reads as absent. For claims nobody types (Cognito's `origin_jti`): a mistyped
+/// one is not a refusal (aws-jwt-verify accepts it too), it just names nothing.
+pub struct StrOrOther(pub Option<String>);
+
+impl<'de> Deserialize<'de> for StrOrOther {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = StrOrOther;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<StrOrOther, E> {
+                Ok(StrOrOther(None))
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<StrOrOther, E> {
+                Ok(StrOrOther(None))
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<StrOrOther, E> {
+                Ok(StrOrOther(None))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<StrOrOther, E> {
+                if v.is_finite() {
+                    Ok(StrOrOther(None))
+                } else {
+                    Err(E::custom("number out of range"))
+                }
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<StrOrOther, E> {
+                Ok(StrOrOther(Some(v.to_string())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<StrOrOther, E> {
+                Ok(StrOrOther(Some(v)))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<StrOrOther, E> {
+                Ok(StrOrOther(None))
+            }
+            fn visit_none<E: de::Error>(self) -> Result<StrOrOther, E> {
+                Ok(StrOrOther(None))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<StrOrOther, A::Error> {
+                while seq.next_element::<Unique>()?.is_some() {}
+                Ok(StrOrOther(None))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<StrOrOther, A::Error> {
+                Members::new(map).skip_rest()?;
+                Ok(StrOrOther(None))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
 /// Walks the members of one JSON object, refusing a name seen twice.
 pub struct Members<'de, A> {
     map: A,

@@ -17,6 +17,7 @@ pub mod memo;
 pub mod owner;
 pub mod policy;
 pub mod reason;
+pub mod revocation;
 pub mod token;
 pub mod verify;
 
@@ -93,7 +94,59 @@ pub async fn init(cfg: Config) -> Result<Authorizer, jwks::FetchError> {
             }
         }
     }
-    Ok(Authorizer::new(verify::Verifier::new(cfg, sets)))
+    let revocation = cfg.revocation.clone();
+    let auth = Authorizer::new(verify::Verifier::new(cfg, sets));
+    Ok(match revocation {
+        None => {
+            tracing::warn!(
+                event = "revocation_check_off",
+                "REVOCATION_TABLE is not set: revoked tokens are not refused (they live until exp)"
+            );
+            auth
+        }
+        Some(r) => auth.with_revocations(start_revocations(&r).await),
+    })
+}
+
+/// The revocation set of `REVOCATION_TABLE`: read once now (a failure is logged; tokens are then
+/// refused with `revocation_unavailable` until a read succeeds), then kept fresh by a background
+/// task on the current runtime.
+pub async fn start_revocations(
+    r: &config::RevocationSettings,
+) -> std::sync::Arc<revocation::Revocations> {
+    use aws_config::BehaviorVersion;
+    let sdk = aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(
+            aws_config::retry::RetryConfig::standard()
+                .with_max_attempts(2)
+                .with_initial_backoff(std::time::Duration::from_millis(20)),
+        )
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .connect_timeout(std::time::Duration::from_millis(500))
+                .operation_attempt_timeout(std::time::Duration::from_millis(800))
+                .operation_timeout(revocation::SYNC_TIMEOUT)
+                .build(),
+        )
+        .load()
+        .await;
+    let source =
+        revocation::DynamoSource::new(aws_sdk_dynamodb::Client::new(&sdk), r.table.clone());
+    let revs = std::sync::Arc::new(revocation::Revocations::new(
+        Box::new(source),
+        r.sync_every,
+        r.max_stale,
+    ));
+    let entries = revs.sync().await;
+    tracing::info!(
+        event = "revocation_check_on",
+        sync_seconds = r.sync_every.as_secs(),
+        max_stale_seconds = r.max_stale.as_secs(),
+        entries = entries.as_ref().ok().copied(),
+        "revoked tokens are refused (reason revoked)"
+    );
+    tokio::spawn(revs.clone().run());
+    revs
 }
 
 /// Hydrate every key set concurrently (the fetches overlap on the current-thread runtime).

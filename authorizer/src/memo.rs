@@ -34,6 +34,9 @@ pub struct Entry {
     pub key: KeyRef,
     /// Seconds since epoch after which the entry is dead (`exp + leeway`).
     pub valid_until: f64,
+    /// The token's revocation keys (checked on every use, memo hits included; `None` when no
+    /// revocation table is configured).
+    pub revocation: Option<crate::revocation::TokenKeys>,
 }
 
 pub struct Memo {
@@ -106,6 +109,9 @@ mod tests {
                 scope: String::new(),
                 groups: Vec::new(),
                 exp: valid_until as i64,
+                jti: String::new(),
+                origin_jti: String::new(),
+                iat: None,
             },
             access: Access {
                 allow: Vec::new(),
@@ -114,6 +120,7 @@ mod tests {
             issuer: 0,
             key: key.clone(),
             valid_until,
+            revocation: None,
         }
     }
 

@@ -1277,6 +1277,7 @@ mod tests {
             scope: scope.into(),
             groups: groups.iter().map(|s| s.to_string()).collect(),
             exp: 0,
+            ..Principal::default()
         }
     }
 

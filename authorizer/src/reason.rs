@@ -83,6 +83,12 @@ reasons! {
     OriginVerifyFailed => "origin_verify_failed",
     /// The event is not one of the shapes API Gateway sends to an authorizer.
     UnsupportedEvent => "unsupported_event",
+    /// The token's session (its `origin_jti` or `jti`) or all of its user's sessions up to its
+    /// `iat` were revoked (`DELETE /sessions…`; see `revocation`).
+    Revoked => "revoked",
+    /// The revocation set could not be read and the last one is older than
+    /// `REVOCATION_MAX_STALE_SECONDS` (or none was ever read): fail closed.
+    RevocationUnavailable => "revocation_unavailable",
     /// The token is valid but the route rules deny every route for this principal.
     RouteDenied => "route_denied",
 }

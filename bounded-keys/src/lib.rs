@@ -136,6 +136,18 @@ impl<K: Hash + Eq, V: Clone> ClearWhenFull<K, V> {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// Keep only the entries `keep` says to; the number removed.
+    pub fn retain(&self, mut keep: impl FnMut(&K, &V) -> bool) -> usize {
+        match self.map.lock() {
+            Ok(mut map) => {
+                let before = map.len();
+                map.retain(|k, v| keep(k, v));
+                before - map.len()
+            }
+            Err(_) => 0,
+        }
+    }
 }
 
 #[cfg(test)]

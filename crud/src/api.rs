@@ -11,7 +11,7 @@ use crate::request::ApiRequest;
 use crate::response::ApiResponse;
 use crate::routes::{self, Route, RouteError};
 use crate::store;
-use crate::{identity, items, profile};
+use crate::{identity, items, profile, sessions};
 
 /// Handle one request. Never panics on request data; every failure is a problem document.
 pub async fn handle(req: ApiRequest, deps: &Deps) -> ApiResponse {
@@ -63,9 +63,10 @@ async fn dispatch(req: &ApiRequest, deps: &Deps, now: SystemTime) -> Result<ApiR
         .check(sub, now)
         .await
         .map_err(|retry_after_secs| ApiError::RateLimited { retry_after_secs })?;
-    let resource = routes::resource_at(
+    let resource = routes::resource_with(
         req.route.as_deref(),
         req.path_id.as_deref(),
+        req.path_sub.as_deref(),
         &req.path,
         req.stage.as_deref(),
     )
@@ -83,5 +84,8 @@ async fn dispatch(req: &ApiRequest, deps: &Deps, now: SystemTime) -> Result<ApiR
         Route::DeleteItem(id) => items::delete(req, deps, sub, &id).await,
         Route::GetProfile => profile::get(req, deps, sub).await,
         Route::PutProfile => profile::put(req, deps, sub, now).await,
+        Route::RevokeCurrentSession => sessions::revoke_current(req, deps, now).await,
+        Route::RevokeSessions => sessions::revoke_all(req, deps, sub, now).await,
+        Route::RevokeUserSessions(target) => sessions::revoke_user(req, deps, &target, now).await,
     }
 }

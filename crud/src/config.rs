@@ -9,6 +9,12 @@
 //! | `RATE_LIMIT_SCOPE` | `deployment` | `deployment`: the limit holds across every instance (a shared counter in DynamoDB, one write per request); `instance`: per warm instance, in memory (no DynamoDB call) |
 //! | `RATE_LIMIT_TABLE` | `TABLE_NAME` | the shared counters' table (name or ARN; the items table's key schema and TTL attribute) |
 //! | `IDEMPOTENCY_TTL_SECONDS` | 86400 | how long an `Idempotency-Key` is remembered, 60..=2592000 |
+//! | `REVOCATION_TABLE` | unset | the revocation table (name or ARN; `pk` S, TTL on `expires_at`) the sessions routes write; unset: they answer 501 `revocation_not_configured` |
+//! | `REVOCATION_TTL_SECONDS` | 86700 | how long a revocation is kept: at least the longest token lifetime plus the authorizer's leeway (Cognito: 1 day at most, + 300 s), 60..=2592000 |
+//! | `REVOCATION_SYNC_SECONDS` | 2 | the authorizer's setting of the same name (the template gives both the same value): with a cache flush, a revocation answers once every authorizer has read it (this + 2 s after the write) and flushes the cache again then, 1..=60 |
+//! | `AUTHORIZER_CACHE_FLUSH` | `on` | `on`: every revocation flushes API Gateway's authorizer cache of the request's stage (`FlushStageAuthorizersCache`); `off`: no flush (an API without authorizer caching, or the local gateway, which flushes its own emulated cache) |
+//! | `AUTHORIZER_CACHE_STAGES` | unset | comma-separated stages whose authorizer cache a revocation flushes (every stage of the API that shares the authorizer, e.g. `prod,canary`); unset: the request's own stage |
+//! | `USER_POOL_ID` | unset | the Cognito user pool whose users `DELETE /users/{sub}/sessions` also signs out globally (`AdminUserGlobalSignOut`); unset: no global sign-out |
 //! | `CURSOR_SECRET` | unset | comma-separated standard-base64 keys (≥ 32 bytes; alphabet [`crate::cursor::SECRET_ALPHABET`], no base64url) for cursor tags; unset: random per instance |
 //!
 //! A missing or invalid setting fails init with a message naming it; nothing starts permissive.
@@ -45,7 +51,21 @@ pub struct Settings {
     pub rate_limit_table: String,
     pub idempotency_ttl_seconds: u64,
     pub cursor_secret: Option<String>,
+    /// `REVOCATION_TABLE` (`None`: the sessions routes answer 501).
+    pub revocation_table: Option<String>,
+    /// `REVOCATION_TTL_SECONDS`: an entry's lifetime (it must outlive every token it covers).
+    pub revocation_ttl_seconds: u64,
+    /// `REVOCATION_SYNC_SECONDS` (the authorizer's).
+    pub revocation_sync_seconds: u64,
+    /// `AUTHORIZER_CACHE_FLUSH` (default on).
+    pub authorizer_cache_flush: bool,
+    /// `AUTHORIZER_CACHE_STAGES` (empty: the request's stage).
+    pub authorizer_cache_stages: Vec<String>,
+    /// `USER_POOL_ID`: Cognito's global sign-out for the admin route.
+    pub user_pool_id: Option<String>,
 }
+
+pub const DEFAULT_REVOCATION_TTL_SECONDS: u64 = 86_400 + 300;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
@@ -57,6 +77,14 @@ pub enum ConfigError {
     BadRateLimitScope(String),
     #[error("RATE_LIMIT_TABLE {0:?} is not a DynamoDB table name or ARN")]
     BadRateLimitTable(String),
+    #[error("REVOCATION_TABLE {0:?} is not a DynamoDB table name or ARN")]
+    BadRevocationTable(String),
+    #[error("AUTHORIZER_CACHE_FLUSH must be on or off (got {0:?})")]
+    BadCacheFlush(String),
+    #[error("AUTHORIZER_CACHE_STAGES: {0:?} is not a stage name (letters, digits, -_)")]
+    BadStage(String),
+    #[error("USER_POOL_ID {0:?} is not a Cognito user pool id (<region>_<id>)")]
+    BadUserPool(String),
     /// `{name} must be an integer in {min}..={max} (got {got:?})`
     #[error(transparent)]
     OutOfRange(#[from] init_settings::OutOfRange),
@@ -128,7 +156,60 @@ impl Settings {
             60,
             2_592_000,
         )?;
+        let revocation_table = match get("REVOCATION_TABLE").filter(|t| !t.is_empty()) {
+            None => None,
+            Some(t) if valid_table(&t) => Some(t),
+            Some(t) => return Err(ConfigError::BadRevocationTable(t)),
+        };
+        let revocation_ttl_seconds = number(
+            &get,
+            "REVOCATION_TTL_SECONDS",
+            DEFAULT_REVOCATION_TTL_SECONDS,
+            60,
+            2_592_000,
+        )?;
+        let authorizer_cache_flush = match get("AUTHORIZER_CACHE_FLUSH").as_deref() {
+            None | Some("on") => true,
+            Some("off") => false,
+            Some(o) => return Err(ConfigError::BadCacheFlush(o.to_owned())),
+        };
+        let user_pool_id = match get("USER_POOL_ID").filter(|p| !p.is_empty()) {
+            None => None,
+            Some(p)
+                if p.split_once('_').is_some_and(|(r, id)| {
+                    !r.is_empty()
+                        && !id.is_empty()
+                        && p.bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+                }) =>
+            {
+                Some(p)
+            }
+            Some(p) => return Err(ConfigError::BadUserPool(p)),
+        };
+        let revocation_sync_seconds = number(&get, "REVOCATION_SYNC_SECONDS", 2, 1, 60)?;
+        let authorizer_cache_stages: Vec<String> = get("AUTHORIZER_CACHE_STAGES")
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if let Some(bad) = authorizer_cache_stages.iter().find(|s| {
+            s.len() > 128
+                || !s
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        }) {
+            return Err(ConfigError::BadStage(bad.clone()));
+        }
         Ok(Settings {
+            authorizer_cache_stages,
+            revocation_sync_seconds,
+            authorizer_cache_flush,
+            user_pool_id,
+            revocation_table,
+            revocation_ttl_seconds,
             table_name,
             limits: Limits {
                 max_bytes: max_bytes as usize,

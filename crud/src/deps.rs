@@ -5,7 +5,9 @@ use crate::config::Settings;
 use crate::cursor::{CursorConfigError, CursorKeys};
 use crate::ids::IdGenerator;
 use crate::limits::RateLimit;
-use crate::store::Store;
+use crate::sessions::AfterRevocation;
+use crate::store::{RevocationTable, Store};
+use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
 pub enum InitError {
@@ -20,6 +22,11 @@ pub struct Deps {
     pub cursors: CursorKeys,
     pub rate_limit: RateLimit,
     pub ids: IdGenerator,
+    /// `REVOCATION_TABLE`'s writer (`None`: the sessions routes answer 501).
+    pub revocations: Option<RevocationTable>,
+    /// What a revocation sets off (`main.rs`: API Gateway's flush and Cognito's global sign-out;
+    /// the local gateway: its emulated flush); `None`: nothing.
+    pub after_revocation: Option<Arc<dyn AfterRevocation>>,
 }
 
 impl Deps {
@@ -35,12 +42,24 @@ impl Deps {
             }
         };
         let rate_limit = RateLimit::new(&settings, &store);
+        let revocations = settings
+            .revocation_table
+            .clone()
+            .map(|t| store.revocation_table(t));
         Ok(Deps {
+            revocations,
+            after_revocation: None,
             store,
             settings,
             cursors,
             rate_limit,
             ids: IdGenerator::default(),
         })
+    }
+
+    /// Run `hooks` after every revocation.
+    pub fn with_after_revocation(mut self, hooks: Arc<dyn AfterRevocation>) -> Deps {
+        self.after_revocation = Some(hooks);
+        self
     }
 }

@@ -45,6 +45,10 @@ pub enum ApiError {
     IdempotencyInFlight,
     #[error("Idempotency-Key reused with another body")]
     IdempotencyKeyReused,
+    #[error("the token names no session")]
+    NotRevocable,
+    #[error("revocation is not configured")]
+    RevocationOff,
     #[error("service unavailable")]
     Unavailable,
     #[error("internal error")]
@@ -182,9 +186,19 @@ pub const ERROR_TABLE: &[ErrorKind] = &[
         title: "Too many requests",
     },
     ErrorKind {
+        status: 400,
+        code: "not_revocable",
+        title: "The token names no session (it has neither origin_jti nor jti)",
+    },
+    ErrorKind {
         status: 500,
         code: "internal_error",
         title: "Internal error",
+    },
+    ErrorKind {
+        status: 501,
+        code: "revocation_not_configured",
+        title: "Sessions cannot be revoked here (no REVOCATION_TABLE)",
     },
     ErrorKind {
         status: 503,
@@ -225,6 +239,8 @@ impl ApiError {
             ApiError::WriteConflict => "write_conflict",
             ApiError::IdempotencyInFlight => "idempotency_in_flight",
             ApiError::IdempotencyKeyReused => "idempotency_key_reused",
+            ApiError::NotRevocable => "not_revocable",
+            ApiError::RevocationOff => "revocation_not_configured",
             ApiError::Unavailable => "service_unavailable",
             ApiError::Internal => "internal_error",
         }

@@ -18,7 +18,7 @@ use crate::api;
 use crate::deps::Deps;
 use crate::document::BodyError;
 use crate::encoding::parse_query;
-use crate::request::ApiRequest;
+use crate::request::{ApiRequest, TokenFacts};
 use crate::response::ApiResponse;
 
 /// An API Gateway proxy event of either payload version.
@@ -106,6 +106,22 @@ fn sub_of(fields: &std::collections::HashMap<String, serde_json::Value>) -> Opti
         .map(str::to_owned)
 }
 
+fn facts_of(fields: &std::collections::HashMap<String, serde_json::Value>) -> TokenFacts {
+    let get = |k: &str| {
+        fields
+            .get(k)
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    TokenFacts {
+        iss: get("iss"),
+        jti: get("jti"),
+        origin_jti: get("origin_jti"),
+        iat: get("iat"),
+    }
+}
+
 /// Decode a Lambda event into the transport-neutral request.
 pub fn to_api_request(event: CrudEvent) -> ApiRequest {
     match event {
@@ -135,6 +151,10 @@ pub fn to_api_request(event: CrudEvent) -> ApiRequest {
                 headers,
                 body: decode_body(e.body.as_deref(), e.is_base64_encoded),
                 sub: sub_of(&e.request_context.authorizer.fields),
+                token: facts_of(&e.request_context.authorizer.fields),
+                path_sub: e.path_parameters.get("sub").cloned(),
+                api_id: e.request_context.apiid.clone(),
+                stage_name: e.request_context.stage.clone(),
                 request_id: e.request_context.request_id.clone(),
             }
         }
@@ -154,6 +174,15 @@ pub fn to_api_request(event: CrudEvent) -> ApiRequest {
                     .authorizer
                     .as_ref()
                     .and_then(|a| sub_of(&a.fields)),
+                token: e
+                    .request_context
+                    .authorizer
+                    .as_ref()
+                    .map(|a| facts_of(&a.fields))
+                    .unwrap_or_default(),
+                path_sub: e.path_parameters.get("sub").cloned(),
+                api_id: e.request_context.apiid.clone(),
+                stage_name: e.request_context.stage.clone(),
                 request_id: e.request_context.request_id.clone(),
             }
         }

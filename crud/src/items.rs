@@ -404,6 +404,7 @@ mod tests {
             body: Ok(body.as_bytes().to_vec()),
             sub: Some("u".into()),
             request_id: None,
+            ..ApiRequest::new(Method::POST, "/items")
         }
     }
 

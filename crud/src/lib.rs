@@ -25,6 +25,7 @@
 //! [`ApiRequest`] per request (or [`handle_event`] with a Lambda event).
 
 pub mod api;
+pub mod aws_hooks;
 pub mod config;
 pub mod cursor;
 pub mod deps;
@@ -43,6 +44,7 @@ pub mod ratelimit;
 pub mod request;
 pub mod response;
 pub mod routes;
+pub mod sessions;
 pub mod store;
 pub mod timefmt;
 

@@ -18,6 +18,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/items/{id}"),
     ("GET", "/profile"),
     ("PUT", "/profile"),
+    ("DELETE", "/sessions/current"),
+    ("DELETE", "/sessions"),
+    ("DELETE", "/users/{sub}/sessions"),
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,6 +28,9 @@ pub enum Resource {
     Items,
     Item(String),
     Profile,
+    Sessions,
+    CurrentSession,
+    UserSessions(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +43,9 @@ pub enum Route {
     DeleteItem(String),
     GetProfile,
     PutProfile,
+    RevokeCurrentSession,
+    RevokeSessions,
+    RevokeUserSessions(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,6 +58,23 @@ pub enum RouteError {
 /// `path_id` the `{id}` path parameter, `raw_path` the request path.
 pub fn resource(template: Option<&str>, path_id: Option<&str>, raw_path: &str) -> Option<Resource> {
     resource_at(template, path_id, raw_path, None)
+}
+
+/// [`resource_at`] with the `{sub}` path parameter of `/users/{sub}/sessions`.
+pub fn resource_with(
+    template: Option<&str>,
+    path_id: Option<&str>,
+    path_sub: Option<&str>,
+    raw_path: &str,
+    stage: Option<&str>,
+) -> Option<Resource> {
+    let t = template.map(|t| t.split_once(' ').map_or(t, |(_, p)| p));
+    if t == Some("/users/{sub}/sessions") {
+        if let Some(sub) = path_sub {
+            return Some(Resource::UserSessions(sub.to_owned()));
+        }
+    }
+    resource_at(template, path_id, raw_path, stage)
 }
 
 /// [`resource`] for a raw path that starts with the stage name (HTTP API named stages put it in
@@ -70,6 +96,8 @@ pub fn resource_at(
     match template {
         Some("/items") => return Some(Resource::Items),
         Some("/profile") => return Some(Resource::Profile),
+        Some("/sessions") => return Some(Resource::Sessions),
+        Some("/sessions/current") => return Some(Resource::CurrentSession),
         Some("/items/{id}") => {
             if let Some(id) = path_id {
                 return Some(Resource::Item(id.to_owned()));
@@ -84,6 +112,11 @@ pub fn resource_at(
         ["items"] => Some(Resource::Items),
         ["items", id] if !id.is_empty() => Some(Resource::Item((*id).to_owned())),
         ["profile"] => Some(Resource::Profile),
+        ["sessions"] => Some(Resource::Sessions),
+        ["sessions", "current"] => Some(Resource::CurrentSession),
+        ["users", sub, "sessions"] if !sub.is_empty() => {
+            Some(Resource::UserSessions((*sub).to_owned()))
+        }
         _ => None,
     }
 }
@@ -101,6 +134,12 @@ pub fn route(resource: Resource, method: &Method) -> Result<Route, RouteError> {
         (Resource::Profile, "GET") => Ok(Route::GetProfile),
         (Resource::Profile, "PUT") => Ok(Route::PutProfile),
         (Resource::Profile, _) => Err(RouteError::MethodNotAllowed("GET, PUT")),
+        (Resource::Sessions, "DELETE") => Ok(Route::RevokeSessions),
+        (Resource::CurrentSession, "DELETE") => Ok(Route::RevokeCurrentSession),
+        (Resource::UserSessions(sub), "DELETE") => Ok(Route::RevokeUserSessions(sub)),
+        (Resource::Sessions | Resource::CurrentSession | Resource::UserSessions(_), _) => {
+            Err(RouteError::MethodNotAllowed("DELETE"))
+        }
     }
 }
 
@@ -165,7 +204,7 @@ mod tests {
     fn every_route_template_routes() {
         for (m, t) in ROUTES {
             let method = Method::from_bytes(m.as_bytes()).unwrap();
-            let r = resource(Some(t), Some("ID"), "").unwrap();
+            let r = resource_with(Some(t), Some("ID"), Some("SUB"), "", None).unwrap();
             assert!(route(r, &method).is_ok(), "{m} {t}");
         }
         assert_eq!(

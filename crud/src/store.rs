@@ -765,3 +765,72 @@ impl RateCounter {
         })
     }
 }
+
+/// The revocation table (`REVOCATION_TABLE`; layout in `revocation_keys`: `pk`, `revoked_before`,
+/// `expires_at`). Both writes are idempotent (a retry after a lost reply, or a client's repeat,
+/// leaves the same entry), budgeted against the invocation's deadline like every other call, and
+/// a failure is a [`StoreError`] (503 with `Retry-After`), never an acknowledgement.
+#[derive(Clone, Debug)]
+pub struct RevocationTable {
+    client: Client,
+    table: String,
+}
+
+impl Store {
+    /// The revocation table `table` on this store's client.
+    pub fn revocation_table(&self, table: String) -> RevocationTable {
+        RevocationTable {
+            client: self.client.clone(),
+            table,
+        }
+    }
+}
+
+impl RevocationTable {
+    /// Revoke one session (`pk` = `jti#…`) until `expires_at`: one `PutItem`.
+    pub async fn revoke_session(&self, pk: &str, expires_at: u64) -> Result<(), StoreError> {
+        let probe = Probe::default();
+        let req = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item(revocation_keys::PK, s(pk))
+            .item(revocation_keys::EXPIRES_AT, n(expires_at));
+        send!(req, Duration::ZERO, probe)
+            .map(|_| ())
+            .map_err(|e| classify("PutItem", &e))
+    }
+
+    /// Revoke every token of an owner (`pk` = `sub#…`) issued at or before `before` (Unix
+    /// seconds, millisecond precision), until `expires_at`: one `UpdateItem` that never moves a
+    /// later cutoff back (its failed condition is that later cutoff: success).
+    pub async fn revoke_owner(
+        &self,
+        pk: &str,
+        before: &str,
+        expires_at: u64,
+    ) -> Result<(), StoreError> {
+        let probe = Probe::default();
+        let req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(revocation_keys::PK, s(pk))
+            .update_expression("SET #rb = :rb, #exp = :exp")
+            .condition_expression("attribute_not_exists(#rb) OR #rb <= :rb")
+            .expression_attribute_names("#rb", revocation_keys::REVOKED_BEFORE)
+            .expression_attribute_names("#exp", revocation_keys::EXPIRES_AT)
+            .expression_attribute_values(":rb", AttributeValue::N(before.to_owned()))
+            .expression_attribute_values(":exp", n(expires_at));
+        match send!(req, Duration::ZERO, probe) {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(classify("UpdateItem", &e)),
+        }
+    }
+}

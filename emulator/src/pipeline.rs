@@ -11,6 +11,7 @@
 //! (route matching), `message` (the HTTP request and response the chain passes along).
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
@@ -90,7 +91,7 @@ pub struct Gateway {
     backend: Backend,
     health: crate::rollout::Health,
     throttle: StageThrottle,
-    cache: AuthCache,
+    cache: Arc<AuthCache>,
     seq: AtomicU64,
 }
 
@@ -109,6 +110,51 @@ enum Backend {
     Upstream(Upstream),
 }
 
+/// The local stand-in for API Gateway's `FlushStageAuthorizersCache`: crud's revocation hook
+/// (`crud::sessions::AfterRevocation`) drops the stage's answers from this gateway's authorizer
+/// cache, in process, where crud on AWS makes the signed API call. Cognito's global sign-out goes
+/// to `inner` (the same AWS call crud makes, against the Cognito stand-in), when configured.
+struct EmulatedFlush {
+    cache: Arc<AuthCache>,
+    api_id: String,
+    inner: Option<Arc<dyn crud::sessions::AfterRevocation>>,
+}
+
+impl crud::sessions::AfterRevocation for EmulatedFlush {
+    fn flush_stage<'a>(
+        &'a self,
+        api_id: &'a str,
+        stage: &'a str,
+    ) -> crud::sessions::HookFuture<'a> {
+        Box::pin(async move {
+            if api_id == self.api_id {
+                let n = self.cache.flush_stage(stage);
+                tracing::info!(event = "authorizer_cache_flushed", stage, answers = n);
+            }
+            Ok(())
+        })
+    }
+
+    fn global_sign_out<'a>(&'a self, sub: &'a str) -> crud::sessions::HookFuture<'a> {
+        Box::pin(async move {
+            match &self.inner {
+                Some(h) => h.global_sign_out(sub).await,
+                None => Ok(()),
+            }
+        })
+    }
+}
+
+/// crud with the emulated flush (keeping crud's own hooks for the global sign-out).
+fn with_emulated_flush(mut crud: crud::Deps, cache: &Arc<AuthCache>, api_id: &str) -> crud::Deps {
+    let inner = crud.after_revocation.take();
+    crud.with_after_revocation(Arc::new(EmulatedFlush {
+        cache: cache.clone(),
+        api_id: api_id.to_owned(),
+        inner,
+    }))
+}
+
 impl Gateway {
     /// The chain in front of crud (`scripts/run.sh`'s stack).
     pub fn new(
@@ -117,10 +163,13 @@ impl Gateway {
         auth: authorizer::Authorizer,
         crud: crud::Deps,
     ) -> Gateway {
+        let cache = Arc::new(AuthCache::new(settings.auth_cache_ttl));
+        let crud = with_emulated_flush(crud, &cache, &settings.api_id);
         Self::with_backend(
             settings,
             edge,
             auth,
+            cache,
             Backend::Crud {
                 stable: crud,
                 canary: None,
@@ -135,13 +184,15 @@ impl Gateway {
         auth: authorizer::Authorizer,
         upstream: Upstream,
     ) -> Gateway {
-        Self::with_backend(settings, edge, auth, Backend::Upstream(upstream))
+        let cache = Arc::new(AuthCache::new(settings.auth_cache_ttl));
+        Self::with_backend(settings, edge, auth, cache, Backend::Upstream(upstream))
     }
 
     fn with_backend(
         settings: Settings,
         edge: edge::Edge,
         auth: authorizer::Authorizer,
+        cache: Arc<AuthCache>,
         backend: Backend,
     ) -> Gateway {
         Gateway {
@@ -152,7 +203,7 @@ impl Gateway {
                 &settings.origin_path,
             ),
             throttle: StageThrottle::new(settings.throttle_rate, settings.throttle_burst),
-            cache: AuthCache::new(settings.auth_cache_ttl),
+            cache,
             settings,
             auth,
             backend,
@@ -168,6 +219,7 @@ impl Gateway {
     /// Serve the canary stage with this crud (the canary version) instead of the stable one.
     /// (No effect in front of an upstream: it serves every stage.)
     pub fn with_canary_crud(mut self, crud: crud::Deps) -> Gateway {
+        let crud = with_emulated_flush(crud, &self.cache, &self.settings.api_id);
         if let Backend::Crud { canary, .. } = &mut self.backend {
             *canary = Some(crud);
         }

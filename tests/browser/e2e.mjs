@@ -290,12 +290,35 @@ await check('problem_401_after_sign_out_and_no_token_at_rest', async () => {
   }));
   assert(stored.local === 0 && stored.session === 0 && stored.cookie === '', `stored: ${JSON.stringify(stored)}`);
   assert(!stored.url.includes('eyJ'), `token in URL ${stored.url}`);
+  // The token the page sends (read off the wire, never from storage), to replay after sign-out.
+  let sent = null;
+  const revokes = [];
+  alice.on('request', (r) => {
+    const a = r.headers().authorization;
+    if (a) sent = a;
+    if (r.url().endsWith('/cognito') && r.headers()['x-amz-target']?.endsWith('.RevokeToken')) revokes.push(r.url());
+  });
+  await alice.click('#reload');
+  await settled(alice);
+  assert(sent && sent.startsWith('Bearer '), 'the page sent its token');
+  const before = await fetch(`${cfg.api}/items`, { headers: { authorization: sent } });
+  assert(before.status === 200, `the token works before sign-out: ${before.status}`);
+  const signOutStarted = Date.now();
   await alice.click('#signout');
   await alice.waitForSelector('#signin-panel:not([hidden])');
+  await settled(alice);
+  const signOutMs = Date.now() - signOutStarted;
+  const note = await alice.textContent('#last');
+  assert(note.includes('the token is revoked at the API'), `sign-out note: ${note}`);
+  assert(revokes.length === 1, `RevokeToken sent for the refresh token: ${revokes.length}`);
+  // Sign-out that signs out: the old token, replayed from outside the page, is refused.
+  const after = await fetch(`${cfg.api}/items`, { headers: { authorization: sent } });
+  const body = await after.json().catch(() => null);
+  assert(after.status === 401 && body?.code === 'unauthorized', `the revoked token after sign-out: ${after.status} ${JSON.stringify(body)}`);
   await alice.click('#reload');
   const p = await problem(alice);
   assert(p.status === 401 && p.code === 'unauthorized', JSON.stringify(p));
-  return { problem: p.text };
+  return { problem: p.text, sign_out_ms: signOutMs, old_token_after_sign_out: after.status, note };
 });
 
 await check('credentials_include_refused_while_allow_credentials_is_false', async () => {

@@ -17,6 +17,9 @@ pub struct LocalPool {
     pub username: String,
     pub access_token: String,
     pub id_token: String,
+    /// The sign-in's refresh token (empty when the pool gave none).
+    #[serde(default)]
+    pub refresh_token: String,
 }
 
 /// Create (or reuse) the pool and sign `username` in; `groups` are added to the user.

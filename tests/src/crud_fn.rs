@@ -162,6 +162,8 @@ pub struct Req {
     pub v2: bool,
     /// Stage prefix in the raw path (HTTP API named stages put it there).
     pub stage: Option<String>,
+    /// More authorizer context (`iss`, `jti`, `origin_jti`, `iat`, ...).
+    pub context: Vec<(String, String)>,
 }
 
 impl Req {
@@ -176,7 +178,14 @@ impl Req {
             sub: Some(sub.into()),
             v2: false,
             stage: None,
+            context: vec![],
         }
+    }
+
+    /// Add an authorizer context entry.
+    pub fn context(mut self, k: &str, v: &str) -> Req {
+        self.context.push((k.into(), v.into()));
+        self
     }
     pub fn get(path: &str, sub: &str) -> Req {
         Req::new("GET", path, sub)
@@ -234,6 +243,11 @@ impl Req {
             ["items"] => ("/items".into(), None),
             ["items", id] => ("/items/{id}".into(), Some((*id).to_string())),
             ["profile"] => ("/profile".into(), None),
+            ["sessions"] => ("/sessions".into(), None),
+            ["sessions", "current"] => ("/sessions/current".into(), None),
+            ["users", sub, "sessions"] => {
+                ("/users/{sub}/sessions".into(), Some((*sub).to_string()))
+            }
             _ => ("/{proxy+}".into(), None),
         }
     }
@@ -254,6 +268,7 @@ impl Req {
         let template = self.template.clone().unwrap_or(derived);
         let path_params = match &id {
             Some(id) if template == "/items/{id}" => json!({ "id": id }),
+            Some(sub) if template == "/users/{sub}/sessions" => json!({ "sub": sub }),
             _ => Value::Null,
         };
         let (body, is_b64) = self.body_fields();
@@ -312,6 +327,9 @@ impl Req {
             ev["requestContext"]["http"]["method"] = self.method.clone().into();
             ev["requestContext"]["http"]["path"] = raw_path.into();
             ev["requestContext"]["stage"] = self.stage.clone().unwrap_or("$default".into()).into();
+            for (k, v) in &self.context {
+                ev["requestContext"]["authorizer"]["lambda"][k] = v.clone().into();
+            }
             match &self.sub {
                 Some(s) => ev["requestContext"]["authorizer"]["lambda"]["sub"] = s.clone().into(),
                 None => {
@@ -381,6 +399,9 @@ impl Req {
             let auth = ev["requestContext"]["authorizer"]
                 .as_object_mut()
                 .expect("authorizer");
+            for (k, v) in &self.context {
+                auth.insert(k.clone(), v.clone().into());
+            }
             match &self.sub {
                 Some(s) => {
                     auth.insert("sub".into(), s.clone().into());

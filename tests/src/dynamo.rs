@@ -105,6 +105,68 @@ pub async fn create_items_table(client: &Client, name: &str) {
         .expect("enable ttl");
 }
 
+/// Create the revocation table `name` (`revocation-keys/table.json`: `pk` S, TTL on `expires_at`).
+pub async fn create_revocation_table(client: &Client, name: &str) {
+    client
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name(revocation_keys::PK)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .expect("attr"),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name(revocation_keys::PK)
+                .key_type(KeyType::Hash)
+                .build()
+                .expect("key"),
+        )
+        .send()
+        .await
+        .expect("create revocation table");
+    client
+        .update_time_to_live()
+        .table_name(name)
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder()
+                .enabled(true)
+                .attribute_name(revocation_keys::EXPIRES_AT)
+                .build()
+                .expect("ttl"),
+        )
+        .send()
+        .await
+        .expect("enable ttl");
+}
+
+/// Write a session revocation (`iss`, `origin_jti` or `jti`) as crud writes it.
+pub async fn put_session_revocation(
+    client: &Client,
+    table: &str,
+    iss: &str,
+    jti: &str,
+    expires_at: u64,
+) {
+    client
+        .put_item()
+        .table_name(table)
+        .item(
+            revocation_keys::PK,
+            AttributeValue::S(revocation_keys::jti_pk(&revocation_keys::jti_key(iss, jti))),
+        )
+        .item(
+            revocation_keys::EXPIRES_AT,
+            AttributeValue::N(expires_at.to_string()),
+        )
+        .send()
+        .await
+        .expect("put revocation");
+}
+
 /// Every stored record of one user (all sort keys: items, profile, idempotency records).
 pub async fn partition(
     client: &Client,

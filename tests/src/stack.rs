@@ -61,16 +61,25 @@ impl Stack {
             pool.get_or_insert(p);
         }
         let pool = pool.expect("pool");
-        let out = std::process::Command::new(venv_python())
-            .arg(workspace_root().join("scripts/local_table.py"))
-            .args(["--endpoint", &moto.endpoint(), "--table", "items"])
-            .output()
-            .expect("local_table.py");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        // the items table, and the revocation table a test may name in REVOCATION_TABLE
+        for extra in [&[][..], &["--revocation"][..]] {
+            let table = if extra.is_empty() {
+                "items"
+            } else {
+                "revocations"
+            };
+            let out = std::process::Command::new(venv_python())
+                .arg(workspace_root().join("scripts/local_table.py"))
+                .args(["--endpoint", &moto.endpoint(), "--table", table])
+                .args(extra)
+                .output()
+                .expect("local_table.py");
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
 
         let mut full_env: Vec<(String, String)> = vec![
             ("PATH".into(), std::env::var("PATH").unwrap_or_default()),
@@ -200,9 +209,20 @@ async fn spawn_gateway(env: &[(String, String)]) -> (Child, u16) {
         .env_clear()
         .envs(full_env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
+    // STACK_GATEWAY_LOG=<file>: the gateway's log lines (authorizer decisions, crud requests)
+    // appended there, for debugging a stack test.
+    match std::env::var("STACK_GATEWAY_LOG").ok().and_then(|p| {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(p)
+            .ok()
+    }) {
+        Some(f) => cmd.stdout(Stdio::from(f)),
+        None => cmd.stdout(Stdio::null()),
+    };
     let mut child = cmd.spawn().expect("spawn gateway");
     let stderr = child.stderr.take().expect("stderr");
     let mut lines = BufReader::new(stderr).lines();

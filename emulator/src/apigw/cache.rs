@@ -66,6 +66,15 @@ impl AuthCache {
         self.entries.insert(key, auth, |e| self.live(e, now));
     }
 
+    /// API Gateway's `FlushStageAuthorizersCache`: every answer cached for `stage` is dropped
+    /// (keys start with the stage, see `identity::cache_key`). The number dropped.
+    pub fn flush_stage(&self, stage: &str) -> usize {
+        self.entries.retain(|k, _| {
+            k.strip_prefix(stage)
+                .is_none_or(|rest| !rest.starts_with('\u{0}'))
+        })
+    }
+
     /// Answers held (for tests and the soak benchmark's bound).
     pub fn len(&self) -> usize {
         self.entries.len()

@@ -69,6 +69,19 @@ async fn main() {
     .unwrap();
     crud_no_ddb_event["path"] = json!("/items/not-an-id");
     crud_no_ddb_event["pathParameters"] = json!({"id": "not-an-id"});
+    // the authorizer's revocation table (REVOCATION_TABLE: one Scan at init, moto on loopback)
+    let out = std::process::Command::new(paths::venv_python())
+        .arg(paths::workspace_root().join("scripts/local_table.py"))
+        .args([
+            "--endpoint",
+            &moto.endpoint(),
+            "--table",
+            "revocations",
+            "--revocation",
+        ])
+        .output()
+        .expect("local_table.py --revocation");
+    assert!(out.status.success());
     let mut crud_env = moto.aws_env();
     crud_env.push(("TABLE_NAME".into(), "items".into()));
     crud_env.push((
@@ -181,6 +194,22 @@ print(ssm.get_parameter(Name="/cold/cursor")["Parameter"]["ARN"])
                 ("CLIENT_IDS".into(), CLIENT.into()),
                 ("JWKS_URI".into(), jwks.uri()),
             ],
+            event: auth_event.clone(),
+            status: None,
+        },
+        Case {
+            name: "authorizer, REVOCATION_TABLE (its first Scan at init, moto on loopback)",
+            bin: "authorizer",
+            env: {
+                let mut e = moto.aws_env();
+                e.extend([
+                    ("ISSUER".into(), ISS.into()),
+                    ("CLIENT_IDS".into(), CLIENT.into()),
+                    ("JWKS_URI".into(), jwks.uri()),
+                    ("REVOCATION_TABLE".into(), "revocations".into()),
+                ]);
+                e
+            },
             event: auth_event.clone(),
             status: None,
         },

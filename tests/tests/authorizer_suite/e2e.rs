@@ -75,6 +75,16 @@ fn good(s: &Setup) -> String {
     s.key.sign(&access_claims(ISS, CLIENT, SUB), &json!({}))
 }
 
+/// The token's `iat`, as the context carries it (whole seconds, a string).
+fn claim_iat(t: &str) -> String {
+    use base64::Engine;
+    let p = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(t.split('.').nth(1).unwrap())
+        .unwrap();
+    let v: Value = serde_json::from_slice(&p).unwrap();
+    format!("{}", v["iat"].as_f64().unwrap().floor() as i64)
+}
+
 /// REST refusal: the Lambda error whose message is exactly `Unauthorized`.
 fn assert_rest_refused(o: &Outcome, what: &str) {
     assert_eq!(
@@ -133,8 +143,20 @@ async fn valid_access_token_allowed_in_every_event_kind() {
     assert_eq!(
         r["context"],
         json!({"sub": SUB, "iss": ISS, "username": "alice", "client_id": CLIENT,
-               "token_use": "access", "scope": "aws.cognito.signin.user.admin", "groups": ""})
+               "token_use": "access", "scope": "aws.cognito.signin.user.admin", "groups": "",
+               "jti": "j-1", "origin_jti": "o-1",
+               "iat": claim_iat(&t)})
     );
+    // the revocation keys are flat strings, empty when the claim is absent
+    let mut c = access_claims(ISS, CLIENT, SUB);
+    for k in ["jti", "origin_jti", "iat"] {
+        c.as_object_mut().unwrap().remove(k);
+    }
+    let bare = s.key.sign(&c, &json!({}));
+    let r = assert_allowed(&s.f.invoke(&token_event(&bare)).await, "no jti");
+    for k in ["jti", "origin_jti", "iat"] {
+        assert_eq!(r["context"][k], "", "{k}");
+    }
     // bare JWT and odd scheme case
     assert_allowed(&s.f.invoke(&token_event(&t)).await, "bare");
     assert_allowed(
@@ -175,7 +197,7 @@ async fn valid_access_token_allowed_in_every_event_kind() {
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .filter(|v| v.get("decision").is_some())
         .collect();
-    assert_eq!(decisions.len(), 6, "{logs:?}");
+    assert_eq!(decisions.len(), 7, "{logs:?}");
     assert!(decisions
         .iter()
         .all(|d| d["decision"] == "allow" && d["reason"] == "ok"));

@@ -7,4 +7,5 @@ mod differential;
 mod e2e;
 mod jwks_json;
 mod jwks_under_load;
+mod revocation;
 mod route_policies;

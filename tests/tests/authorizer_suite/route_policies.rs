@@ -621,6 +621,7 @@ fn random_tables_rules_and_principals_get_exact_policies_in_process() {
                 scope: p.scopes.join(" "),
                 groups: p.groups.clone(),
                 exp: 0,
+                ..Principal::default()
             };
             let access = Access::compute(&cfg.route_rules, cfg.route_default, &principal);
             let doc = serde_json::to_value(PolicyDocument::new(&prefix, &access)).unwrap();

@@ -8,3 +8,4 @@ mod hostile;
 mod metrics;
 mod ownership;
 mod rate_limit;
+mod sessions;

@@ -4,9 +4,9 @@
 //! fetched: CI runs offline. Also: the README stays a front door (what it is, the two commands, the
 //! request flow, where to read next), with the reference one link away under docs/.
 
+use harness::paths::workspace_root;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Component, Path, PathBuf};
-use harness::paths::workspace_root;
 
 /// The markdown files a reader follows links through: the front door and the docs tree.
 fn pages(root: &Path) -> Vec<PathBuf> {

@@ -158,11 +158,15 @@ fn role_statements(role_id: &str) -> Vec<Value> {
         role["Properties"]["ManagedPolicyArns"].is_null(),
         "{role_id} must not carry managed policies (least privilege is written out inline)"
     );
-    for t in [
-        "AWS::IAM::Policy",
-        "AWS::IAM::ManagedPolicy",
-        "AWS::IAM::RolePolicy",
-    ] {
+    // An AWS::IAM::RolePolicy is an inline policy of its role (one of its own, where the role
+    // cannot name a resource without a cycle): its statements count as the role's.
+    let mut attached: Vec<Value> = Vec::new();
+    for (_, p) in of_type("AWS::IAM::RolePolicy") {
+        if p["Properties"]["RoleName"] == reference(role_id) {
+            attached.push(p["Properties"].clone());
+        }
+    }
+    for t in ["AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"] {
         for (id, p) in of_type(t) {
             let roles = list(&p["Properties"]["Roles"]);
             let role_name = &p["Properties"]["RoleName"];
@@ -173,7 +177,10 @@ fn role_statements(role_id: &str) -> Vec<Value> {
         }
     }
     let mut out = Vec::new();
-    for p in list(&role["Properties"]["Policies"]) {
+    for p in list(&role["Properties"]["Policies"])
+        .into_iter()
+        .chain(attached)
+    {
         for s in list(&p["PolicyDocument"]["Statement"]) {
             assert_eq!(s["Effect"], "Allow", "{role_id}: unexpected statement {s}");
             for k in ["NotAction", "NotResource", "NotPrincipal"] {
@@ -692,6 +699,14 @@ fn crud_role_allows_exactly_the_item_actions_crud_calls_on_the_table() {
             assert!(!a.contains('*'), "wildcard action {a} in CrudRole");
             assert_ne!(a, "dynamodb:Scan", "CrudRole allows Scan");
         }
+        if res == vec![get_att_arn("RevocationTable")]
+            || acts
+                .iter()
+                .any(|a| a.starts_with("cognito-idp:") || a.starts_with("apigateway:"))
+        {
+            // the revocation routes' permissions (crud_may_write_revocations_…)
+            continue;
+        }
         if acts.iter().any(|a| a.starts_with("dynamodb:")) {
             assert!(
                 acts.iter().all(|a| a.starts_with("dynamodb:")),
@@ -747,13 +762,19 @@ fn authorizer_role_has_no_data_permissions() {
         "xray:PutTraceSegments",
         "xray:PutTelemetryRecords",
         "secretsmanager:GetSecretValue",
+        "dynamodb:Scan",
     ]);
     for s in role_statements("AuthorizerRole") {
         for a in actions(&s) {
             assert!(
                 allowed.contains(a.as_str()),
-                "AuthorizerRole allows {a}: the authorizer needs logs, traces and its secret only"
+                "AuthorizerRole allows {a}: the authorizer needs logs, traces, its secret and to read the revocation table only"
             );
+            // Read only, and only the revocation table (its synced set: one Scan per interval).
+            if a.starts_with("dynamodb:") {
+                assert_eq!(actions(&s), ["dynamodb:Scan"], "{s}");
+                assert_eq!(list(&s["Resource"]), vec![get_att_arn("RevocationTable")]);
+            }
             if a.starts_with("secretsmanager:") {
                 assert_eq!(
                     list(&s["Resource"]),
@@ -777,6 +798,108 @@ fn authorizer_role_has_no_data_permissions() {
     assert_eq!(env["USER_POOL_ID"], reference("UserPool"));
     assert_eq!(env["CLIENT_IDS"], reference("UserPoolClient"));
     assert_eq!(env["TOKEN_USE"], reference("TokenUse"));
+    assert_eq!(env["REVOCATION_TABLE"], reference("RevocationTable"));
+    assert_eq!(
+        env["REVOCATION_SYNC_SECONDS"],
+        reference("RevocationSyncSeconds")
+    );
+    assert_eq!(
+        env["REVOCATION_MAX_STALE_SECONDS"],
+        reference("RevocationMaxStaleSeconds")
+    );
+    // crud reads the same interval (it answers once every authorizer has synced)
+    let crud_env = &resource("CrudFunction")["Properties"]["Environment"]["Variables"];
+    assert_eq!(
+        crud_env["REVOCATION_SYNC_SECONDS"],
+        env["REVOCATION_SYNC_SECONDS"]
+    );
+    assert_eq!(crud_env["REVOCATION_TABLE"], reference("RevocationTable"));
+}
+
+/// The revocation table: like the items table (on-demand here, PITR, KMS, deletion
+/// protection, retained), its key and TTL from `revocation-keys/table.json`, the layout both
+/// functions share.
+#[test]
+fn the_revocation_table_is_kept_like_the_items_table_with_its_ttl() {
+    let t = resource("RevocationTable");
+    let items = resource("ItemsTable");
+    assert_eq!(t["Type"], "AWS::DynamoDB::Table");
+    for k in ["DeletionPolicy", "UpdateReplacePolicy"] {
+        assert_eq!(t[k], "Retain", "{k}");
+    }
+    let p = &t["Properties"];
+    let schema: Value = serde_json::from_str(&read("revocation-keys/table.json")).expect("json");
+    assert_eq!(p["AttributeDefinitions"], schema["AttributeDefinitions"]);
+    assert_eq!(p["KeySchema"], schema["KeySchema"]);
+    assert_eq!(
+        p["TimeToLiveSpecification"],
+        schema["TimeToLiveSpecification"]
+    );
+    assert_eq!(
+        schema["KeySchema"][0]["AttributeName"],
+        revocation_keys::PK,
+        "the schema file and the code agree"
+    );
+    assert_eq!(
+        schema["TimeToLiveSpecification"]["AttributeName"],
+        revocation_keys::EXPIRES_AT
+    );
+    assert_eq!(p["BillingMode"], "PAY_PER_REQUEST");
+    for k in [
+        "PointInTimeRecoverySpecification",
+        "SSESpecification",
+        "DeletionProtectionEnabled",
+    ] {
+        assert_eq!(p[k], items["Properties"][k], "{k} as on the items table");
+    }
+}
+
+/// crud's revocation permissions: writes (PutItem, UpdateItem) on the revocation table only,
+/// Cognito's ListUsers + AdminUserGlobalSignOut on this pool only, and the authorizer-cache flush
+/// (`apigateway:DELETE`) on exactly this API's two stages.
+#[test]
+fn crud_may_write_revocations_sign_users_out_and_flush_exactly_this_apis_stage_caches() {
+    let rev = get_att_arn("RevocationTable");
+    let mut dynamo = BTreeSet::new();
+    let mut cognito = BTreeSet::new();
+    let mut flush = Vec::new();
+    for s in role_statements("CrudRole") {
+        let acts = actions(&s);
+        let res = list(&s["Resource"]);
+        if res.contains(&rev) {
+            assert_eq!(res, vec![rev.clone()], "{s}");
+            dynamo.extend(acts);
+        } else if acts.iter().any(|a| a.starts_with("cognito-idp:")) {
+            assert_eq!(res, vec![get_att_arn("UserPool")], "{s}");
+            cognito.extend(acts);
+        } else if acts.iter().any(|a| a.starts_with("apigateway:")) {
+            assert_eq!(acts, ["apigateway:DELETE"], "{s}");
+            flush.extend(res);
+        }
+    }
+    assert_eq!(
+        dynamo,
+        BTreeSet::from([
+            "dynamodb:PutItem".to_string(),
+            "dynamodb:UpdateItem".to_string()
+        ])
+    );
+    assert_eq!(
+        cognito,
+        BTreeSet::from([
+            "cognito-idp:AdminUserGlobalSignOut".to_string(),
+            "cognito-idp:ListUsers".to_string()
+        ])
+    );
+    let stage = |s: &str| json!({"Fn::Sub": format!("arn:${{AWS::Partition}}:apigateway:${{AWS::Region}}::/restapis/${{Api}}/stages/{s}/cache/authorizers")});
+    assert_eq!(flush, vec![stage("${StageName}"), stage("canary")]);
+    let env = &resource("CrudFunction")["Properties"]["Environment"]["Variables"];
+    assert_eq!(env["AUTHORIZER_CACHE_FLUSH"], "on");
+    assert_eq!(
+        env["AUTHORIZER_CACHE_STAGES"],
+        json!({"Fn::Sub": "${StageName},canary"})
+    );
+    assert_eq!(env["USER_POOL_ID"], reference("UserPool"));
 }
 
 /// Logs of its own replicas, plus reading exactly the rollout document (canary.rollout.source):
@@ -1867,6 +1990,10 @@ fn alarm_metric_filters_match_what_the_functions_log() {
                 ("AuthorizerLogGroup", "decision") => assert!(
                     decisions.contains(value.as_str()),
                     "{id}: decision {value:?} is never logged"
+                ),
+                ("AuthorizerLogGroup", "event") => assert!(
+                    authorizer::revocation::SYNC_FAILURE_EVENTS.contains(&value.as_str()),
+                    "{id}: event {value:?} is not a revocation sync failure the authorizer logs"
                 ),
                 (g, f) => panic!("{id}: unexpected field $.{f} on {g}"),
             }

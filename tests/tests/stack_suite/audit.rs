@@ -139,6 +139,9 @@ async fn audit_passes_against_the_local_stack() {
         ("CURSOR_SECRET_ARN", arns[1].to_string()),
         ("AWS_ENDPOINT_URL_SECRETS_MANAGER", store.endpoint()),
         ("AWS_ENDPOINT_URL_SSM", store.endpoint()),
+        // sign-out revokes: the "revoke, then replay" category
+        ("REVOCATION_TABLE", "revocations".to_string()),
+        ("REVOCATION_SYNC_SECONDS", "1".to_string()),
     ];
     let (run, s) = audit(&env, &secure_edge(), &["--json"]).await;
     let v: Value = serde_json::from_str(run.stdout.trim())
@@ -173,6 +176,7 @@ async fn audit_passes_against_the_local_stack() {
         "headers",
         "bypass",
         "ratelimit",
+        "revoke",
         "cleanup",
     ] {
         assert!(
@@ -208,8 +212,9 @@ async fn audit_passes_against_the_local_stack() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn audit_fails_with_the_failing_lines_against_a_weakened_stack() {
-    // Weakened three ways: a hostile origin in the CORS allow-list, no Content-Security-Policy,
-    // and no origin-verify (neither the edge's header nor the authorizer's requirement).
+    // Weakened four ways: a hostile origin in the CORS allow-list, no Content-Security-Policy,
+    // no origin-verify (neither the edge's header nor the authorizer's requirement), and no
+    // revocation (no REVOCATION_TABLE: sign-out cannot revoke a token).
     let edge = json!({
         "cors": {"allowed_origins": [ALLOWED, "https://evil.example"], "allow_credentials": false},
         "security_headers": {"content_security_policy": null},
@@ -256,11 +261,16 @@ async fn audit_fails_with_the_failing_lines_against_a_weakened_stack() {
         "{}",
         run.stdout
     );
+    assert!(
+        has("revoke", "sign-out (DELETE /sessions/current) answers 204"),
+        "{}",
+        run.stdout
+    );
     // Nothing else failed: the token, BOLA and mass-assignment defences are intact.
     for l in &fails {
         let cat = l.split_whitespace().nth(1).unwrap_or("");
         assert!(
-            ["cors", "headers", "bypass"].contains(&cat),
+            ["cors", "headers", "bypass", "revoke"].contains(&cat),
             "unexpected failure: {l}\n{}",
             run.stdout
         );

@@ -103,7 +103,16 @@ async fn sample_app_in_chromium() {
         "cors": {"allowed_origins": [app], "allow_credentials": false},
         "origin_verify": {"key_id": "v1", "secret": "browser-origin-verify-secret-0123456789"},
     });
-    let s = Stack::start(&[("ORIGIN_VERIFY_SECRET", ov.to_string())], &edge).await;
+    let s = Stack::start(
+        &[
+            ("ORIGIN_VERIFY_SECRET", ov.to_string()),
+            // sign-out revokes at the API (the page's DELETE /sessions/current)
+            ("REVOCATION_TABLE", "revocations".to_string()),
+            ("REVOCATION_SYNC_SECONDS", "1".to_string()),
+        ],
+        &edge,
+    )
+    .await;
     let api = format!("http://127.0.0.1:{}", s.port);
     std::fs::write(
         &web_config,

@@ -7,5 +7,6 @@ mod browser;
 mod canary_rollout;
 mod cli;
 mod gateway;
+mod revocation;
 mod rollout_aws;
 mod upstream;
