@@ -75,7 +75,7 @@ fn every_command_has_generated_help_with_its_settings_and_environment_variables(
         "--api-url <URL>",
         "--client-id <ID>",
         "--skip <CATEGORY>",
-        "[possible values: control, token, bola, mass, cors, headers, bypass, ratelimit]",
+        "[possible values: control, token, bola, mass, cors, headers, bypass, ratelimit, revoke]",
         "--max-requests <N>",
         "[default: 600]",
         "--allow-plain-http",
