@@ -15,6 +15,7 @@
 //! creates (user A's and B's items) it deletes, and says so in a `cleanup` line.
 //!
 //! Exit status: 0 when every check passed (skips allowed), 1 when any failed, 2 on a usage error.
+//! The command line is [`cli`] (clap), shared by `gateway audit` and the `audit` binary.
 
 mod checks;
 pub mod cli;
@@ -111,69 +112,6 @@ pub const CATEGORIES: [&str; 9] = [
     "ratelimit",
     "revoke",
 ];
-
-pub const USAGE: &str = "usage: gateway audit [--json] [--state FILE] \
-[--url CLOUDFRONT_URL --api-url REGIONAL_API_URL] [--jwks-url URL] \
-[--client-id ID --region R | --cognito-url URL] [--user-a NAME --user-b NAME] \
-[--allowed-origin ORIGIN]... [--max-requests N] [--timeout-seconds S] \
-[--rate-limit-requests N] [--skip CATEGORY]... [--allow-plain-http]
-  every URL (target, regional API, Cognito endpoint, JWKS) must be https, or http to a loopback
-  host (127.0.0.0/8, ::1, localhost); --allow-plain-http lifts that and sends tokens and passwords
-  in clear text to the hosts given
-  deployed targets read tokens from AUDIT_TOKEN_A / AUDIT_TOKEN_B (and AUDIT_ID_TOKEN_A), or
-  credentials from AUDIT_USER_A / AUDIT_PASSWORD_A / AUDIT_USER_B / AUDIT_PASSWORD_B
-  categories: control token bola mass cors headers bypass ratelimit revoke (revoke, then replay:
-  a session of user A's own, signed in with A's credentials, is revoked and its token replayed)";
-
-pub fn parse_args(args: &[String]) -> Result<Options, String> {
-    let mut o = Options::default();
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let mut val = |name: &str| {
-            it.next()
-                .cloned()
-                .ok_or_else(|| format!("{name} needs a value"))
-        };
-        let num = |name: &str, v: String| {
-            v.parse::<u64>()
-                .ok()
-                .filter(|n| *n > 0)
-                .ok_or_else(|| format!("{name}={v:?} is not a positive number"))
-        };
-        match a.as_str() {
-            "--json" => o.json = true,
-            "--allow-plain-http" => o.allow_plain_http = true,
-            "--state" => o.state = Some(val(a)?),
-            "--url" => o.url = Some(val(a)?),
-            "--api-url" => o.api_url = Some(val(a)?),
-            "--jwks-url" => o.jwks_url = Some(val(a)?),
-            "--cognito-url" => o.cognito_url = Some(val(a)?),
-            "--client-id" => o.client_id = Some(val(a)?),
-            "--region" => o.region = val(a)?,
-            "--user-a" => o.user_a = val(a)?,
-            "--user-b" => o.user_b = val(a)?,
-            "--allowed-origin" => o.allowed_origins.push(val(a)?),
-            "--max-requests" => o.max_requests = num(a, val(a)?)? as usize,
-            "--timeout-seconds" => o.timeout = Duration::from_secs(num(a, val(a)?)?),
-            "--rate-limit-requests" => o.rate_limit_requests = num(a, val(a)?)? as usize,
-            "--skip" => {
-                let c = val(a)?;
-                if !CATEGORIES.contains(&c.as_str()) {
-                    return Err(format!("--skip {c:?}: not one of {CATEGORIES:?}"));
-                }
-                o.skip.push(c);
-            }
-            "--token-a" | "--token-b" => {
-                return Err(format!(
-                    "{a}: tokens are read from the environment (AUDIT_TOKEN_A, AUDIT_TOKEN_B), never from the command line"
-                ))
-            }
-            "-h" | "--help" => return Err(USAGE.into()),
-            other => return Err(format!("unknown option {other:?}\n{USAGE}")),
-        }
-    }
-    Ok(o)
-}
 
 /// Why `url` may not carry credentials: not an `http(s)://host` URL, or plain `http` to a host
 /// that is not loopback (127.0.0.0/8, `::1`, `localhost`). `None` when it may.
@@ -331,35 +269,6 @@ fn read_state(path: &str) -> Result<Value, String> {
     let b = std::fs::read(path)
         .map_err(|_| format!("{path} not found: start the stack with scripts/run.sh first, or audit a deployment with --url and --api-url"))?;
     serde_json::from_slice(&b).map_err(|_| format!("{path} is not JSON"))
-}
-
-/// The CLI: parse, run, print; the exit status.
-pub async fn main(args: &[String]) -> i32 {
-    let opts = match parse_args(args) {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("gateway audit: {e}");
-            return 2;
-        }
-    };
-    match run(&opts).await {
-        Ok(report) => {
-            if opts.json {
-                println!("{}", report.to_json());
-            } else {
-                print!("{}", report.to_table());
-            }
-            if report.failed() > 0 {
-                1
-            } else {
-                0
-            }
-        }
-        Err(e) => {
-            eprintln!("gateway audit: {e}");
-            2
-        }
-    }
 }
 
 /// Resolve the target, get the two users' tokens, run every check.

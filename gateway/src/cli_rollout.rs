@@ -16,7 +16,9 @@ use crate::fail;
 ///
 /// On AWS, region and credentials come from aws-config's default chain: the environment,
 /// AWS_PROFILE with the shared config and credentials files (AWS_CONFIG_FILE,
-/// AWS_SHARED_CREDENTIALS_FILE), SSO, web identity, container and instance roles. Endpoints follow
+/// AWS_SHARED_CREDENTIALS_FILE; keys or an assumed role), web identity, container and instance
+/// roles. For an SSO profile, export its credentials first:
+/// eval "$(aws configure export-credentials --format env)". Endpoints follow
 /// AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL_CLOUDWATCH / AWS_ENDPOINT_URL.
 ///
 /// Exit status: 0 done, 1 ramp rolled back (the canary was unhealthy), 2 a usage error or a store

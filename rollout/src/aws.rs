@@ -2,8 +2,12 @@
 //! S3 `GetObject` / `PutObject` (the rollout document, `aws-sdk-s3`) and CloudWatch
 //! `GetMetricData` (crud's per-variant EMF metrics, `aws-sdk-cloudwatch`). Region and credentials
 //! come from `aws-config`'s default chain: the environment, `AWS_PROFILE` in the shared config and
-//! credentials files (`AWS_CONFIG_FILE`, `AWS_SHARED_CREDENTIALS_FILE`), SSO sessions, web
-//! identity, container and instance roles. Endpoints are the SDK's own settings:
+//! credentials files (`AWS_CONFIG_FILE`, `AWS_SHARED_CREDENTIALS_FILE`; keys, or a role assumed
+//! from a source profile), web identity, container and instance roles. SSO profiles and
+//! `credential_process` need aws-config's `sso` / `credentials-process` features, which the
+//! workspace does not enable (they would also link into the functions, whose aws-config features
+//! are the workspace's): export an SSO session's credentials first (`eval "$(aws configure
+//! export-credentials --format env)"`). Endpoints are the SDK's own settings:
 //! `AWS_ENDPOINT_URL_S3` / `AWS_ENDPOINT_URL_CLOUDWATCH`, then `AWS_ENDPOINT_URL` or a profile's
 //! `endpoint_url` (path-style S3 there; moto in the tests), else AWS's regional endpoints. An
 //! endpoint named in the environment must be `https` (plain `http` only for loopback hosts). Errors
@@ -168,7 +172,7 @@ impl Aws {
             .ok_or("no AWS credentials provider")?;
         if let Err(e) = creds.provide_credentials().await {
             return Err(format!(
-                "no AWS credentials (environment, AWS_PROFILE and the shared config/credentials files, SSO, web identity, container or instance role): {}",
+                "no AWS credentials (environment, AWS_PROFILE and the shared config/credentials files, web identity, container or instance role): {}",
                 one_line(&e)
             ));
         }

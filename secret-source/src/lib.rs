@@ -16,7 +16,7 @@
 //!
 //! One signed JSON call over HTTPS (rustls, webpki roots). Credentials come from `aws-config`'s
 //! default chain (on Lambda, the role's credentials in the environment; locally also profiles,
-//! SSO, web identity, container and instance roles) and the request is signed by the SDK's own
+//! web identity, container and instance roles) and the request is signed by the SDK's own
 //! SigV4 signer (`aws-sigv4`): a whole Secrets Manager / SSM client is more code than one init-time
 //! call needs (cold start, bootstrap size). The endpoint is the SDK's own setting when given
 //! (`AWS_ENDPOINT_URL_SECRETS_MANAGER` / `AWS_ENDPOINT_URL_SSM`, then `AWS_ENDPOINT_URL`), so the
@@ -45,7 +45,7 @@ pub enum SecretError {
     Both(String),
     #[error("{0}_ARN is not a Secrets Manager secret or SSM parameter ARN")]
     BadArn(String),
-    #[error("{0}_ARN: no AWS credentials (aws-config's default chain: environment, profile, SSO, web identity, container or instance role): {1}")]
+    #[error("{0}_ARN: no AWS credentials (aws-config's default chain: environment, profile, web identity, container or instance role): {1}")]
     NoCredentials(String, String),
     #[error("{0}_ARN: the request could not be signed: {1}")]
     Signing(String, String),
@@ -258,7 +258,7 @@ fn value_of(service: &str, answer: &serde_json::Value, name: &str) -> Result<Str
 }
 
 /// Credentials from `aws-config`'s default chain (the secret's region for the providers that
-/// call AWS: web identity, SSO).
+/// call AWS: web identity, assumed roles).
 async fn credentials(region: &str) -> Result<Credentials, String> {
     let chain = aws_config::default_provider::credentials::DefaultCredentialsChain::builder()
         .region(aws_config::Region::new(region.to_string()))

@@ -397,7 +397,7 @@ fn refusals_exit_2_with_the_reason() {
     );
 }
 
-/// Issue 21: an operator on a named profile (SSO, a role, or keys in the shared files) needs no
+/// Issue 21: an operator on a named profile (keys or a role in the shared files) needs no
 /// exported credentials: region and credentials come from `AWS_PROFILE` in the files named by
 /// `AWS_CONFIG_FILE` / `AWS_SHARED_CREDENTIALS_FILE`, through aws-config's default chain. Without
 /// that profile the same command finds no credentials (so they did come from the profile).
