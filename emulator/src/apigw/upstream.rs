@@ -117,6 +117,17 @@ pub fn header_value(s: &str) -> String {
     out
 }
 
+/// The header names a `Connection` header lists (lower case): hop-by-hop for this connection only.
+fn connection_named(headers: &[(String, String)]) -> Vec<String> {
+    headers
+        .iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case("connection"))
+        .flat_map(|(_, v)| v.split(','))
+        .map(|t| t.trim().to_ascii_lowercase())
+        .filter(|t| !t.is_empty())
+        .collect()
+}
+
 /// The headers sent upstream: the request's own minus hop-by-hop ones, `host`, `content-length`
 /// (set for the body sent), `x-origin-verify` and any `x-guard-*`, then the identity headers from
 /// the authorizer's context.
@@ -125,13 +136,7 @@ pub fn request_headers(
     auth: &Answer,
     authority: &str,
 ) -> Vec<(String, String)> {
-    let named_by_connection: Vec<String> = headers
-        .iter()
-        .filter(|(k, _)| k.eq_ignore_ascii_case("connection"))
-        .flat_map(|(_, v)| v.split(','))
-        .map(|t| t.trim().to_ascii_lowercase())
-        .filter(|t| !t.is_empty())
-        .collect();
+    let named_by_connection = connection_named(headers);
     let mut out: Vec<(String, String)> = headers
         .iter()
         .filter(|(k, _)| {
@@ -156,12 +161,7 @@ pub fn request_headers(
 /// The upstream's headers as passed back: hop-by-hop ones (and those its `Connection` names)
 /// dropped; `content-length` dropped too (the body is passed on whole and measured again).
 pub fn response_headers(headers: &[(String, String)]) -> Vec<(String, String)> {
-    let named: Vec<String> = headers
-        .iter()
-        .filter(|(k, _)| k.eq_ignore_ascii_case("connection"))
-        .flat_map(|(_, v)| v.split(','))
-        .map(|t| t.trim().to_ascii_lowercase())
-        .collect();
+    let named = connection_named(headers);
     headers
         .iter()
         .filter(|(k, _)| {
