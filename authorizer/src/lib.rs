@@ -114,6 +114,27 @@ pub async fn init(cfg: Config) -> Result<Authorizer, jwks::FetchError> {
 pub async fn start_revocations(
     r: &config::RevocationSettings,
 ) -> std::sync::Arc<revocation::Revocations> {
+    let source = store_source(r).await;
+    let revs = std::sync::Arc::new(revocation::Revocations::new(
+        source,
+        r.sync_every,
+        r.max_stale,
+    ));
+    let entries = revs.sync().await;
+    tracing::info!(
+        event = "revocation_check_on",
+        sync_seconds = r.sync_every.as_secs(),
+        max_stale_seconds = r.max_stale.as_secs(),
+        entries = entries.as_ref().ok().copied(),
+        "revoked tokens are refused (reason revoked)"
+    );
+    tokio::spawn(revs.clone().run());
+    revs
+}
+
+/// The table's reader: `aws-sdk-dynamodb` with the SDK's own endpoint, region and credentials.
+#[cfg(feature = "aws-store")]
+async fn store_source(r: &config::RevocationSettings) -> Box<dyn revocation::Source> {
     use aws_config::BehaviorVersion;
     let sdk = aws_config::defaults(BehaviorVersion::latest())
         .retry_config(
@@ -130,23 +151,17 @@ pub async fn start_revocations(
         )
         .load()
         .await;
-    let source =
-        revocation::DynamoSource::new(aws_sdk_dynamodb::Client::new(&sdk), r.table.clone());
-    let revs = std::sync::Arc::new(revocation::Revocations::new(
-        Box::new(source),
-        r.sync_every,
-        r.max_stale,
-    ));
-    let entries = revs.sync().await;
-    tracing::info!(
-        event = "revocation_check_on",
-        sync_seconds = r.sync_every.as_secs(),
-        max_stale_seconds = r.max_stale.as_secs(),
-        entries = entries.as_ref().ok().copied(),
-        "revoked tokens are refused (reason revoked)"
-    );
-    tokio::spawn(revs.clone().run());
-    revs
+    Box::new(revocation::DynamoSource::new(
+        aws_sdk_dynamodb::Client::new(&sdk),
+        r.table.clone(),
+    ))
+}
+
+/// Built without `aws-store` (the fuzz workspace): no reader, so every sync fails and a configured
+/// `REVOCATION_TABLE` refuses every token with `revocation_unavailable` (fail closed).
+#[cfg(not(feature = "aws-store"))]
+async fn store_source(_: &config::RevocationSettings) -> Box<dyn revocation::Source> {
+    Box::new(revocation::NoStore)
 }
 
 /// Hydrate every key set concurrently (the fetches overlap on the current-thread runtime).
