@@ -20,7 +20,7 @@ const SERVER_OWNED: [(&str, &str); 7] = [
 ];
 
 /// (check name, method, headers, body) of an origin-bypass probe.
-type Probe<'a> = (&'a str, &'a str, Vec<(&'a str, &'a str)>, Option<&'a str>);
+type Probe<'a> = (String, &'a str, Vec<(&'a str, &'a str)>, Option<&'a str>);
 /// (check name, method, path, headers, body) of a BOLA probe.
 type BolaProbe<'a> = (
     String,
@@ -84,6 +84,9 @@ pub async fn sign_in(
     }
 }
 
+/// The path probed when `--probe-path` and `--resource` are not given: crud's item collection.
+pub const DEFAULT_PATH: &str = "/items";
+
 pub struct Ctx {
     pub client: Client,
     pub checks: Vec<Check>,
@@ -91,6 +94,13 @@ pub struct Ctx {
     api_url: Option<String>,
     jwks_url: Option<String>,
     allowed_origins: Vec<String>,
+    /// The GET path every category but bola/mass probes (`--probe-path`, default `/items`).
+    probe: String,
+    /// crud's item collection (or one shaped like it) for bola, mass and cleanup (`--resource`;
+    /// `None`: those categories are skipped).
+    resource: Option<String>,
+    /// crud's `DELETE /sessions/current` exists (no `--probe-path`): "revoke, then replay" runs.
+    crud_sessions: bool,
     a: User,
     b: User,
     skip: Vec<String>,
@@ -130,6 +140,16 @@ impl Ctx {
             api_url: t.api_url.clone(),
             jwks_url: t.jwks_url.clone(),
             allowed_origins: t.allowed_origins.clone(),
+            probe: o
+                .probe_path
+                .clone()
+                .unwrap_or_else(|| DEFAULT_PATH.to_string()),
+            resource: match (&o.resource, &o.probe_path) {
+                (Some(r), _) => Some(r.clone()),
+                (None, None) => Some(DEFAULT_PATH.to_string()),
+                (None, Some(_)) => None,
+            },
+            crud_sessions: o.probe_path.is_none(),
             a,
             b,
             skip: o.skip.clone(),
@@ -238,17 +258,22 @@ impl Ctx {
             let label = self.user(is_a).label;
             let r = self
                 .call(
-                    &format!("GET /items as {label}"),
+                    &format!("GET {} as {label}", self.probe),
                     "GET",
-                    "/items",
+                    &self.probe,
                     Some(is_a),
                     &[],
                     None,
                 )
                 .await;
             let (ok, detail) = match &r {
+                // crud's list must be a list; another API's probe path only has to answer 2xx.
                 Ok(r) => (
-                    r.status == 200 && r.json()["items"].is_array(),
+                    if self.crud_sessions {
+                        r.status == 200 && r.json()["items"].is_array()
+                    } else {
+                        (200..300).contains(&r.status)
+                    },
                     format!(
                         "{} (a genuine token must work, or every refusal below proves nothing)",
                         r.status
@@ -272,6 +297,14 @@ impl Ctx {
     /// (401) from the 204 on, on every route, while A's other session keeps working.
     async fn revoke_then_replay(&mut self) {
         const CAT: &str = "revoke";
+        if !self.crud_sessions {
+            self.skip(
+                CAT,
+                "revoke, then replay",
+                "crud's DELETE /sessions/current is not part of this API (--probe-path given)",
+            );
+            return;
+        }
         let token = match self.revoke_session.clone() {
             None => {
                 self.skip(
@@ -289,7 +322,7 @@ impl Ctx {
         };
         let auth = format!("Bearer {token}");
         let h = [("authorization", auth.as_str())];
-        let items = format!("{}/items", self.url);
+        let items = format!("{}{}", self.url, self.probe);
         let current = format!("{}/sessions/current", self.url);
         let status = |r: &Result<Resp, SendError>| match r {
             Ok(r) => format!("{}", r.status),
@@ -297,7 +330,13 @@ impl Ctx {
         };
         let r = self
             .client
-            .send("GET /items (the audit's session)", "GET", &items, &h, None)
+            .send(
+                &format!("GET {} (the audit's session)", self.probe),
+                "GET",
+                &items,
+                &h,
+                None,
+            )
             .await;
         let ok = matches!(&r, Ok(r) if r.status == 200);
         let d = status(&r);
@@ -326,9 +365,17 @@ impl Ctx {
             return;
         }
         for (n, (what, method, url)) in [
-            ("GET /items", "GET", &items),
-            ("GET /items again (cached answers too)", "GET", &items),
-            ("DELETE /sessions/current again", "DELETE", &current),
+            (format!("GET {}", self.probe), "GET", &items),
+            (
+                format!("GET {} again (cached answers too)", self.probe),
+                "GET",
+                &items,
+            ),
+            (
+                "DELETE /sessions/current again".to_string(),
+                "DELETE",
+                &current,
+            ),
         ]
         .into_iter()
         .enumerate()
@@ -347,7 +394,14 @@ impl Ctx {
             );
         }
         let r = self
-            .call("GET /items as A", "GET", "/items", Some(true), &[], None)
+            .call(
+                &format!("GET {} as A", self.probe),
+                "GET",
+                &self.probe,
+                Some(true),
+                &[],
+                None,
+            )
             .await;
         let ok = matches!(&r, Ok(r) if r.status == 200);
         let d = format!("{} (only the audit's own session was revoked)", status(&r));
@@ -398,9 +452,9 @@ impl Ctx {
         for h in cases {
             let r = self
                 .call(
-                    "GET /items with a hostile token",
+                    &format!("GET {} with a hostile token", self.probe),
                     "GET",
-                    "/items",
+                    &self.probe,
                     None,
                     &[("authorization", &h.authorization)],
                     None,
@@ -430,9 +484,9 @@ impl Ctx {
         }
         let r = self
             .call(
-                "GET /items without a token",
+                &format!("GET {} without a token", self.probe),
                 "GET",
-                "/items",
+                &self.probe,
                 None,
                 &[],
                 None,
@@ -473,9 +527,9 @@ impl Ctx {
             // A simple (non-preflighted) request from the hostile origin, with a real token.
             match self
                 .call(
-                    "GET /items from a hostile origin",
+                    &format!("GET {} from a hostile origin", self.probe),
                     "GET",
-                    "/items",
+                    &self.probe,
                     Some(true),
                     &[("origin", &o)],
                     None,
@@ -547,7 +601,7 @@ impl Ctx {
             .call(
                 "GET with two Origin headers",
                 "GET",
-                "/items",
+                &self.probe,
                 Some(true),
                 &[("origin", &first), ("origin", "https://evil.example")],
                 None,
@@ -585,7 +639,7 @@ impl Ctx {
             .send(
                 "preflight from the allowed origin",
                 "OPTIONS",
-                &format!("{}/items", self.url),
+                &format!("{}{}", self.url, self.probe),
                 &[
                     ("origin", &allowed),
                     ("access-control-request-method", "POST"),
@@ -634,7 +688,7 @@ impl Ctx {
         if let Some(x) = hdr {
             h.push(("access-control-request-headers", x));
         }
-        let url = format!("{}/items", self.url);
+        let url = format!("{}{}", self.url, self.probe);
         match self.client.send(name, "OPTIONS", &url, &h, None).await {
             Ok(r) => {
                 let cors = any_cors_header(&r);
@@ -665,45 +719,62 @@ impl Ctx {
             return;
         };
         let auth = format!("Bearer {}", self.a.access);
-        let probes: [Probe; 4] = [
+        let p = self.probe.clone();
+        // (name, method, headers, body) and the path: GETs of the probe path, and a write to
+        // crud's collection (`--resource`) when there is one.
+        let mut probes: Vec<(Probe, String)> = vec![
             (
-                "GET /items with a valid token, no origin-verify header: refused",
-                "GET",
-                vec![("authorization", auth.as_str())],
-                None,
+                (
+                    format!("GET {p} with a valid token, no origin-verify header: refused"),
+                    "GET",
+                    vec![("authorization", auth.as_str())],
+                    None,
+                ),
+                p.clone(),
             ),
             (
-                "GET /items with a forged origin-verify header: refused",
-                "GET",
-                vec![
-                    ("authorization", auth.as_str()),
-                    (
-                        "x-origin-verify",
-                        "v1:forged-by-gateway-audit-0123456789abcdef",
-                    ),
-                ],
-                None,
+                (
+                    format!("GET {p} with a forged origin-verify header: refused"),
+                    "GET",
+                    vec![
+                        ("authorization", auth.as_str()),
+                        (
+                            "x-origin-verify",
+                            "v1:forged-by-gateway-audit-0123456789abcdef",
+                        ),
+                    ],
+                    None,
+                ),
+                p.clone(),
             ),
             (
-                "GET /items without any credentials: refused",
-                "GET",
-                vec![],
-                None,
-            ),
-            (
-                "POST /items with a valid token, no origin-verify header: refused",
-                "POST",
-                vec![
-                    ("authorization", auth.as_str()),
-                    ("content-type", "application/json"),
-                ],
-                Some(r#"{"title":"gateway-audit bypass probe"}"#),
+                (
+                    format!("GET {p} without any credentials: refused"),
+                    "GET",
+                    vec![],
+                    None,
+                ),
+                p.clone(),
             ),
         ];
-        for (name, method, headers, body) in probes {
+        if let Some(r) = self.resource.clone() {
+            probes.push((
+                (
+                    format!("POST {r} with a valid token, no origin-verify header: refused"),
+                    "POST",
+                    vec![
+                        ("authorization", auth.as_str()),
+                        ("content-type", "application/json"),
+                    ],
+                    Some(r#"{"title":"gateway-audit bypass probe"}"#),
+                ),
+                r,
+            ));
+        }
+        for ((name, method, headers, body), path) in probes {
             let r = self
                 .client
-                .send(name, method, &format!("{api}/items"), &headers, body)
+                .send(&name, method, &format!("{api}{path}"), &headers, body)
                 .await;
             match r {
                 Ok(r) => {
@@ -742,11 +813,12 @@ impl Ctx {
             h.push(("idempotency-key", k));
         }
         let label = self.user(is_a).label;
+        let resource = self.resource.clone().unwrap_or_default();
         let r = self
             .call(
-                &format!("POST /items as {label}"),
+                &format!("POST {resource} as {label}"),
                 "POST",
-                "/items",
+                &resource,
                 Some(is_a),
                 &h,
                 Some(body),
@@ -761,6 +833,18 @@ impl Ctx {
     }
 
     async fn bola_and_mass(&mut self) {
+        let Some(resource) = self.resource.clone() else {
+            for cat in ["bola", "mass"] {
+                if self.on(cat) {
+                    self.skip(
+                        cat,
+                        "per-user items: another user's, server-owned fields",
+                        "no --resource: give a collection shaped like crud's (POST <path>, GET/PUT/DELETE <path>/{id})",
+                    );
+                }
+            }
+            return;
+        };
         let canary = format!("gateway-audit-{}", random_hex(8));
         let idem = format!("gateway-audit-{}", random_hex(12));
         let body = json!({"title": "gateway-audit item", "canary": canary}).to_string();
@@ -794,9 +878,9 @@ impl Ctx {
         if self.on("bola") {
             let cursor = match self
                 .call(
-                    "GET /items?limit=1 as A",
+                    &format!("GET {resource}?limit=1 as A"),
                     "GET",
-                    "/items?limit=1",
+                    &format!("{resource}?limit=1"),
                     Some(true),
                     &[],
                     None,
@@ -806,7 +890,7 @@ impl Ctx {
                 Ok(r) => r.json()["next_cursor"].as_str().map(str::to_string),
                 Err(_) => None,
             };
-            let p1 = format!("/items/{id1}");
+            let p1 = format!("{resource}/{id1}");
             let probes: Vec<BolaProbe> = vec![
                 ("B reads A's item".into(), "GET", p1.clone(), vec![], None),
                 (
@@ -871,7 +955,14 @@ impl Ctx {
                 }
             }
             match self
-                .call("GET /items as B", "GET", "/items", Some(false), &[], None)
+                .call(
+                    &format!("GET {resource} as B"),
+                    "GET",
+                    &resource,
+                    Some(false),
+                    &[],
+                    None,
+                )
                 .await
             {
                 Ok(r) => self.push(
@@ -888,10 +979,10 @@ impl Ctx {
             }
             match cursor {
                 Some(c) => {
-                    let path = format!("/items?limit=1&cursor={}", pct(&c));
+                    let path = format!("{resource}?limit=1&cursor={}", pct(&c));
                     match self
                         .call(
-                            "GET /items with A's cursor as B",
+                            &format!("GET {resource} with A's cursor as B"),
                             "GET",
                             &path,
                             Some(false),
@@ -989,7 +1080,7 @@ impl Ctx {
                     ),
                 }
             }
-            let p2 = format!("/items/{id2}");
+            let p2 = format!("{resource}/{id2}");
             let owner = format!(r#"{{"title":"x","userId":"{}"}}"#, self.b.sub);
             let patch_owner = format!(r#"{{"owner":"{}"}}"#, self.b.sub);
             let probes: [(&str, &str, &str, &str); 3] = [
@@ -1055,9 +1146,10 @@ impl Ctx {
             return;
         }
         let created = std::mem::take(&mut self.created);
+        let resource = self.resource.clone().unwrap_or_else(|| self.probe.clone());
         let mut left = Vec::new();
         for (is_a, id) in &created {
-            let path = format!("/items/{id}");
+            let path = format!("{resource}/{id}");
             let _ = self
                 .call("DELETE own item", "DELETE", &path, Some(*is_a), &[], None)
                 .await;
@@ -1096,9 +1188,9 @@ impl Ctx {
             sent += 1;
             match self
                 .call(
-                    "GET /items as B (rate limit)",
+                    &format!("GET {} as B (rate limit)", self.probe),
                     "GET",
-                    "/items",
+                    &self.probe,
                     Some(false),
                     &[],
                     None,

@@ -68,6 +68,16 @@ pub struct AuditArgs {
     /// Skip a category of checks (repeatable)
     #[arg(long, value_name = "CATEGORY", value_parser = clap::builder::PossibleValuesParser::new(crate::CATEGORIES))]
     pub skip: Vec<String>,
+    /// Audit an API other than crud's: the path (GET; a genuine token gets a 2xx) the token,
+    /// cors, bypass, headers and ratelimit checks probe instead of /items. The crud-only
+    /// categories are then skipped, each with a line saying why: bola and mass (unless
+    /// --resource is given) and revoke (crud's DELETE /sessions/current)
+    #[arg(long, value_name = "PATH")]
+    pub probe_path: Option<String>,
+    /// A collection shaped like crud's items (POST PATH creates, GET/PUT/DELETE PATH/{id},
+    /// per-user) for the bola and mass checks [default: /items without --probe-path]
+    #[arg(long, value_name = "PATH")]
+    pub resource: Option<String>,
     /// Let tokens and passwords travel over plain http to hosts that are not loopback
     #[arg(long)]
     pub allow_plain_http: bool,
@@ -108,6 +118,8 @@ impl AuditArgs {
             rate_limit_requests: self.rate_limit_requests as usize,
             skip: self.skip,
             allow_plain_http: self.allow_plain_http,
+            probe_path: self.probe_path,
+            resource: self.resource,
         })
     }
 }

@@ -76,6 +76,12 @@ pub struct Options {
     /// `--allow-plain-http`: let the audit send tokens and passwords over plain HTTP to
     /// non-loopback hosts (refused otherwise).
     pub allow_plain_http: bool,
+    /// `--probe-path`: the GET path (a genuine token → 2xx) every category but bola and mass
+    /// probes, for an API other than crud's; `None`: crud's `/items`.
+    pub probe_path: Option<String>,
+    /// `--resource`: a collection shaped like crud's items for bola, mass and cleanup; `None`:
+    /// `/items` without `--probe-path`, else those categories are skipped.
+    pub resource: Option<String>,
 }
 
 impl Default for Options {
@@ -97,6 +103,8 @@ impl Default for Options {
             rate_limit_requests: 300,
             skip: Vec::new(),
             allow_plain_http: false,
+            probe_path: None,
+            resource: None,
         }
     }
 }
@@ -140,6 +148,21 @@ pub fn insecure_url(url: &str) -> Option<&'static str> {
         "http" => Some("plain http to a host that is not loopback"),
         _ => Some("not an http(s) URL"),
     }
+}
+
+/// Why `path` cannot be probed (`--probe-path`, `--resource`): it must be an absolute path
+/// (`/…`), without a query or fragment for a resource, and printable ASCII without spaces.
+pub fn bad_path(path: &str, query_allowed: bool) -> Option<&'static str> {
+    if !path.starts_with('/') || path.starts_with("//") {
+        return Some("must be a path starting with a single /");
+    }
+    if !path.bytes().all(|b| b.is_ascii_graphic()) || path.contains('#') {
+        return Some("must be printable ASCII without spaces or #");
+    }
+    if !query_allowed && path.contains('?') {
+        return Some("must not carry a query (the audit adds /{id} and ?limit= to it)");
+    }
+    None
 }
 
 /// A user the audit acts as.
@@ -274,6 +297,17 @@ fn read_state(path: &str) -> Result<Value, String> {
 /// Resolve the target, get the two users' tokens, run every check.
 pub async fn run(opts: &Options) -> Result<Report, String> {
     let started = Instant::now();
+    for (flag, path, query) in [
+        ("--probe-path", &opts.probe_path, true),
+        ("--resource", &opts.resource, false),
+    ] {
+        if let Some(problem) = path.as_deref().and_then(|p| bad_path(p, query)) {
+            return Err(format!(
+                "{flag} {:?}: {problem}",
+                path.as_deref().unwrap_or_default()
+            ));
+        }
+    }
     let mut target = match &opts.url {
         Some(url) => Target {
             url: url.trim_end_matches('/').to_string(),
@@ -408,7 +442,9 @@ pub async fn run(opts: &Options) -> Result<Report, String> {
     )?;
     // "revoke, then replay": a session of A's own (one more sign-in with A's credentials).
     let revoke_creds = match (&a.1, &a.2, &target.cognito) {
-        (name, Some(p), Some(c)) if !opts.skip.iter().any(|s| s == "revoke") => {
+        (name, Some(p), Some(c))
+            if opts.probe_path.is_none() && !opts.skip.iter().any(|s| s == "revoke") =>
+        {
             Some((name.clone(), p.clone(), c.clone()))
         }
         _ => None,
@@ -485,7 +521,27 @@ pub async fn run(opts: &Options) -> Result<Report, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::insecure_url;
+    use super::{bad_path, insecure_url};
+
+    #[test]
+    fn probe_paths_are_absolute_printable_paths() {
+        for ok in ["/items", "/orders/1", "/v1/health?full=1"] {
+            assert_eq!(bad_path(ok, true), None, "{ok}");
+        }
+        assert_eq!(bad_path("/items", false), None);
+        for bad in [
+            "items",
+            "",
+            "//evil.example/x",
+            "/a b",
+            "/a#b",
+            "/\u{e9}",
+            "http://x/",
+        ] {
+            assert!(bad_path(bad, true).is_some(), "{bad}");
+        }
+        assert!(bad_path("/items?limit=1", false).is_some());
+    }
 
     #[test]
     fn credentials_go_over_https_or_to_loopback_only() {

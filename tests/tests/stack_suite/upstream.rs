@@ -397,3 +397,130 @@ async fn a_non_loopback_or_malformed_upstream_is_refused_at_start() {
     }
     s.stop().await;
 }
+
+/// `gateway audit --url` against the chain in front of the test's own service: every category
+/// that does not need crud runs and passes, with `--probe-path` standing in for crud's `/items`;
+/// the crud-only ones (bola, mass, revoke) are skipped with a line each; and what the audit's
+/// attacks sent never reached the service (every request it saw carries a genuine identity).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_passes_against_the_chain_in_front_of_a_service_of_ones_own() {
+    let (port, log) = start_upstream().await;
+    let api_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port");
+    let mut edge = edge_config();
+    // The edge's per-IP limit gives the ratelimit category its 429 (the service has none).
+    edge["rate_limit"] = json!({"requests_per_minute": 200});
+    let s = Stack::start(
+        &[
+            (
+                "ORIGIN_VERIFY_SECRET",
+                "v1:local-origin-verify-secret-0123456789".to_string(),
+            ),
+            ("API_ROUTES", ROUTES.to_string()),
+            ("ROUTE_DEFAULT", "allow".to_string()),
+            ("GATEWAY_UPSTREAM", format!("http://127.0.0.1:{port}")),
+            ("GATEWAY_API_PORT", api_port.to_string()),
+        ],
+        &edge,
+    )
+    .await;
+    let out = tokio::time::timeout(
+        Duration::from_secs(120),
+        tokio::process::Command::new(harness::paths::bin("gateway"))
+            .arg("audit")
+            .args(["--url", &format!("http://127.0.0.1:{}", s.port)])
+            .args(["--api-url", &format!("http://127.0.0.1:{api_port}/local")])
+            .args(["--jwks-url", &s.pool.jwks_uri])
+            .args(["--allowed-origin", ORIGIN])
+            .args(["--probe-path", "/orders/1"])
+            .args(["--rate-limit-requests", "300"])
+            .arg("--json")
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("AUDIT_TOKEN_A", s.token("alice"))
+            .env("AUDIT_TOKEN_B", s.token("bob"))
+            .stdin(std::process::Stdio::null())
+            .output(),
+    )
+    .await
+    .expect("the audit finishes within its bound")
+    .expect("run gateway audit");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let v: Value = serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|_| panic!("JSON report; stdout {stdout} stderr {stderr}"));
+    let checks = v["checks"].as_array().expect("checks");
+    let failed: Vec<&Value> = checks.iter().filter(|c| c["status"] == "FAIL").collect();
+    assert!(failed.is_empty(), "failed checks: {failed:#?}");
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    for cat in ["control", "token", "cors", "headers", "bypass", "ratelimit"] {
+        assert!(
+            checks
+                .iter()
+                .any(|c| c["category"] == cat && c["status"] == "PASS"),
+            "no passing {cat} check: {checks:#?}"
+        );
+    }
+    // The probe path is what was attacked (names carry it), crud's /items never.
+    assert!(checks
+        .iter()
+        .any(|c| c["name"] == "GET /orders/1 with a forged origin-verify header: refused"));
+    assert!(!stdout.contains("/items"), "{stdout}");
+    let skipped: Vec<(&str, &str)> = checks
+        .iter()
+        .filter(|c| c["status"] == "SKIP")
+        .map(|c| {
+            (
+                c["category"].as_str().unwrap_or_default(),
+                c["detail"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    for cat in ["bola", "mass", "revoke"] {
+        let line = skipped.iter().find(|(c, _)| *c == cat);
+        assert!(
+            line.is_some_and(|(_, d)| d.contains("crud") || d.contains("--resource")),
+            "{cat}: {skipped:?}"
+        );
+    }
+    // The service saw only genuine callers: alice's and bob's identities on GET /orders/1.
+    let subs: Vec<String> = ["alice", "bob"]
+        .iter()
+        .map(|u| {
+            let payload = s.token(u).split('.').nth(1).expect("jwt").to_string();
+            let claims: Value = serde_json::from_slice(
+                &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload)
+                    .expect("b64"),
+            )
+            .expect("claims");
+            claims["sub"].as_str().expect("sub").to_string()
+        })
+        .collect();
+    let seen = log.lock().expect("log").clone();
+    assert!(
+        !seen.is_empty(),
+        "the positive controls reached the service"
+    );
+    for r in &seen {
+        let sub = r.header("x-guard-sub");
+        assert!(
+            sub.len() == 1 && subs.iter().any(|s| s == sub[0]),
+            "a request without a genuine identity reached the service: {r:?}"
+        );
+        assert_eq!(
+            (r.method.as_str(), r.target.as_str()),
+            ("GET", "/orders/1"),
+            "{r:?}"
+        );
+        assert!(r.header("x-origin-verify").is_empty(), "{r:?}");
+    }
+    eprintln!(
+        "audit in front of the test service: {} checks, {} requests, {} reached the service",
+        v["summary"]["checks"],
+        v["summary"]["requests"],
+        seen.len()
+    );
+    s.stop().await;
+}
