@@ -524,3 +524,109 @@ async fn the_audit_passes_against_the_chain_in_front_of_a_service_of_ones_own() 
     );
     s.stop().await;
 }
+
+/// Signs `claims` (JSON) with moto's own Cognito key (its `jwks-private.json`, kid `dummy`): a
+/// token the issuer itself could have issued, e.g. one that has expired.
+const SIGN_AS_MOTO_PY: &str = r#"
+import json, sys
+from joserfc import jwk, jwt
+from moto.utilities.utils import load_resource
+key = jwk.RSAKey.import_key(load_resource("cognitoidp/resources/jwks-private.json"))
+print(jwt.encode({"kid": "dummy", "alg": "RS256"}, json.loads(sys.argv[1]), key))
+"#;
+
+/// Writes one session entry of the revocation table's layout (revocation-keys) into moto.
+const REVOKE_PY: &str = r#"
+import boto3, sys
+boto3.client("dynamodb", endpoint_url=sys.argv[1], region_name="us-east-1",
+             aws_access_key_id="testing", aws_secret_access_key="testing").put_item(
+    TableName="revocations", Item={"pk": {"S": sys.argv[2]}, "expires_at": {"N": sys.argv[3]}})
+"#;
+
+fn python(script: &str, args: &[&str]) -> String {
+    let out = std::process::Command::new(harness::paths::venv_python())
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .output()
+        .expect("python");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn claims_of(token: &str) -> Value {
+    let payload = token.split('.').nth(1).expect("jwt");
+    serde_json::from_slice(
+        &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload)
+            .expect("base64url"),
+    )
+    .expect("claims")
+}
+
+/// Tokens the issuer really signed but that must no longer work, an expired one and a revoked
+/// one, are refused by the chain and never reach the service; the same user's current token
+/// still does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_and_revoked_tokens_never_reach_the_upstream() {
+    let (port, log) = start_upstream().await;
+    let s = Stack::start(
+        &[
+            ("API_ROUTES", ROUTES.to_string()),
+            ("ROUTE_DEFAULT", "allow".to_string()),
+            ("GATEWAY_UPSTREAM", format!("http://127.0.0.1:{port}")),
+            ("REVOCATION_TABLE", "revocations".to_string()),
+            ("REVOCATION_SYNC_SECONDS", "1".to_string()),
+        ],
+        &edge_config(),
+    )
+    .await;
+    let now = harness::jwt::now();
+    // Expired: alice's claims, signed by the issuer's key, with exp two minutes ago.
+    let mut c = claims_of(s.token("alice"));
+    c["iat"] = json!(now - 3720);
+    c["auth_time"] = json!(now - 3720);
+    c["exp"] = json!(now - 120);
+    let expired = python(SIGN_AS_MOTO_PY, &[&c.to_string()]);
+    // Revoked: a new session of alice's, revoked in the table before it was ever used.
+    let session = harness::cognito::sign_in(&s.moto, "gateway-pool", "alice", &[]).access_token;
+    let sc = claims_of(&session);
+    let jti = [&sc["origin_jti"], &sc["jti"]]
+        .into_iter()
+        .find_map(|v| v.as_str().filter(|j| !j.is_empty()))
+        .expect("a jti");
+    let pk = revocation_keys::jti_pk(&revocation_keys::jti_key(
+        sc["iss"].as_str().expect("iss"),
+        jti,
+    ));
+    python(
+        REVOKE_PY,
+        &[&s.moto.endpoint(), &pk, &(now + 3600).to_string()],
+    );
+    // One sync interval and a margin: every authorizer's set holds the entry.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    for (what, token) in [("expired", &expired), ("revoked", &session)] {
+        let auth = format!("Bearer {token}");
+        let r = s
+            .call("GET", "/orders/1", &[("authorization", &auth)], "")
+            .await;
+        assert_eq!(r.status, 401, "{what}: {:?}", r.body);
+        assert_eq!(problem_code(&r), "unauthorized", "{what}");
+        assert_edge_headers(&r, what);
+    }
+    assert!(
+        log.lock().expect("log").is_empty(),
+        "a refused token reached the service"
+    );
+    // The control: alice's current token is let through (so the refusals are about the tokens).
+    let alice = format!("Bearer {}", s.token("alice"));
+    let r = s
+        .call("GET", "/orders/1", &[("authorization", &alice)], "")
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(log.lock().expect("log").len(), 1);
+    s.stop().await;
+}
