@@ -79,7 +79,8 @@ fn the_application_takes_the_authorizers_settings_and_outputs_its_arn_and_role()
     ] {
         assert!(vars.contains_key(k), "{k} not passed");
     }
-    // Least privilege: its log group, X-Ray, and only its own secret.
+    // Least privilege: its log group, X-Ray, only its own secret, only a Scan of its revocation
+    // table (each of the last two only when given).
     let role = serde_json::to_string(&res["AuthorizerRole"]).expect("role");
     let actions: BTreeSet<String> = res["AuthorizerRole"]["Properties"]["Policies"]
         .as_array()
@@ -105,6 +106,7 @@ fn the_application_takes_the_authorizers_settings_and_outputs_its_arn_and_role()
     assert_eq!(
         actions,
         [
+            "dynamodb:Scan",
             "logs:CreateLogStream",
             "logs:PutLogEvents",
             "secretsmanager:GetSecretValue",
