@@ -24,30 +24,14 @@ RUSTC_WORKSPACE_WRAPPER=$(rustup which clippy-driver 2>/dev/null || command -v c
 export RUSTC_WORKSPACE_WRAPPER
 export CLIPPY_ARGS=-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__
 cargo build --workspace --all-targets --locked
-# The fuzz targets' instrumented build (a separate workspace and target dir) runs beside the
-# tests at the lowest CPU priority: the suite mostly waits (on moto, sync intervals, timeouts,
-# subprocesses), and the build takes the cycles it leaves idle.
-phase "tests (the fuzz build beside them, niced)"
-fuzz_log=$(mktemp)
-nice -n 19 scripts/fuzz.sh --build-only >"$fuzz_log" 2>&1 &
-fuzz_build=$!
-trap 'pkill -TERM -P $fuzz_build 2>/dev/null; kill $fuzz_build 2>/dev/null || true' EXIT
+phase tests
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --locked --no-fail-fast "$@"
 else
   cargo test --workspace --locked --no-fail-fast "$@"
 fi
-phase "fuzz build finishing"
-if ! wait $fuzz_build; then
-  cat "$fuzz_log" >&2
-  echo "fuzz build failed" >&2
-  exit 1
-fi
-trap - EXIT
-cat "$fuzz_log"
-rm -f "$fuzz_log"
 # A short bounded fuzz pass of the authorizer (FUZZ_SECONDS per target; scripts/fuzz.sh for
-# longer runs); fails on any crash or failed property. The build above makes its build a no-op.
+# longer runs); fails on any crash or failed property.
 phase "fuzz (${FUZZ_SECONDS:-20} s per target)"
 scripts/fuzz.sh "${FUZZ_SECONDS:-20}"
 phase "done"
