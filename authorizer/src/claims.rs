@@ -194,7 +194,7 @@ pub fn check(mut c: Claims, cfg: &ClaimRules<'_>, now: f64) -> Result<Principal,
             }
             // Access tokens name their client in client_id; an aud claim is no substitute.
             let cid = c.client_id.take().ok_or(Reason::WrongClient)?;
-            if !cfg.client_ids.iter().any(|a| *a == cid) {
+            if !cfg.client_ids.contains(&cid) {
                 return Err(Reason::WrongClient);
             }
             cid
