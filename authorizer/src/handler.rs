@@ -44,6 +44,7 @@ impl std::fmt::Display for Unauthorized {
 
 impl std::error::Error for Unauthorized {}
 
+#[cfg(feature = "net")]
 impl From<Unauthorized> for lambda_runtime::Diagnostic {
     fn from(_: Unauthorized) -> Self {
         lambda_runtime::Diagnostic {

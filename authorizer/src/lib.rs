@@ -29,6 +29,7 @@ pub use reason::Reason;
 /// and `reason` among them, at the top level, where the template's metric filters match
 /// `$.decision` and `$.reason`), no timestamp (Lambda stamps each line), INFO and above, written
 /// to `writer` (`main.rs`: stdout).
+#[cfg(feature = "net")]
 pub fn log_subscriber<W>(writer: W) -> impl tracing::Subscriber + Send + Sync + 'static
 where
     W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
@@ -48,6 +49,7 @@ where
 /// Build the authorizer from a validated configuration and hydrate its JWKS caches (the
 /// init-phase fetches, one per issuer, concurrently). A failed hydrate is logged, not fatal:
 /// that issuer's tokens are refused until a fetch succeeds.
+#[cfg(feature = "net")]
 pub async fn init(cfg: Config) -> Result<Authorizer, jwks::FetchError> {
     let extra_roots = match &cfg.jwks_ca_file {
         Some(path) => jwks::HttpFetcher::read_ca_file(path)?,
@@ -111,6 +113,7 @@ pub async fn init(cfg: Config) -> Result<Authorizer, jwks::FetchError> {
 /// The revocation set of `REVOCATION_TABLE`: read once now (a failure is logged; tokens are then
 /// refused with `revocation_unavailable` until a read succeeds), then kept fresh by a background
 /// task on the current runtime.
+#[cfg(feature = "net")]
 pub async fn start_revocations(
     r: &config::RevocationSettings,
 ) -> std::sync::Arc<revocation::Revocations> {
@@ -133,7 +136,7 @@ pub async fn start_revocations(
 }
 
 /// The table's reader: `aws-sdk-dynamodb` with the SDK's own endpoint, region and credentials.
-#[cfg(feature = "aws-store")]
+#[cfg(feature = "net")]
 async fn store_source(r: &config::RevocationSettings) -> Box<dyn revocation::Source> {
     use aws_config::BehaviorVersion;
     let sdk = aws_config::defaults(BehaviorVersion::latest())
@@ -157,14 +160,8 @@ async fn store_source(r: &config::RevocationSettings) -> Box<dyn revocation::Sou
     ))
 }
 
-/// Built without `aws-store` (the fuzz workspace): no reader, so every sync fails and a configured
-/// `REVOCATION_TABLE` refuses every token with `revocation_unavailable` (fail closed).
-#[cfg(not(feature = "aws-store"))]
-async fn store_source(_: &config::RevocationSettings) -> Box<dyn revocation::Source> {
-    Box::new(revocation::NoStore)
-}
-
 /// Hydrate every key set concurrently (the fetches overlap on the current-thread runtime).
+#[cfg(feature = "net")]
 async fn hydrate_all(sets: &[jwks::Jwks]) -> Vec<Result<usize, jwks::FetchError>> {
     use std::future::Future;
     use std::task::Poll;

@@ -335,33 +335,22 @@ impl Revocations {
     }
 }
 
-/// A build without a store client (feature `aws-store` off): every scan fails.
-#[cfg(not(feature = "aws-store"))]
-pub struct NoStore;
-
-#[cfg(not(feature = "aws-store"))]
-impl Source for NoStore {
-    fn scan(&self, _: usize) -> ScanFuture<'_> {
-        Box::pin(async { Err(SyncError::Store("built without aws-store".to_string())) })
-    }
-}
-
 /// The DynamoDB table as a [`Source`] (`aws-sdk-dynamodb`; the endpoint, region and credentials
 /// from the SDK's own settings).
-#[cfg(feature = "aws-store")]
+#[cfg(feature = "net")]
 pub struct DynamoSource {
     client: aws_sdk_dynamodb::Client,
     table: String,
 }
 
-#[cfg(feature = "aws-store")]
+#[cfg(feature = "net")]
 impl DynamoSource {
     pub fn new(client: aws_sdk_dynamodb::Client, table: String) -> DynamoSource {
         DynamoSource { client, table }
     }
 }
 
-#[cfg(feature = "aws-store")]
+#[cfg(feature = "net")]
 fn num(v: Option<&aws_sdk_dynamodb::types::AttributeValue>) -> Option<f64> {
     v?.as_n()
         .ok()?
@@ -370,7 +359,7 @@ fn num(v: Option<&aws_sdk_dynamodb::types::AttributeValue>) -> Option<f64> {
         .filter(|n| n.is_finite())
 }
 
-#[cfg(feature = "aws-store")]
+#[cfg(feature = "net")]
 impl Source for DynamoSource {
     fn scan(&self, limit: usize) -> ScanFuture<'_> {
         Box::pin(async move {
