@@ -183,7 +183,7 @@ pub fn groups_are_joinable(groups: &[String]) -> bool {
 
 /// Every claim check, at `now` (seconds since the epoch), in a fixed order so each refusal has
 /// one reason: issuer, token use, client, `exp`, `nbf`, `iat`, `sub`, `cognito:groups` names.
-pub fn check(mut c: Claims, cfg: &ClaimRules<'_>, now: f64) -> Result<Principal, Reason> {
+pub fn check(c: Claims, cfg: &ClaimRules<'_>, now: f64) -> Result<Principal, Reason> {
     let leeway = cfg.leeway_seconds as f64;
     c.issuer_index(cfg.issuers)?;
 
@@ -193,11 +193,11 @@ pub fn check(mut c: Claims, cfg: &ClaimRules<'_>, now: f64) -> Result<Principal,
                 return Err(Reason::WrongTokenUse);
             }
             // Access tokens name their client in client_id; an aud claim is no substitute.
-            let cid = c.client_id.take().ok_or(Reason::WrongClient)?;
-            if !cfg.client_ids.contains(&cid) {
+            let cid = c.client_id.as_deref().ok_or(Reason::WrongClient)?;
+            if !cfg.client_ids.iter().any(|a| a == cid) {
                 return Err(Reason::WrongClient);
             }
-            cid
+            cid.to_string()
         }
         TokenUse::Id => {
             if c.token_use.as_deref() != Some("id") {

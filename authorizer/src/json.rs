@@ -198,35 +198,18 @@ impl<'de> Deserialize<'de> for StrOrOther {
     }
 }
 
-/// How many member names [`Members`] keeps without allocating (JOSE headers and Cognito tokens
-/// have fewer).
-const INLINE_NAMES: usize = 24;
-
 /// Walks the members of one JSON object, refusing a name seen twice.
 pub struct Members<'de, A> {
     map: A,
-    /// The names seen so far: the first [`INLINE_NAMES`] in place (no allocation on the
-    /// verification path), any further ones in `more`.
-    inline: [Option<Cow<'de, str>>; INLINE_NAMES],
-    count: usize,
-    more: Vec<Cow<'de, str>>,
+    seen: Vec<Cow<'de, str>>,
 }
 
 impl<'de, A: MapAccess<'de>> Members<'de, A> {
     pub fn new(map: A) -> Self {
         Members {
             map,
-            inline: Default::default(),
-            count: 0,
-            more: Vec::new(),
+            seen: Vec::with_capacity(24),
         }
-    }
-
-    fn seen(&self, name: &str) -> bool {
-        self.inline[..self.count.min(INLINE_NAMES)]
-            .iter()
-            .any(|n| n.as_deref() == Some(name))
-            || self.more.iter().any(|n| n == name)
     }
 
     /// The next member name (unique so far), or `None` at the end of the object.
@@ -234,15 +217,10 @@ impl<'de, A: MapAccess<'de>> Members<'de, A> {
         let Some(Str(name)) = self.map.next_key::<Str<'de>>()? else {
             return Ok(None);
         };
-        if self.seen(&name) {
+        if self.seen.contains(&name) {
             return Err(de::Error::custom("duplicate member"));
         }
-        if self.count < INLINE_NAMES {
-            self.inline[self.count] = Some(name.clone());
-        } else {
-            self.more.push(name.clone());
-        }
-        self.count += 1;
+        self.seen.push(name.clone());
         Ok(Some(name))
     }
 

@@ -1,6 +1,9 @@
 //! Raw token handling: pulling the JWT out of an `Authorization` value and splitting it into its
 //! strictly-decoded parts. No claim is trusted here; nothing is verified yet.
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+
 use crate::json::{Members, Str};
 use crate::reason::Reason;
 
@@ -96,64 +99,11 @@ pub struct Parts<'a> {
     pub signature: Vec<u8>,
 }
 
-/// The value of each base64url character; [`BAD`] for every other byte (`=` included).
-const BAD: u32 = 0x100;
-const fn decode_table() -> [u32; 256] {
-    let mut t = [BAD; 256];
-    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut i = 0;
-    while i < 64 {
-        t[alphabet[i] as usize] = i as u32;
-        i += 1;
-    }
-    t
-}
-static DECODE: [u32; 256] = decode_table();
-
-/// Strict base64url without padding; non-canonical trailing bits are refused. The same language
-/// as `base64`'s `URL_SAFE_NO_PAD` (checked against it in the tests), decoded four characters at a
-/// time into one exact-size allocation: this runs on every token, for about a kilobyte.
+/// Strict base64url without padding; non-canonical trailing bits are refused.
 fn b64(s: &str) -> Result<Vec<u8>, Reason> {
-    let s = s.as_bytes();
-    let (full, rest) = s.split_at(s.len() / 4 * 4);
-    let tail = match rest.len() {
-        0 => 0,
-        2 => 1,
-        3 => 2,
-        _ => return Err(Reason::MalformedToken),
-    };
-    let mut out = Vec::with_capacity(full.len() / 4 * 3 + tail);
-    let v = |c: u8| DECODE[c as usize];
-    for q in full.chunks_exact(4) {
-        let (a, b, c, d) = (v(q[0]), v(q[1]), v(q[2]), v(q[3]));
-        if (a | b | c | d) & BAD != 0 {
-            return Err(Reason::MalformedToken);
-        }
-        let n = a << 18 | b << 12 | c << 6 | d;
-        out.extend_from_slice(&[(n >> 16) as u8, (n >> 8) as u8, n as u8]);
-    }
-    match *rest {
-        [] => {}
-        [a, b] => {
-            let (a, b) = (v(a), v(b));
-            // 12 bits for one byte: the low 4 must be zero (canonical).
-            if (a | b) & BAD != 0 || b & 0x0F != 0 {
-                return Err(Reason::MalformedToken);
-            }
-            out.push((a << 2 | b >> 4) as u8);
-        }
-        [a, b, c] => {
-            let (a, b, c) = (v(a), v(b), v(c));
-            // 18 bits for two bytes: the low 2 must be zero.
-            if (a | b | c) & BAD != 0 || c & 0x03 != 0 {
-                return Err(Reason::MalformedToken);
-            }
-            let n = a << 10 | b << 4 | c >> 2;
-            out.extend_from_slice(&[(n >> 8) as u8, n as u8]);
-        }
-        _ => return Err(Reason::MalformedToken),
-    }
-    Ok(out)
+    URL_SAFE_NO_PAD
+        .decode(s)
+        .map_err(|_| Reason::MalformedToken)
 }
 
 /// Split and decode a compact JWS. Exactly three non-empty parts; JWE (five parts) and unsigned
@@ -185,8 +135,6 @@ pub fn split(token: &str) -> Result<Parts<'_>, Reason> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    use base64::Engine;
 
     #[test]
     fn extract_forms() {
@@ -264,40 +212,6 @@ mod tests {
         );
         let crit = URL_SAFE_NO_PAD.encode(br#"{"alg":"RS256","kid":"k","crit":["exp"]}"#);
         assert!(split(&format!("{crit}.{p}.{s}")).unwrap().header.crit);
-    }
-
-    /// The decoder accepts exactly what `base64`'s strict `URL_SAFE_NO_PAD` accepts, with the
-    /// same bytes: every string of up to 4 characters over an alphabet with every class of byte
-    /// (each trailing-bit case, padding, the standard alphabet's `+/`, junk), and long ones.
-    #[test]
-    fn decoder_agrees_with_the_base64_crate() {
-        let chars = b"AQgBw-_=+/ .\xff";
-        let mut inputs: Vec<Vec<u8>> = vec![Vec::new()];
-        for len in 1..=4 {
-            let mut next = Vec::new();
-            for s in inputs.iter().filter(|s| s.len() == len - 1) {
-                for c in chars {
-                    let mut t = s.clone();
-                    t.push(*c);
-                    next.push(t);
-                }
-            }
-            inputs.extend(next);
-        }
-        for n in 0..300usize {
-            let bytes: Vec<u8> = (0..n).map(|i| (i * 7 + n) as u8).collect();
-            inputs.push(URL_SAFE_NO_PAD.encode(&bytes).into_bytes());
-        }
-        let mut checked = 0;
-        for raw in inputs {
-            let Ok(s) = std::str::from_utf8(&raw) else {
-                continue;
-            };
-            let want = URL_SAFE_NO_PAD.decode(s).ok();
-            assert_eq!(b64(s).ok(), want, "{s:?}");
-            checked += 1;
-        }
-        assert!(checked > 10_000, "{checked}");
     }
 
     /// docs/authorizer.md's "non-canonical base64url" row: a last character whose unused bits are not
