@@ -27,7 +27,9 @@ python_tools() {
     log "installing uv $UV_VERSION into the venv"
     "$VENV/bin/pip" install --quiet --disable-pip-version-check "uv==$UV_VERSION"
   fi
-  pip_install() { "$VENV/bin/uv" pip install --quiet --python "$VENV/bin/python" "$@"; }
+  # --compile-bytecode: the .pyc files are written here, in parallel, rather than by the first
+  # test processes that import moto, boto3 or cfn-lint at the same time.
+  pip_install() { "$VENV/bin/uv" pip install --quiet --compile-bytecode --python "$VENV/bin/python" "$@"; }
   stamp=$VENV/.requirements.sha
   want=$(sha256sum scripts/requirements.txt | cut -d' ' -f1)
   if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
