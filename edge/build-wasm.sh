@@ -22,6 +22,9 @@ while [ $# -gt 0 ]; do
     *) echo "usage: $0 [--config FILE] [--out DIR]" >&2; exit 2 ;;
   esac
 done
+# Relative paths are the caller's (the package is loaded by absolute path below).
+case $OUT in /*) ;; *) OUT=$PWD/$OUT ;; esac
+case $CONFIG in /*) ;; *) CONFIG=$PWD/$CONFIG ;; esac
 TARGET_DIR=${EDGE_WASM_TARGET_DIR:-$ROOT/target/wasm}
 log() { printf '[edge-wasm] %s\n' "$*" >&2; }
 

@@ -27,7 +27,7 @@ cargo build --workspace --all-targets --locked
 # The Lambda@Edge package's WebAssembly build (its own target dir), which the edge's Node.js
 # tests would otherwise compile inside the test phase (the script drops the lint wrapper itself).
 phase "edge WebAssembly package"
-edge/build-wasm.sh --out target/edge-lambda >/dev/null
+edge/build-wasm.sh >/dev/null
 phase tests
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --locked --no-fail-fast "$@"
