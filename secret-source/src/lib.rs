@@ -258,8 +258,15 @@ fn value_of(service: &str, answer: &serde_json::Value, name: &str) -> Result<Str
 }
 
 /// Credentials from `aws-config`'s default chain (the secret's region for the providers that
-/// call AWS: web identity, assumed roles).
+/// call AWS: web identity, assumed roles). The chain's first provider, the environment (where
+/// Lambda puts the function role's credentials), is asked on its own first: building the whole
+/// chain (profile files, the container and instance-metadata clients) cost about 10 ms of a cold
+/// start in `bench/run.sh coldstart`, for an answer the environment already holds.
 async fn credentials(region: &str) -> Result<Credentials, String> {
+    let env = aws_config::environment::credentials::EnvironmentVariableCredentialsProvider::new();
+    if let Ok(c) = env.provide_credentials().await {
+        return Ok(c);
+    }
     let chain = aws_config::default_provider::credentials::DefaultCredentialsChain::builder()
         .region(aws_config::Region::new(region.to_string()))
         .build()
