@@ -73,32 +73,42 @@ pub async fn init(cfg: Config) -> Result<Authorizer, jwks::FetchError> {
             &extra_roots,
         )?);
     }
-    match &cfg.jwks_seed {
-        // JWKS_JSON: keys known before any fetch; no network call at init or on the first
-        // request (the configuration parsed each document and found a usable key in it).
-        Some(seeded) => {
-            for (i, (set, keys)) in sets.iter().zip(&seeded.0).enumerate() {
-                let keys = set.seed(keys.clone());
-                tracing::info!(
-                    event = "jwks_seeded",
-                    issuer_index = i,
-                    keys,
-                    "JWKS from JWKS_JSON; no fetch at init"
-                );
+    // The keys (seeded, or the init-phase fetches) and the revocation set's first read overlap:
+    // on AWS both are network round trips, and the first answer waits for both.
+    let keys = async {
+        match &cfg.jwks_seed {
+            // JWKS_JSON: keys known before any fetch; no network call at init or on the first
+            // request (the configuration parsed each document and found a usable key in it).
+            Some(seeded) => {
+                for (i, (set, keys)) in sets.iter().zip(&seeded.0).enumerate() {
+                    let keys = set.seed(keys.clone());
+                    tracing::info!(
+                        event = "jwks_seeded",
+                        issuer_index = i,
+                        keys,
+                        "JWKS from JWKS_JSON; no fetch at init"
+                    );
+                }
             }
-        }
-        None => {
-            let results = hydrate_all(&sets).await;
-            for (i, r) in results.into_iter().enumerate() {
-                if let Err(e) = r {
-                    tracing::error!(event = "jwks_hydrate_failed", issuer_index = i, error = %e, "JWKS not loaded at init; will retry on demand");
+            None => {
+                let results = hydrate_all(&sets).await;
+                for (i, r) in results.into_iter().enumerate() {
+                    if let Err(e) = r {
+                        tracing::error!(event = "jwks_hydrate_failed", issuer_index = i, error = %e, "JWKS not loaded at init; will retry on demand");
+                    }
                 }
             }
         }
-    }
-    let revocation = cfg.revocation.clone();
+    };
+    let revocations = async {
+        match &cfg.revocation {
+            Some(r) => Some(start_revocations(r).await),
+            None => None,
+        }
+    };
+    let ((), revocations) = tokio::join!(keys, revocations);
     let auth = Authorizer::new(verify::Verifier::new(cfg, sets));
-    Ok(match revocation {
+    Ok(match revocations {
         None => {
             tracing::warn!(
                 event = "revocation_check_off",
@@ -106,7 +116,7 @@ pub async fn init(cfg: Config) -> Result<Authorizer, jwks::FetchError> {
             );
             auth
         }
-        Some(r) => auth.with_revocations(start_revocations(&r).await),
+        Some(r) => auth.with_revocations(r),
     })
 }
 
