@@ -262,6 +262,8 @@ pub fn ramp(target: &dyn Target, r: &Ramp, out: &mut dyn FnMut(&Value)) -> Resul
                 }
             });
             if let Err(reason) = verdict {
+                // when the decision was taken (the rollback's own propagation is `rollback_ms`)
+                let decided = bake_start.elapsed().as_secs_f64();
                 let back = target.set(0, false);
                 return Err(json!({
                     "result": "rolled_back", "weight": 0, "failed_step": step, "reason": reason,
@@ -269,7 +271,7 @@ pub fn ramp(target: &dyn Target, r: &Ramp, out: &mut dyn FnMut(&Value)) -> Resul
                     "stable": {"requests": stable.0, "errors_5xx": stable.1},
                     "rollback_ms": back.as_ref().ok().and_then(|b| b["propagation_ms"].as_u64()),
                     "rollback_error": back.err(),
-                    "seconds_into_step": bake_start.elapsed().as_secs_f64(),
+                    "seconds_into_step": decided,
                 }));
             }
             if done {

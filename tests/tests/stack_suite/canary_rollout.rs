@@ -359,8 +359,10 @@ async fn a_broken_canary_is_rolled_back_within_one_bake_period() {
     assert_eq!(last["weight"], json!(0));
     assert_eq!(last["failed_step"], json!(5), "{out}");
     let into_step = last["seconds_into_step"].as_f64().unwrap();
+    // Decided within the bake, or at its last check (which reads the counts once more when the
+    // bake has just ended: a loaded machine can make that read take a moment).
     assert!(
-        into_step <= bake,
+        into_step <= bake + 1.0,
         "rolled back {into_step} s into the step (bake {bake} s)"
     );
     assert!(ramp_seconds < bake + 4.0, "ramp took {ramp_seconds} s");
