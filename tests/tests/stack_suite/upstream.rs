@@ -489,13 +489,10 @@ async fn the_audit_passes_against_the_chain_in_front_of_a_service_of_ones_own() 
     let subs: Vec<String> = ["alice", "bob"]
         .iter()
         .map(|u| {
-            let payload = s.token(u).split('.').nth(1).expect("jwt").to_string();
-            let claims: Value = serde_json::from_slice(
-                &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload)
-                    .expect("b64"),
-            )
-            .expect("claims");
-            claims["sub"].as_str().expect("sub").to_string()
+            claims_of(s.token(u))["sub"]
+                .as_str()
+                .expect("sub")
+                .to_string()
         })
         .collect();
     let seen = log.lock().expect("log").clone();
