@@ -68,37 +68,21 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         settings.table_name.clone(),
     );
     // What a revocation sets off on AWS (see crud::aws_hooks): the stage's authorizer cache
-    // flush and, with USER_POOL_ID, Cognito's global sign-out for the admin route.
-    let env_endpoint = |service: &str| {
-        std::env::var(format!("AWS_ENDPOINT_URL_{service}"))
-            .or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
-            .ok()
-            .filter(|e| !e.is_empty())
-    };
-    let region = sdk.region().map(|r| r.to_string()).unwrap_or_default();
-    let hooks = match (&settings.revocation_table, sdk.credentials_provider()) {
-        (Some(_), Some(credentials)) => {
-            let apigateway = settings.authorizer_cache_flush.then(|| {
-                env_endpoint("API_GATEWAY")
-                    .unwrap_or_else(|| format!("https://apigateway.{region}.amazonaws.com"))
-            });
-            let cognito = settings.user_pool_id.clone().map(|pool| {
-                let ep = env_endpoint("COGNITO_IDENTITY_PROVIDER")
-                    .unwrap_or_else(|| format!("https://cognito-idp.{region}.amazonaws.com"));
-                (ep, pool)
-            });
-            tracing::info!(
-                event = "revocation_hooks",
-                flush = apigateway.is_some(),
-                global_sign_out = cognito.is_some()
-            );
-            match crud::aws_hooks::AwsHooks::new(credentials, region.clone(), apigateway, cognito) {
-                Ok(h) => Some(h),
-                Err(e) => lambda_init_error::report_and_exit("InitError", &e),
-            }
-        }
-        _ => None,
-    };
+    // flush and, with USER_POOL_ID, Cognito's global sign-out for the admin route; SDK clients
+    // built from the same settings as DynamoDB's (no network call here).
+    let hooks = settings.revocation_table.as_ref().map(|_| {
+        let hooks = crud::aws_hooks::AwsHooks::new(
+            &sdk,
+            settings.authorizer_cache_flush,
+            settings.user_pool_id.clone(),
+        );
+        tracing::info!(
+            event = "revocation_hooks",
+            flush = settings.authorizer_cache_flush,
+            global_sign_out = settings.user_pool_id.is_some()
+        );
+        hooks
+    });
     let deps = Deps::new(store, settings)
         .unwrap_or_else(|e| lambda_init_error::report_and_exit("ConfigError", &e.to_string()));
     let deps = match hooks {

@@ -239,26 +239,12 @@ pub async fn serve(args: ServeArgs) {
     // Cognito's global sign-out for `DELETE /users/{sub}/sessions` (USER_POOL_ID), against the
     // Cognito stand-in, through crud's own AWS hook; the cache flush is the gateway's own
     // (emulated, in process: see emulator::pipeline::EmulatedFlush).
-    let sign_out = match (
-        &csettings.revocation_table,
-        &csettings.user_pool_id,
-        sdk.credentials_provider(),
-    ) {
-        (Some(_), Some(pool), Some(creds)) => {
-            let ep = env("AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER")
-                .or_else(|| env("AWS_ENDPOINT_URL"))
-                .unwrap_or_else(|| {
-                    format!(
-                        "https://cognito-idp.{}.amazonaws.com",
-                        sdk.region().map(|r| r.to_string()).unwrap_or_default()
-                    )
-                });
-            let region = sdk.region().map(|r| r.to_string()).unwrap_or_default();
-            Some(
-                crud::aws_hooks::AwsHooks::new(creds, region, None, Some((ep, pool.clone())))
-                    .unwrap_or_else(|e| fail(&format!("crud sign-out client: {e}"))),
-            )
-        }
+    let sign_out = match (&csettings.revocation_table, &csettings.user_pool_id) {
+        (Some(_), Some(pool)) => Some(crud::aws_hooks::AwsHooks::new(
+            &sdk,
+            false,
+            Some(pool.clone()),
+        )),
         _ => None,
     };
     let crud = crud::Deps::new(store, csettings).unwrap_or_else(|e| fail(&format!("crud {e}")));
