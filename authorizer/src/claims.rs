@@ -12,6 +12,7 @@
 //! unit-tested here without keys or servers.
 
 use crate::json::{Members, Num, Str, StrList, StrOrOther};
+use crate::reader::{Invalid, Reader};
 use crate::reason::Reason;
 
 /// `iat` may be at most this far in the future (plus `LEEWAY_SECONDS`): clocks drift a little,
@@ -134,8 +135,56 @@ impl<'de> serde::Deserialize<'de> for Claims {
     }
 }
 
-/// Read a payload strictly (see the module docs).
+/// Read a payload strictly (see the module docs), in one pass ([`crate::reader`]).
 pub fn parse(payload: &[u8]) -> Result<Claims, Reason> {
+    read(payload).map_err(|_| Reason::MalformedClaims)
+}
+
+fn read(payload: &[u8]) -> Result<Claims, Invalid> {
+    let mut r = Reader::new(payload)?;
+    let mut c = Claims::default();
+    let s = |r: &mut Reader<'_>| r.string().map(|s| Some(s.into_owned()));
+    r.object(|name, r| {
+        match name {
+            "iss" => c.iss = s(r)?,
+            "sub" => c.sub = s(r)?,
+            "aud" => {
+                c.aud = Some(match r.peek() {
+                    Some(b'"') => Aud::One(r.string()?.into_owned()),
+                    Some(b'[') => Aud::Many(r.strings()?),
+                    _ => return Err(Invalid),
+                })
+            }
+            "exp" => c.exp = Some(r.number()?),
+            "nbf" => c.nbf = Some(r.number()?),
+            "iat" => c.iat = Some(r.number()?),
+            "token_use" => c.token_use = s(r)?,
+            "client_id" => c.client_id = s(r)?,
+            "username" => c.username = s(r)?,
+            "cognito:username" => c.cognito_username = s(r)?,
+            "scope" => c.scope = s(r)?,
+            "jti" => c.jti = s(r)?,
+            // any type; only a string names a session
+            "origin_jti" => {
+                c.origin_jti = if r.peek() == Some(b'"') {
+                    s(r)?
+                } else {
+                    r.skip()?;
+                    None
+                }
+            }
+            "cognito:groups" => c.groups = Some(r.strings()?),
+            _ => r.skip()?,
+        }
+        Ok(())
+    })?;
+    r.end()?;
+    Ok(c)
+}
+
+/// The same reading through `serde_json` and the strict pieces of [`crate::json`]: the reference
+/// [`parse`] is compared with (unit tests, the `token_parse` fuzz target).
+pub fn parse_reference(payload: &[u8]) -> Result<Claims, Reason> {
     serde_json::from_slice(payload).map_err(|_| Reason::MalformedClaims)
 }
 
@@ -183,7 +232,7 @@ pub fn groups_are_joinable(groups: &[String]) -> bool {
 
 /// Every claim check, at `now` (seconds since the epoch), in a fixed order so each refusal has
 /// one reason: issuer, token use, client, `exp`, `nbf`, `iat`, `sub`, `cognito:groups` names.
-pub fn check(c: Claims, cfg: &ClaimRules<'_>, now: f64) -> Result<Principal, Reason> {
+pub fn check(mut c: Claims, cfg: &ClaimRules<'_>, now: f64) -> Result<Principal, Reason> {
     let leeway = cfg.leeway_seconds as f64;
     c.issuer_index(cfg.issuers)?;
 
@@ -193,11 +242,11 @@ pub fn check(c: Claims, cfg: &ClaimRules<'_>, now: f64) -> Result<Principal, Rea
                 return Err(Reason::WrongTokenUse);
             }
             // Access tokens name their client in client_id; an aud claim is no substitute.
-            let cid = c.client_id.as_deref().ok_or(Reason::WrongClient)?;
-            if !cfg.client_ids.iter().any(|a| a == cid) {
+            let cid = c.client_id.take().ok_or(Reason::WrongClient)?;
+            if !cfg.client_ids.contains(&cid) {
                 return Err(Reason::WrongClient);
             }
-            cid.to_string()
+            cid
         }
         TokenUse::Id => {
             if c.token_use.as_deref() != Some("id") {
@@ -600,5 +649,152 @@ mod tests {
         assert_eq!(run(&c, &t(r#""client2""#)).unwrap().client_id, "client2");
         assert_eq!(run(&c, &t(r#"[]"#)).err(), Some(Reason::WrongClient));
         assert_eq!(run(&c, &t(r#"["x"]"#)).err(), Some(Reason::WrongClient));
+    }
+
+    /// The one-pass reader ([`parse`], `token::Header::read`) against the `serde_json`-based
+    /// reference on generated inputs: realistic payloads and headers, each mutated many times
+    /// by edits drawn from the places where JSON readers differ (escapes, surrogates, numbers at
+    /// the edges of `f64`, duplicates, nesting, whitespace, truncation). Same result (the same
+    /// claims, or both refused) every time.
+    #[test]
+    fn the_one_pass_reader_agrees_with_the_reference() {
+        use crate::token::Header;
+        let seeds: Vec<String> = vec![
+            r#"{"sub":"4f1c1b6e-2d0a","cognito:groups":["staff","admin"],"iss":"https://cognito-idp.us-east-1.amazonaws.com/us-east-1_abc","version":2,"client_id":"client1","origin_jti":"o-1","event_id":"e","token_use":"access","scope":"aws.cognito.signin.user.admin a/b","auth_time":1796622178,"exp":1796625778.5,"iat":1796622178,"jti":"j-1","username":"alice"}"#.into(),
+            r#"{"aud":["a","b"],"sub":"x","exp":1e3,"nbf":-0,"iat":0.1,"cognito:username":"\u00e9t\u00e9","x":{"y":[1,{"z":null}],"w":true,"v":false}}"#.into(),
+            r#"{"aud":"client1","token_use":"id","origin_jti":{"a":[1,2]},"jti":"\ud83d\ude00","scope":"a\nb"}"#.into(),
+            r#"{"alg":"RS256","kid":"k","typ":"JWT"}"#.into(),
+            r#"{"alg":"ES256","kid":"k\/1","crit":["exp"],"x5u":null}"#.into(),
+            format!("{{\"a\":{}1{}}}", "[".repeat(126), "]".repeat(126)),
+            " { \"iss\" : \"i\" , \"exp\" : 12 } \n".into(),
+        ];
+        let pieces: &[&str] = &[
+            "\"",
+            "\\",
+            "\\u",
+            "\\ud800",
+            "\\udc00",
+            "\\ud83d\\ude00",
+            "\\u0073",
+            "\\x",
+            "{",
+            "}",
+            "[",
+            "]",
+            ",",
+            ":",
+            " ",
+            "\t",
+            "\r\n",
+            "\u{1}",
+            "é",
+            "1e400",
+            "-0",
+            "01",
+            "1.",
+            ".5",
+            "1e-400",
+            "18446744073709551616",
+            "9007199254740993",
+            "-9223372036854775809",
+            "null",
+            "true",
+            "fals",
+            "\"iss\":",
+            "\"sub\":\"a\",",
+            "\"aud\":",
+            "\"exp\":",
+            "\"crit\":",
+            "\"alg\":",
+            "\"kid\":1,",
+            "\"origin_jti\":",
+            "\"cognito:groups\":[\"a\"],",
+            "0",
+            "e5",
+            "E+2",
+            "-",
+        ];
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut rnd = move |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        // the edges, each compared as a whole payload: every pair of `\u` escapes around the
+        // surrogate ranges, and nesting around the depth limit
+        let edges = [
+            "0000", "001f", "007F", "0080", "d7ff", "D800", "dbff", "DC00", "dfff", "E000", "ffff",
+        ];
+        let mut exact: Vec<String> = Vec::new();
+        for a in edges {
+            exact.push(format!(r#"{{"sub":"\u{a}"}}"#));
+            for b in edges {
+                exact.push(format!(r#"{{"sub":"x\u{a}\u{b}y"}}"#));
+                exact.push(format!(r#"{{"x":{{"\u{a}\u{b}":1}}}}"#));
+            }
+        }
+        for n in 120..=130 {
+            exact.push(format!("{{\"a\":{}1{}}}", "[".repeat(n), "]".repeat(n)));
+            exact.push(format!("{}1{}", "{\"a\":".repeat(n), "}".repeat(n)));
+        }
+        for t in &exact {
+            assert_eq!(parse(t.as_bytes()), parse_reference(t.as_bytes()), "{t}");
+            assert_eq!(
+                crate::reader::is_strict_object(t.as_bytes()),
+                serde_json::from_slice::<crate::json::Unique>(t.as_bytes()).is_ok(),
+                "{t}"
+            );
+        }
+        let (mut cases, mut accepted_claims, mut accepted_headers) = (0, 0, 0);
+        for base in &seeds {
+            for _ in 0..6000 {
+                let mut t = base.clone().into_bytes();
+                for _ in 0..1 + rnd(3) {
+                    let at = rnd(t.len() + 1);
+                    match rnd(4) {
+                        0 => {
+                            let p = pieces[rnd(pieces.len())].as_bytes();
+                            t.splice(at..at, p.iter().copied());
+                        }
+                        1 if at < t.len() => {
+                            let end = (at + 1 + rnd(4)).min(t.len());
+                            t.drain(at..end);
+                        }
+                        2 if at < t.len() => t[at] = pieces[rnd(pieces.len())].as_bytes()[0],
+                        _ => t.truncate(at.max(t.len().saturating_sub(rnd(3)))),
+                    }
+                }
+                cases += 1;
+                let ours = parse(&t);
+                assert_eq!(
+                    ours,
+                    parse_reference(&t),
+                    "{:?}",
+                    String::from_utf8_lossy(&t)
+                );
+                accepted_claims += usize::from(ours.is_ok());
+                let h = Header::read(&t).ok();
+                let reference = serde_json::from_slice::<Header>(&t).ok();
+                assert_eq!(h, reference, "{:?}", String::from_utf8_lossy(&t));
+                accepted_headers += usize::from(h.is_some());
+                assert_eq!(
+                    crate::reader::is_strict_object(&t),
+                    serde_json::from_slice::<crate::json::Unique>(&t).is_ok()
+                        && t.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{'),
+                    "{:?}",
+                    String::from_utf8_lossy(&t)
+                );
+            }
+        }
+        // the generated inputs reach both sides of every rule
+        assert!(
+            accepted_claims > cases / 10 && accepted_claims < cases * 9 / 10,
+            "{accepted_claims} of {cases}"
+        );
+        assert!(
+            accepted_headers > cases / 10,
+            "{accepted_headers} of {cases}"
+        );
     }
 }

@@ -16,6 +16,7 @@ pub mod jwks;
 pub mod memo;
 pub mod owner;
 pub mod policy;
+pub mod reader;
 pub mod reason;
 pub mod revocation;
 pub mod token;

@@ -1,6 +1,8 @@
 //! Token extraction, splitting, header and claims parsing on arbitrary bytes: never a panic;
 //! whatever the strict readers accept is one JSON object with unique member names (checked by an
-//! independent reader), and a split token's parts are exactly the token's text.
+//! independent reader), the one-pass readers (`claims::parse`, `token::Header::read`) agree
+//! exactly with their `serde_json`-based references, and a split token's parts are exactly the
+//! token's text.
 #![no_main]
 
 use authorizer::{claims, token};
@@ -30,6 +32,16 @@ fuzz_target!(|data: &[u8]| {
     }
     // The JSON readers straight on the bytes.
     let header: Result<token::Header, _> = serde_json::from_slice(data);
+    assert_eq!(
+        token::Header::read(data).ok().as_ref(),
+        header.as_ref().ok(),
+        "the one-pass header reader and its reference disagree"
+    );
+    assert_eq!(
+        claims::parse(data),
+        claims::parse_reference(data),
+        "the one-pass claims reader and its reference disagree"
+    );
     if header.is_ok() {
         assert!(
             is_unique_object(data),

@@ -1,0 +1,530 @@
+//! The verification path's strict JSON reader: one pass over the bytes, no `serde` visitor, no
+//! allocation for a string without escapes (it is borrowed from the input).
+//!
+//! It reads exactly the language of the `serde_json`-based readers in [`crate::json`] (which stay
+//! as its reference: `claims::parse_reference`, `token::Header`'s `Deserialize`; the unit tests
+//! and the fuzz target `token_parse` compare the two on generated and fuzzed inputs):
+//! - RFC 8259 JSON, UTF-8 (checked once for the whole input), whitespace of space, tab, CR, LF;
+//! - objects' member names unique after unescaping, at every depth;
+//! - strings: no raw control characters; escapes `\" \\ \/ \b \f \n \r \t \uXXXX`; a `\u`
+//!   surrogate only as a high-low pair (a lone surrogate is refused);
+//! - numbers: JSON's grammar (no leading zeros, no `+`, no bare `.`), parsed correctly rounded,
+//!   refused when outside the `f64` range (`1e400`);
+//! - at most [`MAX_DEPTH`] levels of arrays and objects (`serde_json`'s limit).
+
+use std::borrow::Cow;
+
+/// Deepest nesting of arrays and objects accepted (as `serde_json`'s recursion limit).
+pub const MAX_DEPTH: usize = 127;
+
+/// The input is not accepted (what exactly is not said: callers map it to one reason code).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Invalid;
+
+type R<T> = Result<T, Invalid>;
+
+/// A cursor over one JSON text.
+pub struct Reader<'a> {
+    s: &'a str,
+    b: &'a [u8],
+    i: usize,
+    depth: usize,
+}
+
+impl<'a> Reader<'a> {
+    /// A reader over `bytes`, which must be UTF-8.
+    pub fn new(bytes: &'a [u8]) -> R<Reader<'a>> {
+        let s = std::str::from_utf8(bytes).map_err(|_| Invalid)?;
+        Ok(Reader {
+            s,
+            b: bytes,
+            i: 0,
+            depth: 0,
+        })
+    }
+
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.b.get(self.i) {
+            self.i += 1;
+        }
+    }
+
+    /// The next significant byte (whitespace skipped), not consumed.
+    pub fn peek(&mut self) -> Option<u8> {
+        self.ws();
+        self.b.get(self.i).copied()
+    }
+
+    fn eat(&mut self, c: u8) -> bool {
+        if self.peek() == Some(c) {
+            self.i += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Nothing but whitespace is left.
+    pub fn end(mut self) -> R<()> {
+        self.ws();
+        if self.i == self.b.len() {
+            Ok(())
+        } else {
+            Err(Invalid)
+        }
+    }
+
+    fn enter(&mut self) -> R<()> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            Err(Invalid)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// An object: `f(name, reader)` is called for each member and must read its value. A name
+    /// seen before in this object (after unescaping) is refused.
+    pub fn object(&mut self, mut f: impl FnMut(&str, &mut Reader<'a>) -> R<()>) -> R<()> {
+        if !self.eat(b'{') {
+            return Err(Invalid);
+        }
+        self.enter()?;
+        if self.eat(b'}') {
+            self.depth -= 1;
+            return Ok(());
+        }
+        let mut seen = Seen::default();
+        loop {
+            if self.peek() != Some(b'"') {
+                return Err(Invalid);
+            }
+            let name = self.string()?;
+            if !seen.insert(&name) {
+                return Err(Invalid);
+            }
+            if !self.eat(b':') {
+                return Err(Invalid);
+            }
+            f(&name, self)?;
+            if self.eat(b',') {
+                continue;
+            }
+            if self.eat(b'}') {
+                break;
+            }
+            return Err(Invalid);
+        }
+        self.depth -= 1;
+        Ok(())
+    }
+
+    /// An array: `f(reader)` is called for each element and must read it.
+    pub fn array(&mut self, mut f: impl FnMut(&mut Reader<'a>) -> R<()>) -> R<()> {
+        if !self.eat(b'[') {
+            return Err(Invalid);
+        }
+        self.enter()?;
+        if self.eat(b']') {
+            self.depth -= 1;
+            return Ok(());
+        }
+        loop {
+            f(self)?;
+            if self.eat(b',') {
+                continue;
+            }
+            if self.eat(b']') {
+                break;
+            }
+            return Err(Invalid);
+        }
+        self.depth -= 1;
+        Ok(())
+    }
+
+    /// Any value, checked and dropped.
+    pub fn skip(&mut self) -> R<()> {
+        match self.peek() {
+            Some(b'{') => self.object(|_, r| r.skip()),
+            Some(b'[') => self.array(|r| r.skip()),
+            Some(b'"') => self.string().map(drop),
+            Some(b't') => self.literal(b"true"),
+            Some(b'f') => self.literal(b"false"),
+            Some(b'n') => self.literal(b"null"),
+            Some(b'-' | b'0'..=b'9') => self.number().map(drop),
+            _ => Err(Invalid),
+        }
+    }
+
+    fn literal(&mut self, word: &[u8]) -> R<()> {
+        if self.b[self.i..].starts_with(word) {
+            self.i += word.len();
+            Ok(())
+        } else {
+            Err(Invalid)
+        }
+    }
+
+    fn digits(&mut self) -> usize {
+        let start = self.i;
+        while let Some(b'0'..=b'9') = self.b.get(self.i) {
+            self.i += 1;
+        }
+        self.i - start
+    }
+
+    /// A number, as a finite `f64` (correctly rounded).
+    pub fn number(&mut self) -> R<f64> {
+        self.ws();
+        let start = self.i;
+        let negative = self.b.get(self.i) == Some(&b'-');
+        if negative {
+            self.i += 1;
+        }
+        let int_start = self.i;
+        match self.b.get(self.i) {
+            Some(b'0') => self.i += 1,
+            Some(b'1'..=b'9') => {
+                self.digits();
+            }
+            _ => return Err(Invalid),
+        }
+        // An integer of at most 15 digits is exactly an f64: no general parse (times are such).
+        if !matches!(self.b.get(self.i), Some(b'.' | b'e' | b'E')) && self.i - int_start <= 15 {
+            let v = self.b[int_start..self.i]
+                .iter()
+                .fold(0u64, |v, d| v * 10 + u64::from(d - b'0')) as f64;
+            return Ok(if negative { -v } else { v });
+        }
+        if self.b.get(self.i) == Some(&b'.') {
+            self.i += 1;
+            if self.digits() == 0 {
+                return Err(Invalid);
+            }
+        }
+        if let Some(b'e' | b'E') = self.b.get(self.i) {
+            self.i += 1;
+            if let Some(b'+' | b'-') = self.b.get(self.i) {
+                self.i += 1;
+            }
+            if self.digits() == 0 {
+                return Err(Invalid);
+            }
+        }
+        let v: f64 = self.s[start..self.i].parse().map_err(|_| Invalid)?;
+        if v.is_finite() {
+            Ok(v)
+        } else {
+            Err(Invalid)
+        }
+    }
+
+    fn hex4(&mut self) -> R<u32> {
+        let h = self.b.get(self.i..self.i + 4).ok_or(Invalid)?;
+        let mut v = 0u32;
+        for &c in h {
+            let d = match c {
+                b'0'..=b'9' => c - b'0',
+                b'a'..=b'f' => c - b'a' + 10,
+                b'A'..=b'F' => c - b'A' + 10,
+                _ => return Err(Invalid),
+            };
+            v = v << 4 | u32::from(d);
+        }
+        self.i += 4;
+        Ok(v)
+    }
+
+    /// A string, borrowed from the input when it has no escapes.
+    pub fn string(&mut self) -> R<Cow<'a, str>> {
+        if self.peek() != Some(b'"') {
+            return Err(Invalid);
+        }
+        self.i += 1;
+        let start = self.i;
+        self.i = plain_run(self.b, self.i);
+        match self.b.get(self.i) {
+            Some(b'"') => {
+                let s = &self.s[start..self.i];
+                self.i += 1;
+                return Ok(Cow::Borrowed(s));
+            }
+            Some(b'\\') => {}
+            // the end, or a control character
+            _ => return Err(Invalid),
+        }
+        // escapes: build the value
+        let mut out = String::with_capacity(self.i - start + 16);
+        out.push_str(&self.s[start..self.i]);
+        loop {
+            match self.b.get(self.i) {
+                None => return Err(Invalid),
+                Some(b'"') => {
+                    self.i += 1;
+                    return Ok(Cow::Owned(out));
+                }
+                Some(b'\\') => {
+                    let e = *self.b.get(self.i + 1).ok_or(Invalid)?;
+                    self.i += 2;
+                    out.push(match e {
+                        b'"' => '"',
+                        b'\\' => '\\',
+                        b'/' => '/',
+                        b'b' => '\u{8}',
+                        b'f' => '\u{c}',
+                        b'n' => '\n',
+                        b'r' => '\r',
+                        b't' => '\t',
+                        b'u' => {
+                            let hi = self.hex4()?;
+                            let c = match hi {
+                                0xD800..=0xDBFF => {
+                                    if self.b.get(self.i..self.i + 2) != Some(b"\\u") {
+                                        return Err(Invalid);
+                                    }
+                                    self.i += 2;
+                                    let lo = self.hex4()?;
+                                    if !(0xDC00..=0xDFFF).contains(&lo) {
+                                        return Err(Invalid);
+                                    }
+                                    0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
+                                }
+                                0xDC00..=0xDFFF => return Err(Invalid),
+                                _ => hi,
+                            };
+                            char::from_u32(c).ok_or(Invalid)?
+                        }
+                        _ => return Err(Invalid),
+                    });
+                }
+                Some(&c) if c < 0x20 => return Err(Invalid),
+                Some(_) => {
+                    let run = self.i;
+                    self.i = plain_run(self.b, self.i);
+                    out.push_str(&self.s[run..self.i]);
+                }
+            }
+        }
+    }
+
+    /// An array of strings.
+    pub fn strings(&mut self) -> R<Vec<String>> {
+        let mut out = Vec::new();
+        self.array(|r| {
+            out.push(r.string()?.into_owned());
+            Ok(())
+        })?;
+        Ok(out)
+    }
+}
+
+/// The member names of one object so far. Up to [`Seen::INLINE`] names without escapes are kept
+/// in place (no allocation: a token's objects have a dozen members); each is compared by
+/// (length, first byte, last byte) first, where most names differ, then in full.
+struct Seen<'a> {
+    inline: [(u32, &'a str); Seen::INLINE],
+    n: usize,
+    more: Vec<(u32, Cow<'a, str>)>,
+}
+
+impl Default for Seen<'_> {
+    fn default() -> Self {
+        Seen {
+            inline: [(0, ""); Seen::INLINE],
+            n: 0,
+            more: Vec::new(),
+        }
+    }
+}
+
+impl<'a> Seen<'a> {
+    const INLINE: usize = 24;
+
+    /// Record `name`; `false` if it was there already.
+    #[allow(clippy::ptr_arg)] // a borrowed name is kept in place, an owned one cloned
+    fn insert(&mut self, name: &Cow<'a, str>) -> bool {
+        let b = name.as_bytes();
+        let key = (b.len() as u32) << 16
+            | u32::from(b.first().copied().unwrap_or(0)) << 8
+            | u32::from(b.last().copied().unwrap_or(0));
+        let s: &str = name;
+        if self.inline[..self.n]
+            .iter()
+            .any(|(k, n)| *k == key && *n == s)
+            || self.more.iter().any(|(k, n)| *k == key && n == s)
+        {
+            return false;
+        }
+        match name {
+            Cow::Borrowed(b) if self.n < Seen::INLINE => {
+                self.inline[self.n] = (key, b);
+                self.n += 1;
+            }
+            _ => self.more.push((key, name.clone())),
+        }
+        true
+    }
+}
+
+/// The first index from `i` on whose byte ends a run of plain string content: `"`, `\\` or a
+/// control character (below 0x20), or `b.len()`. Eight bytes at a time (the classic "has a zero
+/// byte" / "has a byte less than n" word tests, which never miss such a byte), then byte by byte.
+fn plain_run(b: &[u8], mut i: usize) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    while let Some(chunk) = b.get(i..i + 8) {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(a);
+        let stop = has_zero(w ^ (ONES * u64::from(b'"')))
+            | has_zero(w ^ (ONES * u64::from(b'\\')))
+            | (w.wrapping_sub(ONES * 0x20) & !w & HIGH);
+        if stop != 0 {
+            break;
+        }
+        i += 8;
+    }
+    while let Some(&c) = b.get(i) {
+        if c == b'"' || c == b'\\' || c < 0x20 {
+            break;
+        }
+        i += 1;
+    }
+    i
+}
+
+/// `bytes` is one JSON object (whitespace around it allowed) that this reader accepts.
+pub fn is_strict_object(bytes: &[u8]) -> bool {
+    let Ok(mut r) = Reader::new(bytes) else {
+        return false;
+    };
+    r.object(|_, r| r.skip()).is_ok() && r.end().is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read_string(s: &str) -> R<String> {
+        let mut r = Reader::new(s.as_bytes())?;
+        let v = r.string()?.into_owned();
+        r.end()?;
+        Ok(v)
+    }
+
+    fn read_number(s: &str) -> R<f64> {
+        let mut r = Reader::new(s.as_bytes())?;
+        let v = r.number()?;
+        r.end()?;
+        Ok(v)
+    }
+
+    #[test]
+    fn strings() {
+        assert_eq!(read_string(r#""abc""#), Ok("abc".into()));
+        assert_eq!(read_string(r#""a\u0062\n\/\"""#), Ok("ab\n/\"".into()));
+        assert_eq!(read_string(r#""\ud83d\ude00""#), Ok("\u{1f600}".into()));
+        assert_eq!(read_string(r#""\u00E9t\u00e9""#), Ok("été".into()));
+        for bad in [
+            r#""\ud800""#,
+            r#""\ud800x""#,
+            r#""\ud800\u0041""#,
+            r#""\udc00""#,
+            r#""\x""#,
+            r#""\u12""#,
+            r#""\u12g4""#,
+            "\"a\nb\"",
+            "\"a\u{1}\"",
+            r#""abc"#,
+            r#"'a'"#,
+        ] {
+            assert_eq!(read_string(bad), Err(Invalid), "{bad}");
+        }
+        assert!(Reader::new(b"\"\xff\"").is_err(), "invalid UTF-8");
+    }
+
+    /// The word-at-a-time scan stops exactly where the byte-by-byte rule does: every byte value
+    /// at every position of two words, after plain ASCII or after bytes of multi-byte UTF-8.
+    #[test]
+    fn plain_runs_end_where_the_byte_rule_says() {
+        let naive = |b: &[u8], i: usize| {
+            b[i..]
+                .iter()
+                .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+                .map_or(b.len(), |p| i + p)
+        };
+        for filler in [b'a', 0xC3, 0xA9, 0x7F, 0x21] {
+            for len in 0..20 {
+                for at in 0..len {
+                    for v in 0..=255u8 {
+                        let mut b = vec![filler; len];
+                        b[at] = v;
+                        for start in 0..=at.min(3) {
+                            assert_eq!(plain_run(&b, start), naive(&b, start), "{b:?} {start}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn numbers() {
+        for (s, v) in [
+            ("0", 0.0),
+            ("-7", -7.0),
+            ("1.5e3", 1500.0),
+            ("1E-2", 0.01),
+            ("1e-400", 0.0),
+            ("1796625778", 1_796_625_778.0),
+            ("0.1", 0.1),
+            ("999999999999999", 999_999_999_999_999.0),
+            ("9007199254740993", 9_007_199_254_740_992.0),
+            ("-0", -0.0),
+        ] {
+            assert_eq!(read_number(s), Ok(v), "{s}");
+        }
+        for bad in [
+            "1e400", "-", "01", "+1", ".5", "1.", "1e", "1e+", "-01", "NaN", "0x10", "1.5e3.2",
+        ] {
+            assert_eq!(read_number(bad), Err(Invalid), "{bad}");
+        }
+    }
+
+    #[test]
+    fn objects_refuse_duplicates_at_every_depth_and_nest_to_the_limit() {
+        assert!(is_strict_object(br#" {"a":1,"b":{"c":[{"d":1,"e":2}]}} "#));
+        assert!(is_strict_object(br#"{}"#));
+        assert!(!is_strict_object(br#"{"a":1,"a":1}"#));
+        assert!(!is_strict_object(br#"{"a":{"x":1,"x":2}}"#));
+        assert!(!is_strict_object(br#"{"a":[{"x":1,"x":2}]}"#));
+        assert!(!is_strict_object(br#"{"iss":1,"i\u0073s":1}"#));
+        assert!(!is_strict_object(br#"{"a":1,}"#));
+        assert!(!is_strict_object(br#"{"a":[1,]}"#));
+        assert!(!is_strict_object(br#"{"a" 1}"#));
+        assert!(!is_strict_object(br#"{"a":1} x"#));
+        assert!(!is_strict_object(br#"[{"a":1}]"#));
+        assert!(!is_strict_object(br#"{"a":tru}"#));
+        // past the names kept in place, and escaped names (kept apart)
+        let many = |extra: &str| {
+            let m: Vec<String> = (0..30).map(|i| format!("\"m{i}\":{i}")).collect();
+            format!("{{{},{extra}}}", m.join(","))
+        };
+        assert!(is_strict_object(many("\"x\":1").as_bytes()));
+        for dup in [
+            r#""m3":1"#,
+            r#""m27":1"#,
+            r#""m\u0032":1"#,
+            r#""\u006d29":1"#,
+        ] {
+            assert!(!is_strict_object(many(dup).as_bytes()), "{dup}");
+        }
+        assert!(!is_strict_object(br#"{"\u0061":1,"x":2,"a":3}"#));
+        assert!(!is_strict_object(br#"{"a":1,"x":2,"\u0061":3}"#));
+        let nest = |n: usize| format!("{{\"a\":{}1{}}}", "[".repeat(n - 1), "]".repeat(n - 1));
+        assert!(is_strict_object(nest(MAX_DEPTH).as_bytes()));
+        assert!(!is_strict_object(nest(MAX_DEPTH + 1).as_bytes()));
+    }
+}
