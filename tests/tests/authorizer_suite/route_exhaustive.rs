@@ -221,11 +221,8 @@ impl Case {
         let mut d = vec![0u64; space.words];
         for (i, r) in self.routed.iter().enumerate() {
             match r {
-                Some((k, leading)) if allowed[*k] => {
-                    if !leading {
-                        set(&mut a, i);
-                    }
-                }
+                Some((k, false)) if allowed[*k] => set(&mut a, i),
+                Some((k, true)) if allowed[*k] => {}
                 Some(_) => set(&mut d, i),
                 None => {}
             }
@@ -403,11 +400,10 @@ fn rule_sets_are_accepted_exactly_when_every_principal_has_an_exact_policy() {
     let space = Space::new();
     let mut tally: HashMap<&str, usize> = HashMap::new();
     let mut failures = Vec::new();
-    let n = TEMPLATES.len();
-    for i in 0..n {
-        for j in i + 1..n {
-            for k in j + 1..n {
-                let templates = [TEMPLATES[i], TEMPLATES[j], TEMPLATES[k]];
+    for (i, ti) in TEMPLATES.iter().enumerate() {
+        for (j, tj) in TEMPLATES.iter().enumerate().skip(i + 1) {
+            for (k, tk) in TEMPLATES.iter().enumerate().skip(j + 1) {
+                let templates = [*ti, *tj, *tk];
                 let case = Case::new(&space, &templates);
                 let all = (i + j + k) % 4 == 0;
                 for (default, ruled) in [
