@@ -19,8 +19,8 @@
 //! # With the route table (`API_ROUTES`)
 //! The API's own routes (`"METHOD /path"`, `{name}` one segment, a final `{name+}` one or more,
 //! `ANY` for every method). Rules are matched against routes: a rule applies to a route when it
-//! matches every request path of that route; a rule matching only some of a route's paths (or
-//! none of the routes) is a configuration error. Each route gets one decision. A request goes to
+//! matches every request path that goes to that route; a rule matching only some of those paths
+//! (or none of the routes) is a configuration error. Each route gets one decision. A request goes to
 //! the most specific route matching it (at the first segment where two routes differ, a literal
 //! beats `{name}`, which beats `{name+}`), so a route's paths are its forms (see [`reach`]) less
 //! those of more specific routes. The policy is built from per-route resources (see [`Table`]):
@@ -140,6 +140,24 @@ impl RouteRule {
             && self.groups_all.iter().all(|g| h.group(g))
             && (self.scopes_any.is_empty() || self.scopes_any.iter().any(|s| h.scope(s)))
             && self.scopes_all.iter().all(|s| h.scope(s))
+    }
+
+    /// The rule's paths as a route of method `method` (`{name}`/`*` one segment, a final
+    /// `{name+}`/`*` the rest): the request forms it matches, as [`reach`] gives them.
+    fn as_route(&self, method: &'static str) -> ApiRoute {
+        ApiRoute {
+            method,
+            path: String::new(),
+            segs: self
+                .segs
+                .iter()
+                .map(|s| match s {
+                    RuleSeg::Lit(l) => RouteSeg::Lit(l.clone()),
+                    RuleSeg::One => RouteSeg::Param,
+                    RuleSeg::Rest => RouteSeg::Greedy,
+                })
+                .collect(),
+        }
     }
 
     fn method_matches(&self, m: &str) -> bool {
@@ -1604,31 +1622,47 @@ fn compile(
     default: RouteDefault,
     routes: Vec<ApiRoute>,
 ) -> Result<Table, String> {
-    let mut rules_of = vec![Vec::new(); routes.len()];
+    let mut t = Table::new(routes);
+    let mut rules_of = vec![Vec::new(); t.routes.len()];
     for (ri, rule) in rules.iter().enumerate() {
         let mut any = false;
-        for (k, route) in routes.iter().enumerate() {
-            match overlap(rule, route) {
-                Overlap::Full => {
-                    rules_of[k].push(ri);
-                    any = true;
-                }
+        for (k, route) in t.routes.iter().enumerate() {
+            let applies = match overlap(rule, route) {
+                Overlap::Full => true,
+                Overlap::None => false,
                 // Fine when every path of the rule goes to a more specific route (a rule for
                 // `/items/special` next to `/items/{id}`).
                 Overlap::Partial
-                    if routes.iter().any(|o| {
+                    if t.routes.iter().any(|o| {
                         o.method == route.method
                             && within(&rule.segs, &o.segs)
                             && more_specific(&o.segs, &route.segs)
-                    }) => {}
-                Overlap::Partial => {
-                    return Err(format!(
-                        "rule {ri} ({:?}) matches only some paths of route {:?}: a policy cached for every route cannot give that route two decisions; write the rule for the whole route, or add the narrower route to API_ROUTES",
-                        rule.route,
-                        route.name()
-                    ))
+                    }) =>
+                {
+                    false
                 }
-                Overlap::None => {}
+                // Otherwise decided on the paths that really go to the route (its forms less
+                // those of more specific routes, which may take them together: `GET /{p}/a`
+                // meets `GET /a/{p}` only at `/a/a`, which `GET /a/a` takes): the rule applies
+                // when it matches all of them, is ignored when it matches none.
+                Overlap::Partial => {
+                    let forms = reach(&rule.as_route(route.method), false);
+                    if !meets(&forms, &t.plain[k], None) {
+                        false
+                    } else if covered(&t.plain[k], None, &forms) {
+                        true
+                    } else {
+                        return Err(format!(
+                            "rule {ri} ({:?}) matches only some paths of route {:?}: a policy cached for every route cannot give that route two decisions; write the rule for the whole route, or add the narrower route to API_ROUTES",
+                            rule.route,
+                            route.name()
+                        ));
+                    }
+                }
+            };
+            if applies {
+                rules_of[k].push(ri);
+                any = true;
             }
         }
         if !any {
@@ -1638,7 +1672,6 @@ fn compile(
             ));
         }
     }
-    let mut t = Table::new(routes);
     t.rules_of = rules_of;
     // A principal denied route i and allowed a route whose Allow reaches i's paths and a route
     // the Deny for those would reach: no exact policy for that principal (see `witness` for why

@@ -395,8 +395,13 @@ fn acceptance_matches_an_exhaustive_search_over_small_route_tables() {
 /// both defaults) are accepted exactly when every principal's decisions are expressible, and the
 /// policy every principal then gets is exact. Every table of 3 routes with rules on all three
 /// (`ROUTE_DEFAULT=deny`); with `allow` and a route without a rule, one table in four.
+///
+/// A route's decision comes from the rules that match its paths, matched here on the paths the
+/// router sends to it (normalised as the router does: extra leading slashes and one trailing slash
+/// dropped, a `{name+}`/final `*` taking any non-empty rest, empty segments included), not from
+/// the authorizer's template comparison. When a rule matches some but not all of a route's paths
+/// the set must be refused for that (rule fit), and only then.
 #[test]
-#[ignore = "open: this test's per-route decisions disagree with the authorizer's on some tables (172 flagged policies, 6 refusals); not yet diagnosed (test model or rules path), see issue 23 notes"]
 fn rule_sets_are_accepted_exactly_when_every_principal_has_an_exact_policy() {
     let space = Space::new();
     let mut tally: HashMap<&str, usize> = HashMap::new();
@@ -426,8 +431,36 @@ fn rule_sets_are_accepted_exactly_when_every_principal_has_an_exact_policy() {
                         .collect();
                     let rules = parse_rules(&format!("[{}]", rules.join(","))).unwrap();
                     let compiled = RouteRules::new(rules.clone(), default, Some(&case.json));
-                    // Each principal (a subset of the three groups) and its decisions, by the
-                    // rules that match a path of the route (the README's definition).
+                    let what = || format!("{} {default:?} ruled={ruled:?}", case.json);
+                    // The rules of each route, or the route whose paths they split.
+                    let applying: Result<Vec<Vec<usize>>, String> = (0..3)
+                        .map(|r| route_rules(&rules, &case, &space, r))
+                        .collect();
+                    let applying = match (applying, &compiled) {
+                        (Err(_), Err((_, e))) if !e.contains("no exact IAM policy") => {
+                            *tally.entry("refused for rule fit").or_default() += 1;
+                            continue;
+                        }
+                        (Err(split), _) => {
+                            *tally
+                                .entry("rule fitting part of a route not refused for it")
+                                .or_default() += 1;
+                            failures.push(format!(
+                                "not refused for rule fit ({split}): {}: {compiled:?}",
+                                what()
+                            ));
+                            continue;
+                        }
+                        (Ok(_), Err((_, e))) if !e.contains("no exact IAM policy") => {
+                            *tally
+                                .entry("refused for rule fit, every rule fits whole routes")
+                                .or_default() += 1;
+                            failures.push(format!("refused for rule fit: {}: {e}", what()));
+                            continue;
+                        }
+                        (Ok(a), _) => a,
+                    };
+                    // Each principal (a subset of the three groups) and its decisions.
                     let mut all_ok = true;
                     let mut decisions = Vec::new();
                     for mask in 0u32..8 {
@@ -444,34 +477,47 @@ fn rule_sets_are_accepted_exactly_when_every_principal_has_an_exact_policy() {
                             exp: 0,
                             ..Principal::default()
                         };
-                        let allowed: Vec<bool> = (0..3)
-                            .map(|r| route_decision(&rules, default, &case, &space, r, &p))
+                        let allowed: Vec<bool> = applying
+                            .iter()
+                            .map(|on| {
+                                if on.is_empty() {
+                                    default == RouteDefault::Allow
+                                } else {
+                                    on.iter().all(|&x| rules[x].permits(&p))
+                                }
+                            })
                             .collect();
                         let (a, d) = case.obligations(&space, &allowed);
                         all_ok &= space.expressible(&a, &d);
-                        decisions.push((p, a, d));
+                        decisions.push((p, allowed, a, d));
                     }
                     match (&compiled, all_ok) {
                         (Ok(rr), _) => {
                             *tally.entry("accepted").or_default() += 1;
                             if !all_ok {
                                 *tally.entry("inexpressible accepted").or_default() += 1;
-                                failures.push(format!("accepted: {}", case.json));
+                                failures.push(format!("accepted, no policy exists: {}", what()));
                             }
-                            for (p, a, d) in &decisions {
+                            for (p, allowed, a, d) in &decisions {
                                 let access = Access::compute(rr, default, p);
-                                if !case.violations(&space, &access, a, d).is_empty() {
+                                let bad = case.violations(&space, &access, a, d);
+                                if !bad.is_empty() {
                                     *tally.entry("wrong policies").or_default() += 1;
-                                    failures.push(format!("wrong: {} {:?}", case.json, p.groups));
+                                    failures.push(format!(
+                                        "wrong policy: {} groups={:?} decisions={allowed:?} {access:?}: {:?}",
+                                        what(),
+                                        p.groups,
+                                        &bad[..bad.len().min(4)]
+                                    ));
                                 }
                             }
                         }
-                        (Err((_, e)), _) if !e.contains("no exact IAM policy") => {
-                            *tally.entry("refused for rule fit").or_default() += 1;
-                        }
                         (Err(_), true) => {
                             *tally.entry("expressible refused").or_default() += 1;
-                            failures.push(format!("refused: {} {default:?}", case.json));
+                            failures.push(format!(
+                                "refused, every principal has a policy: {}: {compiled:?}",
+                                what()
+                            ));
                         }
                         (Err(_), false) => *tally.entry("refused").or_default() += 1,
                     }
@@ -480,10 +526,12 @@ fn rule_sets_are_accepted_exactly_when_every_principal_has_an_exact_policy() {
         }
     }
     println!("rule sets vs exhaustive search: {tally:?}");
+    let expected = ["accepted", "refused", "refused for rule fit"];
     assert!(
-        !tally.contains_key("inexpressible accepted")
-            && !tally.contains_key("expressible refused")
-            && !tally.contains_key("wrong policies"),
+        tally.keys().all(|k| expected.contains(k))
+            && expected
+                .iter()
+                .all(|k| tally.get(k).copied().unwrap_or(0) > 0),
         "{tally:?}\n{}",
         failures
             .iter()
@@ -492,61 +540,69 @@ fn rule_sets_are_accepted_exactly_when_every_principal_has_an_exact_policy() {
             .collect::<Vec<_>>()
             .join("\n")
     );
-    assert!(tally.get("refused").copied().unwrap_or(0) > 0);
 }
 
-/// A route's decision for a principal: the rules matching a path of it that the router sends to
-/// it (rules fit whole routes, or the configuration is refused for that).
-fn route_decision(
+/// A path as the router matches it: extra leading slashes and one trailing slash dropped, then
+/// split at every `/` (empty segments kept).
+fn normalised(path: &str) -> Vec<&str> {
+    let rest = path.trim_start_matches('/');
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    if rest.is_empty() {
+        Vec::new()
+    } else {
+        rest.split('/').collect()
+    }
+}
+
+/// The rules matching route `r`'s paths (every path the router sends to it), or the first path
+/// on which they differ from another of its paths: a rule fitting only part of the route.
+fn route_rules(
     rules: &[authorizer::policy::RouteRule],
-    default: RouteDefault,
     case: &Case,
     space: &Space,
     r: usize,
-    p: &Principal,
-) -> bool {
-    let Some(i) = case.routed.iter().zip(&space.paths).position(|(x, path)| {
-        matches!(x, Some((k, false)) if *k == r) && !path.trim_end_matches('/').contains("//")
-    }) else {
-        return default == RouteDefault::Allow;
-    };
-    let path = &space.paths[i];
-    let segs: Vec<&str> = path
-        .trim_end_matches('/')
-        .split('/')
-        .skip(1)
-        .filter(|s| !s.is_empty())
-        .collect();
-    let matching: Vec<_> = rules
-        .iter()
-        .filter(|rule| rule_matches(rule, &segs))
-        .collect();
-    if matching.is_empty() {
-        default == RouteDefault::Allow
-    } else {
-        matching.iter().all(|rule| rule.permits(p))
+) -> Result<Vec<usize>, String> {
+    let mut seen: Option<(&str, Vec<usize>)> = None;
+    for (x, path) in case.routed.iter().zip(&space.paths) {
+        if !matches!(x, Some((k, _)) if *k == r) {
+            continue;
+        }
+        let segs = normalised(path);
+        let on: Vec<usize> = (0..rules.len())
+            .filter(|&i| rule_matches(&rules[i], &segs))
+            .collect();
+        match &seen {
+            None => seen = Some((path, on)),
+            Some((first, v)) if *v != on => {
+                return Err(format!("rules {v:?} on {first}, {on:?} on {path}"))
+            }
+            Some(_) => {}
+        }
     }
+    Ok(seen.map(|(_, v)| v).unwrap_or_default())
 }
 
+/// Does the rule match the normalised path? A literal is that segment, `{name}` (or a `*` before
+/// the last) one non-empty segment, a final `{name+}` (or `*`) any non-empty rest.
 fn rule_matches(rule: &authorizer::policy::RouteRule, segs: &[&str]) -> bool {
     use authorizer::policy::RuleSeg;
-    let mut i = 0;
     for (k, s) in rule.segs.iter().enumerate() {
         match s {
             RuleSeg::Lit(l) => {
-                if segs.get(i) != Some(&l.as_str()) {
+                if segs.get(k) != Some(&l.as_str()) {
                     return false;
                 }
-                i += 1;
             }
             RuleSeg::One => {
-                if segs.get(i).is_none() {
+                if segs.get(k).is_none_or(|v| v.is_empty()) {
                     return false;
                 }
-                i += 1;
             }
-            RuleSeg::Rest => return k + 1 == rule.segs.len() && i < segs.len(),
+            RuleSeg::Rest => {
+                return k + 1 == rule.segs.len()
+                    && !segs.get(k..).unwrap_or_default().join("/").is_empty()
+            }
         }
     }
-    i == segs.len()
+    segs.len() == rule.segs.len()
 }
