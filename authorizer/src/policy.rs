@@ -30,7 +30,9 @@
 //! principal these resources are not exact; the message then gives three paths proving that no
 //! IAM policy at all is exact (see [`witness`]) when it finds them. Never accepting an inexact set
 //! holds by construction; never refusing an expressible one is checked against an exhaustive search
-//! over small route tables (`tests/tests/authorizer_suite/route_exhaustive.rs`).
+//! over small route tables (`tests/tests/authorizer_suite/route_exhaustive.rs`). The language
+//! searches behind the check are bounded ([`MAX_STATES`]: the check runs at every cold start);
+//! past the bound they answer on the side of refusing.
 //!
 //! # Without the route table
 //! Policies never grant more than the rules say for the paths they name: an Allow for a
@@ -596,13 +598,34 @@ fn step(a: &Atoms, set: &[bool], b: u8) -> Vec<bool> {
 
 /// Most product states explored before [`some_string`] gives up and answers "yes" (which can
 /// only make the init check refuse more, never accept an inexact policy).
-const MAX_STATES: usize = 50_000;
+const MAX_STATES: usize = 512;
+
+/// The same bound for [`strings_of`], which runs a few times per route table (not per pattern)
+/// and whose candidates the exact covers depend on.
+const MAX_STRING_STATES: usize = 50_000;
 
 /// Is there a string in every language of `all` and in none of `none`? Subset construction on
 /// the fly over the bytes that matter: every literal byte, plus one byte standing for all others.
 fn some_string(all: &[&Atoms], none: &[&Atoms]) -> bool {
-    if all.iter().chain(none).all(|a| a.len() < 64) {
-        return some_string_bits(all, none);
+    // Cheap exact answers first (pairwise products): two languages of `all` that share no string
+    // leave none; a language of `none` sharing no string with one of `all` excludes nothing.
+    for (i, a) in all.iter().enumerate() {
+        if all[i + 1..].iter().any(|b| !intersects(a, b)) {
+            return false;
+        }
+    }
+    let mut kept: Vec<&Atoms> = Vec::with_capacity(none.len());
+    for n in none {
+        if all.iter().all(|a| intersects(a, n)) && !kept.contains(n) {
+            kept.push(n);
+        }
+    }
+    let none = &kept[..];
+    match (all, none) {
+        // Every language of atoms holds some string.
+        ([_], []) => return true,
+        ([a, b], []) => return intersects(a, b),
+        _ => {}
     }
     let mut alphabet: Vec<u8> = vec![b'/'];
     for a in all.iter().chain(none) {
@@ -616,121 +639,230 @@ fn some_string(all: &[&Atoms], none: &[&Atoms]) -> bool {
     }
     // A byte no literal uses (patterns and routes are ASCII).
     alphabet.push(0xFF);
-    let langs: Vec<&Atoms> = all.iter().chain(none).copied().collect();
-    let start: Vec<Vec<bool>> = langs
-        .iter()
-        .map(|a| {
-            let mut s = vec![false; a.len() + 1];
-            s[0] = true;
-            closure(a, &mut s);
-            s
-        })
-        .collect();
-    let accepts = |state: &[Vec<bool>]| {
-        state.iter().zip(&langs).enumerate().all(|(k, (s, a))| {
-            let fin = s[a.len()];
-            if k < all.len() {
-                fin
-            } else {
-                !fin
-            }
-        })
-    };
-    let alive = |state: &[Vec<bool>]| state[..all.len()].iter().all(|s| s.iter().any(|x| *x));
-    let mut seen: std::collections::HashSet<Vec<Vec<bool>>> = std::collections::HashSet::new();
-    let mut queue = vec![start];
+    let p = Product::new(all, none, &alphabet);
+    let mut seen: FxSet<Key> = FxSet::default();
+    let mut buf = Key(vec![0u64; p.width]);
+    let mut queue = vec![p.start()];
     while let Some(state) = queue.pop() {
         if !seen.insert(state.clone()) {
             continue;
         }
-        if accepts(&state) {
+        if p.accepts(&state.0) {
             return true;
         }
         if seen.len() > MAX_STATES {
             return true;
         }
-        for &b in &alphabet {
-            let next: Vec<Vec<bool>> = state
-                .iter()
-                .zip(&langs)
-                .map(|(s, a)| step(a, s, b))
-                .collect();
-            if alive(&next) && !seen.contains(&next) {
-                queue.push(next);
+        for class in &p.classes {
+            p.step_into(&state.0, class[0], &mut buf.0);
+            if p.alive(&buf.0) && !seen.contains(&buf) {
+                queue.push(buf.clone());
             }
         }
     }
     false
 }
 
-/// [`closure`] and [`step`] on a set of positions held as bits (languages under 64 atoms).
-fn closure_bits(a: &Atoms, mut s: u64) -> u64 {
-    for (i, (_, rep)) in a.iter().enumerate() {
-        if s >> i & 1 == 1 && *rep != Rep::One {
-            s |= 1 << (i + 1);
-        }
-    }
-    s
+/// One language over one alphabet, its set of positions held as bits (position `len` is the end):
+/// a step is a few word operations (per byte, the positions whose class holds it; starred
+/// positions stay, the others advance; then the skippable ones are passed).
+struct BitLang {
+    words: usize,
+    /// Per alphabet index, the positions whose class holds that byte (`words` words each).
+    masks: Vec<u64>,
+    star: Vec<u64>,
+    /// Positions that may be skipped (`Opt`, `Star`).
+    skip: Vec<u64>,
+    end: usize,
 }
 
-fn step_bits(a: &Atoms, s: u64, b: u8) -> u64 {
-    let mut out = 0u64;
-    for (i, (class, rep)) in a.iter().enumerate() {
-        if s >> i & 1 == 1 && class_has(*class, b) {
-            out |= 1 << if *rep == Rep::Star { i } else { i + 1 };
+impl BitLang {
+    fn new(a: &Atoms, alphabet: &[u8]) -> BitLang {
+        let words = a.len() / 64 + 1;
+        let mut star = vec![0u64; words];
+        let mut skip = vec![0u64; words];
+        for (i, (_, rep)) in a.iter().enumerate() {
+            if *rep == Rep::Star {
+                star[i / 64] |= 1 << (i % 64);
+            }
+            if *rep != Rep::One {
+                skip[i / 64] |= 1 << (i % 64);
+            }
         }
-    }
-    closure_bits(a, out)
-}
-
-/// [`some_string`] for languages of fewer than 64 atoms: the same search, states as bit sets.
-fn some_string_bits(all: &[&Atoms], none: &[&Atoms]) -> bool {
-    let langs: Vec<&Atoms> = all.iter().chain(none).copied().collect();
-    let mut alphabet: Vec<u8> = vec![b'/'];
-    for a in &langs {
-        for (c, _) in a.iter() {
-            if let Class::Byte(b) = c {
-                if !alphabet.contains(b) {
-                    alphabet.push(*b);
+        let mut masks = vec![0u64; alphabet.len() * words];
+        for (k, &b) in alphabet.iter().enumerate() {
+            for (i, (c, _)) in a.iter().enumerate() {
+                if class_has(*c, b) {
+                    masks[k * words + i / 64] |= 1 << (i % 64);
                 }
             }
         }
+        BitLang {
+            words,
+            masks,
+            star,
+            skip,
+            end: a.len(),
+        }
     }
-    alphabet.push(0xFF);
-    let k = all.len();
-    let fin = |a: &Atoms, s: u64| s >> a.len() & 1 == 1;
-    let accepts = |st: &[u64]| {
-        langs
-            .iter()
-            .zip(st)
-            .enumerate()
-            .all(|(j, (a, s))| fin(a, *s) == (j < k))
-    };
-    let start: Vec<u64> = langs.iter().map(|a| closure_bits(a, 1)).collect();
-    let mut seen: std::collections::HashSet<Vec<u64>> = std::collections::HashSet::new();
-    let mut queue = vec![start];
-    while let Some(state) = queue.pop() {
-        if !seen.insert(state.clone()) {
-            continue;
-        }
-        if accepts(&state) {
-            return true;
-        }
-        if seen.len() > MAX_STATES {
-            return true;
-        }
-        for &b in &alphabet {
-            let next: Vec<u64> = langs
-                .iter()
-                .zip(&state)
-                .map(|(a, s)| step_bits(a, *s, b))
-                .collect();
-            if next[..k].iter().all(|s| *s != 0) && !seen.contains(&next) {
-                queue.push(next);
+
+    fn close(&self, s: &mut [u64]) {
+        loop {
+            let mut changed = false;
+            let mut carry = 0u64;
+            for (w, x) in s.iter_mut().enumerate() {
+                let moving = *x & self.skip[w];
+                let n = *x | moving << 1 | carry;
+                carry = moving >> 63;
+                if n != *x {
+                    *x = n;
+                    changed = true;
+                }
+            }
+            if !changed {
+                return;
             }
         }
     }
-    false
+
+    fn mask(&self, b: usize) -> &[u64] {
+        &self.masks[b * self.words..(b + 1) * self.words]
+    }
+
+    fn step(&self, s: &[u64], b: usize, out: &mut [u64]) {
+        let mask = self.mask(b);
+        let mut carry = 0u64;
+        for w in 0..self.words {
+            let m = s[w] & mask[w];
+            let advance = m & !self.star[w];
+            out[w] = (m & self.star[w]) | advance << 1 | carry;
+            carry = advance >> 63;
+        }
+        self.close(out);
+    }
+
+    fn at_end(&self, s: &[u64]) -> bool {
+        s[self.end / 64] >> (self.end % 64) & 1 == 1
+    }
+}
+
+/// A state of a [`Product`]: every language's position bits, one after the other.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Key(Vec<u64>);
+
+impl std::hash::Hash for Key {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        for w in &self.0 {
+            h.write_u64(*w);
+        }
+    }
+}
+
+/// FxHash (the Rust compiler's hasher) for the searches' state sets: SipHash dominated them.
+#[derive(Default)]
+struct Fx(u64);
+
+impl std::hash::Hasher for Fx {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+    fn write_u64(&mut self, x: u64) {
+        self.0 = (self.0.rotate_left(5) ^ x).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+type FxSet<T> = std::collections::HashSet<T, std::hash::BuildHasherDefault<Fx>>;
+type FxMap<K, V> = std::collections::HashMap<K, V, std::hash::BuildHasherDefault<Fx>>;
+
+/// The product of `all` (positive) and `none` (negative) languages, run in step on one alphabet.
+struct Product {
+    langs: Vec<BitLang>,
+    /// Where each language's words start in a state.
+    offs: Vec<usize>,
+    width: usize,
+    /// How many of `langs` are positive.
+    k: usize,
+    /// The alphabet's indices grouped by how every language treats them.
+    classes: Vec<Vec<usize>>,
+}
+
+impl Product {
+    fn new(all: &[&Atoms], none: &[&Atoms], alphabet: &[u8]) -> Product {
+        let langs: Vec<BitLang> = all
+            .iter()
+            .chain(none)
+            .map(|a| BitLang::new(a, alphabet))
+            .collect();
+        let mut offs = Vec::with_capacity(langs.len());
+        let mut width = 0;
+        for l in &langs {
+            offs.push(width);
+            width += l.words;
+        }
+        // Bytes that every language treats alike lead to the same state: one step serves them.
+        let mut classes: Vec<Vec<usize>> = Vec::new();
+        for b in 0..alphabet.len() {
+            let alike = |c: &&mut Vec<usize>| langs.iter().all(|l| l.mask(b) == l.mask(c[0]));
+            match classes.iter_mut().find(alike) {
+                Some(members) => members.push(b),
+                None => classes.push(vec![b]),
+            }
+        }
+        Product {
+            langs,
+            offs,
+            width,
+            k: all.len(),
+            classes,
+        }
+    }
+
+    /// Like [`Product::step`], into `out` (no allocation).
+    fn step_into(&self, st: &[u64], b: usize, out: &mut [u64]) {
+        for (l, &o) in self.langs.iter().zip(&self.offs) {
+            l.step(&st[o..o + l.words], b, &mut out[o..o + l.words]);
+        }
+    }
+
+    fn part<'s>(&self, st: &'s [u64], j: usize) -> &'s [u64] {
+        &st[self.offs[j]..self.offs[j] + self.langs[j].words]
+    }
+
+    fn start(&self) -> Key {
+        let mut st = vec![0u64; self.width];
+        for (l, &o) in self.langs.iter().zip(&self.offs) {
+            let s = &mut st[o..o + l.words];
+            s[0] = 1;
+            l.close(s);
+        }
+        Key(st)
+    }
+
+    fn step(&self, st: &[u64], b: usize) -> Key {
+        let mut out = vec![0u64; self.width];
+        for (l, &o) in self.langs.iter().zip(&self.offs) {
+            l.step(&st[o..o + l.words], b, &mut out[o..o + l.words]);
+        }
+        Key(out)
+    }
+
+    /// Every positive language still has a live position.
+    fn alive(&self, st: &[u64]) -> bool {
+        (0..self.k).all(|j| self.part(st, j).iter().any(|w| *w != 0))
+    }
+
+    /// In every positive language and in no negative one.
+    fn accepts(&self, st: &[u64]) -> bool {
+        self.langs
+            .iter()
+            .enumerate()
+            .all(|(j, l)| l.at_end(self.part(st, j)) == (j < self.k))
+    }
 }
 
 /// Is there a string in both languages? (Product automaton, breadth first.)
@@ -910,34 +1042,22 @@ fn strings_of(
             }
         }
     }
-    type St = Vec<Vec<bool>>;
-    let accepts = |s: &St| {
-        s.iter().zip(&langs).enumerate().all(|(k, (s, a))| {
-            let fin = s[a.len()];
-            if k < all.len() {
-                fin
-            } else {
-                !fin
-            }
-        })
-    };
-    let alive = |s: &St| s[..all.len()].iter().all(|s| s.iter().any(|x| *x));
-    let start: St = langs.iter().map(|a| start_state(a)).collect();
-    let mut ids: std::collections::HashMap<St, usize> = std::collections::HashMap::new();
-    let mut states: Vec<St> = vec![start.clone()];
+    let p = Product::new(all, none, &alphabet);
+    let accepts = |s: &Key| p.accepts(&s.0);
+    let alive = |s: &Key| p.alive(&s.0);
+    let start = p.start();
+    let mut ids: FxMap<Key, usize> = FxMap::default();
+    let mut states: Vec<Key> = vec![start.clone()];
     let mut edges: Vec<Vec<(u8, usize)>> = vec![Vec::new()];
     ids.insert(start, 0);
     let mut k = 0;
     while k < states.len() {
-        if states.len() > MAX_STATES {
+        if states.len() > MAX_STRING_STATES {
             return None;
         }
-        for &b in &alphabet {
-            let next: St = states[k]
-                .iter()
-                .zip(&langs)
-                .map(|(s, a)| step(a, s, b))
-                .collect();
+        let mut step: Vec<Option<usize>> = vec![None; alphabet.len()];
+        for class in &p.classes {
+            let next = p.step(&states[k].0, class[0]);
             if !alive(&next) {
                 continue;
             }
@@ -950,6 +1070,13 @@ fn strings_of(
                     states.len() - 1
                 }
             };
+            for &bi in class {
+                step[bi] = Some(id);
+            }
+        }
+        // In alphabet order, as the strings are enumerated.
+        for (bi, &b) in alphabet.iter().enumerate() {
+            let Some(id) = step[bi] else { continue };
             edges[k].push((b, id));
         }
         k += 1;
@@ -1003,7 +1130,7 @@ fn strings_of(
     let mut steps = 0usize;
     while let Some((i, s)) = queue.pop_front() {
         steps += 1;
-        if steps > MAX_STATES {
+        if steps > MAX_STRING_STATES {
             return None;
         }
         if accepts(&states[i]) {
@@ -1013,8 +1140,11 @@ fn strings_of(
             }
             out.push(s.clone());
         }
+        // A byte taking these languages where FRESH takes them gives no other string worth a
+        // pattern: FRESH's (a `?`) matches it too.
+        let fresh = edges[i].iter().find(|(b, _)| *b == FRESH).map(|(_, j)| *j);
         for &(b, j) in &edges[i] {
-            if !live[j] {
+            if !live[j] || (b != FRESH && Some(j) == fresh) {
                 continue;
             }
             if s.len() + 1 + dist[j] > limit {
@@ -1220,6 +1350,9 @@ pub struct Table {
     allow: Vec<Vec<String>>,
     /// Per route, what its Allow reaches of other routes.
     leaks: Vec<Vec<Leak>>,
+    /// `linked[a][i]`: the resources for route a allowed beside route i denied were computed
+    /// (every pair without rules; with them, the pairs some principal can be in).
+    linked: Vec<Vec<bool>>,
     /// Forms of each route without extra leading slashes (promised exactly).
     plain: Vec<Lang>,
     /// Every form of each route (extra leading slashes too: never over-granted).
@@ -1313,6 +1446,8 @@ fn cheapest_cover(
     order.sort_by_key(|&k| items[k].2.len());
     let atoms = |set: &[usize]| -> Vec<Atoms> { set.iter().map(|&j| items[j].1.clone()).collect() };
     let mut tried: Vec<&Vec<usize>> = Vec::new();
+    // Whether each pattern alone covers the target (asked at most once).
+    let mut single: Vec<Option<bool>> = vec![None; items.len()];
     for &k in &order {
         let bound = &items[k].2;
         if tried.contains(&bound) {
@@ -1322,11 +1457,9 @@ fn cheapest_cover(
         let mut chosen: Vec<usize> = (0..items.len())
             .filter(|&j| items[j].2.iter().all(|x| bound.contains(x)))
             .collect();
-        if !covered(target, within, &atoms(&chosen)) {
-            continue;
-        }
-        // Narrowest first (most literal characters): one pattern often does; otherwise drop the
-        // redundant ones, widest first.
+        // Narrowest first (most literal characters): one pattern often does (tried first: a
+        // single pattern is a small search, the whole set can be a large one); otherwise the whole
+        // set, less the redundant ones, widest first.
         let literals = |j: usize| {
             items[j]
                 .0
@@ -1335,12 +1468,14 @@ fn cheapest_cover(
                 .count()
         };
         chosen.sort_by_key(|&j| std::cmp::Reverse(literals(j)));
-        if let Some(&one) = chosen
-            .iter()
-            .find(|&&j| covered(target, within, &atoms(&[j])))
-        {
+        let mut covers_alone =
+            |j: usize| *single[j].get_or_insert_with(|| covered(target, within, &atoms(&[j])));
+        if let Some(&one) = chosen.iter().find(|&&j| covers_alone(j)) {
             chosen = vec![one];
         } else {
+            if !covered(target, within, &atoms(&chosen)) {
+                continue;
+            }
             let mut j = chosen.len();
             while j > 0 {
                 j -= 1;
@@ -1368,6 +1503,14 @@ impl Table {
     /// Compile a route table (see [`parse_api_routes`]); rules are not needed for this part.
     pub fn new(routes: Vec<ApiRoute>) -> Table {
         let n = routes.len();
+        let mut t = Table::languages(routes);
+        t.link(&vec![true; n], &vec![vec![true; n]; n]);
+        t
+    }
+
+    /// The paths each route really receives ([`Table::link`] adds the resources).
+    fn languages(routes: Vec<ApiRoute>) -> Table {
+        let n = routes.len();
         let same = |i: usize, j: usize| routes[i].method == routes[j].method;
         // The paths that really go to route i: its forms, less those of more specific routes.
         let winners: Vec<Vec<usize>> = (0..n)
@@ -1388,10 +1531,32 @@ impl Table {
         };
         let plain: Vec<Lang> = (0..n).map(|i| lang(i, false)).collect();
         let every: Vec<Lang> = (0..n).map(|i| lang(i, true)).collect();
+        Table {
+            routes,
+            rules_of: vec![Vec::new(); n],
+            allow: vec![Vec::new(); n],
+            leaks: vec![Vec::new(); n],
+            linked: vec![vec![false; n]; n],
+            plain,
+            every,
+        }
+    }
+
+    /// The resources: the Allow of every route some principal may be allowed (`allowable`), and
+    /// the Deny for route i next to an allowed route a where `need[a][i]` (some principal may be
+    /// allowed a and denied i; with the rules known, the other pairs never meet in one policy,
+    /// and computing every pair's Deny is most of the work at init).
+    fn link(&mut self, allowable: &[bool], need: &[Vec<bool>]) {
+        let (routes, plain, every) = (&self.routes, &self.plain, &self.every);
+        let n = routes.len();
+        let same = |i: usize, j: usize| routes[i].method == routes[j].method;
         // Allow: of the covers on offer, the one whose patterns meet the paths of the fewest other
         // routes (forms with extra leading slashes aside: those may be denied).
         let allow: Vec<Vec<String>> = (0..n)
             .map(|a| {
+                if !allowable[a] {
+                    return Vec::new();
+                }
                 let mut pool = render(&routes[a], false, false);
                 if has_greedy(&routes[a]) {
                     pool.extend(render(&routes[a], true, false));
@@ -1417,19 +1582,18 @@ impl Table {
             .map(|a| {
                 let within = globs_atoms(&allow[a]);
                 (0..n)
-                    .filter(|&i| i != a && same(a, i) && meets(&within, &every[i], None))
-                    .map(|i| Self::leak(&routes, &allow[a], &plain, &every, i))
+                    .filter(|&i| {
+                        need[a][i] && i != a && same(a, i) && meets(&within, &every[i], None)
+                    })
+                    .map(|i| Self::leak(routes, &allow[a], plain, every, i))
                     .collect()
             })
             .collect();
-        Table {
-            routes,
-            rules_of: vec![Vec::new(); n],
-            allow,
-            leaks,
-            plain,
-            every,
-        }
+        self.linked = (0..n)
+            .map(|a| (0..n).map(|i| allowable[a] && need[a][i]).collect())
+            .collect();
+        self.allow = allow;
+        self.leaks = leaks;
     }
 
     /// The Deny for route `i`'s forms that the Allow patterns `within` match: the forms with extra
@@ -1509,6 +1673,14 @@ impl Table {
                 continue;
             }
             for &a in of_m.iter().filter(|&&a| allowed[a]) {
+                // A pair the rules were said never to produce (see `link`): refuse rather than
+                // answer without its Deny.
+                if let Some(i) = of_m.iter().find(|&&i| !allowed[i] && !self.linked[a][i]) {
+                    return Err(Conflict {
+                        denied: *i,
+                        allowed: [a, a],
+                    });
+                }
                 push_unique(&mut allow, self.allow[a].iter().cloned());
                 for leak in self.leaks[a].iter().filter(|l| !allowed[l.route]) {
                     if let Some(&b) = leak.hits.iter().find(|&&b| allowed[b]) {
@@ -1622,7 +1794,7 @@ fn compile(
     default: RouteDefault,
     routes: Vec<ApiRoute>,
 ) -> Result<Table, String> {
-    let mut t = Table::new(routes);
+    let mut t = Table::languages(routes);
     let mut rules_of = vec![Vec::new(); t.routes.len()];
     for (ri, rule) in rules.iter().enumerate() {
         let mut any = false;
@@ -1673,6 +1845,24 @@ fn compile(
         }
     }
     t.rules_of = rules_of;
+    // Resources only for what some principal can be allowed, and Denies only for the pairs some
+    // principal can be in (allowed a, denied i): exact for every principal the rules produce.
+    let n = t.routes.len();
+    let everything = AllExcept {
+        groups: &[],
+        scopes: &[],
+    };
+    let allowable: Vec<bool> = (0..n)
+        .map(|a| route_allows(rules, default, &t, a, &everything))
+        .collect();
+    let need: Vec<Vec<bool>> = (0..n)
+        .map(|a| {
+            (0..n)
+                .map(|i| allowable[a] && achievable(rules, default, &t, i, a, a).is_some())
+                .collect()
+        })
+        .collect();
+    t.link(&allowable, &need);
     // A principal denied route i and allowed a route whose Allow reaches i's paths and a route
     // the Deny for those would reach: no exact policy for that principal (see `witness` for why
     // none exists at all when the patterns on offer fail).
@@ -2341,6 +2531,15 @@ mod tests {
                 assert!(!allowed(&a, s), "{routes} {decisions:?}: {s} {a:?}");
             }
         };
+        // A parameter route allowed beside a denied greedy one sharing its first segment: the
+        // Allow GET/?*/a reaches the greedy route's deeper paths only, denied by a narrower
+        // pattern than the greedy route's own GET/?*/?* (which would also take `/x/a`).
+        check(
+            r#"["GET /{p}/a","GET /{p}/{g+}"]"#,
+            [true, false],
+            &["GET/x/a", "GET/x/a/"],
+            &["GET/x/y/a", "GET/x/y", "GET/x/a/b", "GET/x//a"],
+        );
         let admin = r#"["GET /admin/{proxy+}","GET /admin/users"]"#;
         check(
             admin,
