@@ -5,9 +5,9 @@
 //! concrete request path that API Gateway routes to some route, the policy's IAM verdict (explicit
 //! Deny wins, `*` any run of characters including `/`, `?` one character) is that route's decision
 //! — forms with extra leading slashes (`//a`) excepted on the Allow side only: they must be denied
-//! when their route is, and may be denied when it is allowed (README, "Path semantics"). The
-//! authorizer must accept a rule set exactly when every principal's decisions have an exact
-//! policy, and then answer with one.
+//! when their route is, and may be denied when it is allowed (docs/authorizer.md, "Path
+//! semantics"). The authorizer must accept a rule set exactly when every principal's decisions
+//! have an exact policy, and then answer with one.
 //!
 //! **The model of API Gateway** is the local gateway's router (`emulator::routes`, written apart
 //! from the authorizer's policy code): extra leading slashes and one trailing slash are ignored for
