@@ -19,11 +19,20 @@
 //! # With the route table (`API_ROUTES`)
 //! The API's own routes (`"METHOD /path"`, `{name}` one segment, a final `{name+}` one or more,
 //! `ANY` for every method). Rules are matched against routes: a rule applies to a route when it
-//! matches every request path of that route; a rule matching only some of a route's paths (or
-//! none of the routes) is a configuration error. Each route gets one decision, and the policy is
-//! built from per-route resources (see [`Table`]) so that, for every request form that can reach
-//! the authorizer (see [`reach`]), IAM evaluation gives exactly that decision. Rule sets where
-//! per-route resources cannot be exact for some principal are refused at init, naming the routes.
+//! matches every request path that goes to that route; a rule matching only some of those paths
+//! (or none of the routes) is a configuration error. Each route gets one decision. A request goes to
+//! the most specific route matching it (at the first segment where two routes differ, a literal
+//! beats `{name}`, which beats `{name+}`), so a route's paths are its forms (see [`reach`]) less
+//! those of more specific routes. The policy is built from per-route resources (see [`Table`]):
+//! each allowed route's Allow, and for a denied route an Allow reaches, a Deny covering just what
+//! it reaches, so that for every request form that can reach the authorizer IAM evaluation gives
+//! exactly that decision. A rule set is refused at init, naming the routes, when for some
+//! principal these resources are not exact; the message then gives three paths proving that no
+//! IAM policy at all is exact (see [`witness`]) when it finds them. Never accepting an inexact set
+//! holds by construction; never refusing an expressible one is checked against an exhaustive search
+//! over small route tables (`tests/tests/authorizer_suite/route_exhaustive.rs`). The language
+//! searches behind the check are bounded ([`MAX_STATES`]: the check runs at every cold start);
+//! past the bound they answer on the side of refusing.
 //!
 //! # Without the route table
 //! Policies never grant more than the rules say for the paths they name: an Allow for a
@@ -133,6 +142,24 @@ impl RouteRule {
             && self.groups_all.iter().all(|g| h.group(g))
             && (self.scopes_any.is_empty() || self.scopes_any.iter().any(|s| h.scope(s)))
             && self.scopes_all.iter().all(|s| h.scope(s))
+    }
+
+    /// The rule's paths as a route of method `method` (`{name}`/`*` one segment, a final
+    /// `{name+}`/`*` the rest): the request forms it matches, as [`reach`] gives them.
+    fn as_route(&self, method: &'static str) -> ApiRoute {
+        ApiRoute {
+            method,
+            path: String::new(),
+            segs: self
+                .segs
+                .iter()
+                .map(|s| match s {
+                    RuleSeg::Lit(l) => RouteSeg::Lit(l.clone()),
+                    RuleSeg::One => RouteSeg::Param,
+                    RuleSeg::Rest => RouteSeg::Greedy,
+                })
+                .collect(),
+        }
     }
 
     fn method_matches(&self, m: &str) -> bool {
@@ -491,10 +518,10 @@ fn lit_atoms(out: &mut Atoms, s: &str) {
 /// the local gateway models API Gateway (README, "Path semantics"): the request path with its
 /// first `/` removed, where the path may carry one trailing slash and (with `leading`) extra
 /// leading slashes, a `{name}` is one or more characters other than `/`, and a greedy `{name+}`
-/// is one or more of any characters. This over-approximates (it ignores that a more specific
-/// route wins), which only makes the exactness check stricter.
-/// A union of languages: a greedy value is one or more characters but not a lone `/` (the
-/// trailing slash API Gateway ignores), which takes two alternatives to say.
+/// is one or more of any characters (not a lone `/`, the trailing slash API Gateway ignores, and
+/// not starting with `/` as the first segment: extra leading slashes are stripped before routing).
+/// Paths a more specific route takes are removed by [`Lang`], not here.
+/// A union of languages (a greedy value takes two alternatives to say).
 fn reach(route: &ApiRoute, leading: bool) -> Vec<Atoms> {
     let mut a = Atoms::new();
     lit_atoms(&mut a, route.method);
@@ -516,6 +543,9 @@ fn reach(route: &ApiRoute, leading: bool) -> Vec<Atoms> {
                 let mut b = a.clone();
                 a.push((Class::NotSlash, Rep::One));
                 a.push((Class::Any, Rep::Star));
+                if i == 0 {
+                    return vec![a];
+                }
                 b.push((Class::Byte(b'/'), Rep::One));
                 b.push((Class::Any, Rep::One));
                 b.push((Class::Any, Rep::Star));
@@ -568,11 +598,35 @@ fn step(a: &Atoms, set: &[bool], b: u8) -> Vec<bool> {
 
 /// Most product states explored before [`some_string`] gives up and answers "yes" (which can
 /// only make the init check refuse more, never accept an inexact policy).
-const MAX_STATES: usize = 50_000;
+const MAX_STATES: usize = 512;
+
+/// The same bound for [`strings_of`], which runs a few times per route table (not per pattern)
+/// and whose candidates the exact covers depend on.
+const MAX_STRING_STATES: usize = 50_000;
 
 /// Is there a string in every language of `all` and in none of `none`? Subset construction on
 /// the fly over the bytes that matter: every literal byte, plus one byte standing for all others.
 fn some_string(all: &[&Atoms], none: &[&Atoms]) -> bool {
+    // Cheap exact answers first (pairwise products): two languages of `all` that share no string
+    // leave none; a language of `none` sharing no string with one of `all` excludes nothing.
+    for (i, a) in all.iter().enumerate() {
+        if all[i + 1..].iter().any(|b| !intersects(a, b)) {
+            return false;
+        }
+    }
+    let mut kept: Vec<&Atoms> = Vec::with_capacity(none.len());
+    for n in none {
+        if all.iter().all(|a| intersects(a, n)) && !kept.contains(n) {
+            kept.push(n);
+        }
+    }
+    let none = &kept[..];
+    match (all, none) {
+        // Every language of atoms holds some string.
+        ([_], []) => return true,
+        ([a, b], []) => return intersects(a, b),
+        _ => {}
+    }
     let mut alphabet: Vec<u8> = vec![b'/'];
     for a in all.iter().chain(none) {
         for (c, _) in a.iter() {
@@ -585,51 +639,230 @@ fn some_string(all: &[&Atoms], none: &[&Atoms]) -> bool {
     }
     // A byte no literal uses (patterns and routes are ASCII).
     alphabet.push(0xFF);
-    let langs: Vec<&Atoms> = all.iter().chain(none).copied().collect();
-    let start: Vec<Vec<bool>> = langs
-        .iter()
-        .map(|a| {
-            let mut s = vec![false; a.len() + 1];
-            s[0] = true;
-            closure(a, &mut s);
-            s
-        })
-        .collect();
-    let accepts = |state: &[Vec<bool>]| {
-        state.iter().zip(&langs).enumerate().all(|(k, (s, a))| {
-            let fin = s[a.len()];
-            if k < all.len() {
-                fin
-            } else {
-                !fin
-            }
-        })
-    };
-    let alive = |state: &[Vec<bool>]| state[..all.len()].iter().all(|s| s.iter().any(|x| *x));
-    let mut seen: std::collections::HashSet<Vec<Vec<bool>>> = std::collections::HashSet::new();
-    let mut queue = vec![start];
+    let p = Product::new(all, none, &alphabet);
+    let mut seen: FxSet<Key> = FxSet::default();
+    let mut buf = Key(vec![0u64; p.width]);
+    let mut queue = vec![p.start()];
     while let Some(state) = queue.pop() {
         if !seen.insert(state.clone()) {
             continue;
         }
-        if accepts(&state) {
+        if p.accepts(&state.0) {
             return true;
         }
         if seen.len() > MAX_STATES {
             return true;
         }
-        for &b in &alphabet {
-            let next: Vec<Vec<bool>> = state
-                .iter()
-                .zip(&langs)
-                .map(|(s, a)| step(a, s, b))
-                .collect();
-            if alive(&next) && !seen.contains(&next) {
-                queue.push(next);
+        for class in &p.classes {
+            p.step_into(&state.0, class[0], &mut buf.0);
+            if p.alive(&buf.0) && !seen.contains(&buf) {
+                queue.push(buf.clone());
             }
         }
     }
     false
+}
+
+/// One language over one alphabet, its set of positions held as bits (position `len` is the end):
+/// a step is a few word operations (per byte, the positions whose class holds it; starred
+/// positions stay, the others advance; then the skippable ones are passed).
+struct BitLang {
+    words: usize,
+    /// Per alphabet index, the positions whose class holds that byte (`words` words each).
+    masks: Vec<u64>,
+    star: Vec<u64>,
+    /// Positions that may be skipped (`Opt`, `Star`).
+    skip: Vec<u64>,
+    end: usize,
+}
+
+impl BitLang {
+    fn new(a: &Atoms, alphabet: &[u8]) -> BitLang {
+        let words = a.len() / 64 + 1;
+        let mut star = vec![0u64; words];
+        let mut skip = vec![0u64; words];
+        for (i, (_, rep)) in a.iter().enumerate() {
+            if *rep == Rep::Star {
+                star[i / 64] |= 1 << (i % 64);
+            }
+            if *rep != Rep::One {
+                skip[i / 64] |= 1 << (i % 64);
+            }
+        }
+        let mut masks = vec![0u64; alphabet.len() * words];
+        for (k, &b) in alphabet.iter().enumerate() {
+            for (i, (c, _)) in a.iter().enumerate() {
+                if class_has(*c, b) {
+                    masks[k * words + i / 64] |= 1 << (i % 64);
+                }
+            }
+        }
+        BitLang {
+            words,
+            masks,
+            star,
+            skip,
+            end: a.len(),
+        }
+    }
+
+    fn close(&self, s: &mut [u64]) {
+        loop {
+            let mut changed = false;
+            let mut carry = 0u64;
+            for (w, x) in s.iter_mut().enumerate() {
+                let moving = *x & self.skip[w];
+                let n = *x | moving << 1 | carry;
+                carry = moving >> 63;
+                if n != *x {
+                    *x = n;
+                    changed = true;
+                }
+            }
+            if !changed {
+                return;
+            }
+        }
+    }
+
+    fn mask(&self, b: usize) -> &[u64] {
+        &self.masks[b * self.words..(b + 1) * self.words]
+    }
+
+    fn step(&self, s: &[u64], b: usize, out: &mut [u64]) {
+        let mask = self.mask(b);
+        let mut carry = 0u64;
+        for w in 0..self.words {
+            let m = s[w] & mask[w];
+            let advance = m & !self.star[w];
+            out[w] = (m & self.star[w]) | advance << 1 | carry;
+            carry = advance >> 63;
+        }
+        self.close(out);
+    }
+
+    fn at_end(&self, s: &[u64]) -> bool {
+        s[self.end / 64] >> (self.end % 64) & 1 == 1
+    }
+}
+
+/// A state of a [`Product`]: every language's position bits, one after the other.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Key(Vec<u64>);
+
+impl std::hash::Hash for Key {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        for w in &self.0 {
+            h.write_u64(*w);
+        }
+    }
+}
+
+/// FxHash (the Rust compiler's hasher) for the searches' state sets: SipHash dominated them.
+#[derive(Default)]
+struct Fx(u64);
+
+impl std::hash::Hasher for Fx {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+    fn write_u64(&mut self, x: u64) {
+        self.0 = (self.0.rotate_left(5) ^ x).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+type FxSet<T> = std::collections::HashSet<T, std::hash::BuildHasherDefault<Fx>>;
+type FxMap<K, V> = std::collections::HashMap<K, V, std::hash::BuildHasherDefault<Fx>>;
+
+/// The product of `all` (positive) and `none` (negative) languages, run in step on one alphabet.
+struct Product {
+    langs: Vec<BitLang>,
+    /// Where each language's words start in a state.
+    offs: Vec<usize>,
+    width: usize,
+    /// How many of `langs` are positive.
+    k: usize,
+    /// The alphabet's indices grouped by how every language treats them.
+    classes: Vec<Vec<usize>>,
+}
+
+impl Product {
+    fn new(all: &[&Atoms], none: &[&Atoms], alphabet: &[u8]) -> Product {
+        let langs: Vec<BitLang> = all
+            .iter()
+            .chain(none)
+            .map(|a| BitLang::new(a, alphabet))
+            .collect();
+        let mut offs = Vec::with_capacity(langs.len());
+        let mut width = 0;
+        for l in &langs {
+            offs.push(width);
+            width += l.words;
+        }
+        // Bytes that every language treats alike lead to the same state: one step serves them.
+        let mut classes: Vec<Vec<usize>> = Vec::new();
+        for b in 0..alphabet.len() {
+            let alike = |c: &&mut Vec<usize>| langs.iter().all(|l| l.mask(b) == l.mask(c[0]));
+            match classes.iter_mut().find(alike) {
+                Some(members) => members.push(b),
+                None => classes.push(vec![b]),
+            }
+        }
+        Product {
+            langs,
+            offs,
+            width,
+            k: all.len(),
+            classes,
+        }
+    }
+
+    /// Like [`Product::step`], into `out` (no allocation).
+    fn step_into(&self, st: &[u64], b: usize, out: &mut [u64]) {
+        for (l, &o) in self.langs.iter().zip(&self.offs) {
+            l.step(&st[o..o + l.words], b, &mut out[o..o + l.words]);
+        }
+    }
+
+    fn part<'s>(&self, st: &'s [u64], j: usize) -> &'s [u64] {
+        &st[self.offs[j]..self.offs[j] + self.langs[j].words]
+    }
+
+    fn start(&self) -> Key {
+        let mut st = vec![0u64; self.width];
+        for (l, &o) in self.langs.iter().zip(&self.offs) {
+            let s = &mut st[o..o + l.words];
+            s[0] = 1;
+            l.close(s);
+        }
+        Key(st)
+    }
+
+    fn step(&self, st: &[u64], b: usize) -> Key {
+        let mut out = vec![0u64; self.width];
+        for (l, &o) in self.langs.iter().zip(&self.offs) {
+            l.step(&st[o..o + l.words], b, &mut out[o..o + l.words]);
+        }
+        Key(out)
+    }
+
+    /// Every positive language still has a live position.
+    fn alive(&self, st: &[u64]) -> bool {
+        (0..self.k).all(|j| self.part(st, j).iter().any(|w| *w != 0))
+    }
+
+    /// In every positive language and in no negative one.
+    fn accepts(&self, st: &[u64]) -> bool {
+        self.langs
+            .iter()
+            .enumerate()
+            .all(|(j, l)| l.at_end(self.part(st, j)) == (j < self.k))
+    }
 }
 
 /// Is there a string in both languages? (Product automaton, breadth first.)
@@ -659,6 +892,357 @@ fn intersects(a: &Atoms, b: &Atoms) -> bool {
         }
     }
     false
+}
+
+// ------------------------------------------------------------------------------------------------
+// Request forms as languages, and what IAM patterns can tell apart.
+// ------------------------------------------------------------------------------------------------
+
+/// A byte no pattern names: it stands for the path characters outside the routes' literals. A
+/// policy names finitely many characters while a path value can hold any, so a pattern meets such
+/// a character only with `?` or `*` (both of which also match `/`).
+const FRESH: u8 = 0xFF;
+
+/// The forms of one route: the strings in some `pos` alternative and in no `neg` one (`neg`: the
+/// forms of the routes API Gateway prefers for the same path).
+#[derive(Debug, Clone)]
+struct Lang {
+    pos: Vec<Atoms>,
+    neg: Vec<Atoms>,
+}
+
+impl Lang {
+    fn negs(&self) -> Vec<&Atoms> {
+        self.neg.iter().collect()
+    }
+
+    fn part_states(&self) -> Vec<Vec<bool>> {
+        self.pos.iter().chain(&self.neg).map(start_state).collect()
+    }
+
+    fn step(&self, st: &[Vec<bool>], b: u8) -> Vec<Vec<bool>> {
+        self.pos
+            .iter()
+            .chain(&self.neg)
+            .zip(st)
+            .map(|(a, s)| step(a, s, b))
+            .collect()
+    }
+
+    fn alive(&self, st: &[Vec<bool>]) -> bool {
+        st[..self.pos.len()].iter().any(|s| s.iter().any(|x| *x))
+    }
+
+    fn accepts(&self, st: &[Vec<bool>]) -> bool {
+        let fin = |(a, s): (&Atoms, &Vec<bool>)| s[a.len()];
+        let n = self.pos.len();
+        self.pos.iter().zip(&st[..n]).any(fin) && !self.neg.iter().zip(&st[n..]).any(fin)
+    }
+
+    fn bytes(&self, out: &mut Vec<u8>) {
+        for a in self.pos.iter().chain(&self.neg) {
+            for (c, _) in a {
+                if let Class::Byte(b) = c {
+                    if !out.contains(b) {
+                        out.push(*b);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn start_state(a: &Atoms) -> Vec<bool> {
+    let mut s = vec![false; a.len() + 1];
+    s[0] = true;
+    closure(a, &mut s);
+    s
+}
+
+/// Does some pattern of `globs` match some string of `l` (of `l ∩ within`, when given)?
+fn meets(globs: &[Atoms], l: &Lang, within: Option<&[Atoms]>) -> bool {
+    let neg = l.negs();
+    globs.iter().any(|g| {
+        l.pos.iter().any(|alt| {
+            intersects(g, alt)
+                && match within {
+                    None => some_string(&[g, alt], &neg),
+                    Some(w) => w
+                        .iter()
+                        .any(|x| intersects(x, alt) && some_string(&[g, alt, x], &neg)),
+                }
+        })
+    })
+}
+
+/// Is every string of `l` (of `l ∩ within`, when given) matched by some pattern of `cover`?
+fn covered(l: &Lang, within: Option<&[Atoms]>, cover: &[Atoms]) -> bool {
+    let mut none = l.negs();
+    none.extend(cover.iter());
+    l.pos.iter().all(|alt| match within {
+        None => !some_string(&[alt], &none),
+        Some(w) => w
+            .iter()
+            .all(|g| !intersects(g, alt) || !some_string(&[g, alt], &none)),
+    })
+}
+
+/// Patterns for the shortest strings of `l ∩ within` (those at most `slack` longer than the
+/// shortest), each the narrowest pattern matching it ([`FRESH`] as `?`), at most `cap` of them;
+/// with `all` set, `None` unless that is every string of `l ∩ within`.
+fn short_patterns(
+    l: &Lang,
+    within: &[Atoms],
+    slack: usize,
+    cap: usize,
+    all: bool,
+) -> Option<Vec<String>> {
+    let mut out: Vec<String> = Vec::new();
+    let none = l.negs();
+    for w in within {
+        for alt in &l.pos {
+            let (strings, complete) = strings_of(&[alt, w], &none, slack, cap)?;
+            if all && !complete {
+                return None;
+            }
+            for s in strings {
+                let p: String = s
+                    .iter()
+                    .map(|&b| if b == FRESH { '?' } else { b as char })
+                    .collect();
+                if !out.contains(&p) {
+                    out.push(p);
+                }
+            }
+            if out.len() > cap {
+                return if all { None } else { Some(out) };
+            }
+        }
+    }
+    Some(out)
+}
+
+/// Strings in every language of `all` and in none of `none` (over the routes' bytes, `/` and
+/// [`FRESH`]): those at most `slack` longer than the shortest, at most `cap` of them, and whether
+/// that is every string of the intersection. `None` when the search is too large.
+fn strings_of(
+    all: &[&Atoms],
+    none: &[&Atoms],
+    slack: usize,
+    cap: usize,
+) -> Option<(Vec<Vec<u8>>, bool)> {
+    let langs: Vec<&Atoms> = all.iter().chain(none).copied().collect();
+    let mut alphabet: Vec<u8> = vec![b'/', FRESH];
+    for a in &langs {
+        for (c, _) in a.iter() {
+            if let Class::Byte(b) = c {
+                if !alphabet.contains(b) {
+                    alphabet.push(*b);
+                }
+            }
+        }
+    }
+    let p = Product::new(all, none, &alphabet);
+    let accepts = |s: &Key| p.accepts(&s.0);
+    let alive = |s: &Key| p.alive(&s.0);
+    let start = p.start();
+    let mut ids: FxMap<Key, usize> = FxMap::default();
+    let mut states: Vec<Key> = vec![start.clone()];
+    let mut edges: Vec<Vec<(u8, usize)>> = vec![Vec::new()];
+    ids.insert(start, 0);
+    let mut k = 0;
+    while k < states.len() {
+        if states.len() > MAX_STRING_STATES {
+            return None;
+        }
+        let mut step: Vec<Option<usize>> = vec![None; alphabet.len()];
+        for class in &p.classes {
+            let next = p.step(&states[k].0, class[0]);
+            if !alive(&next) {
+                continue;
+            }
+            let id = match ids.get(&next) {
+                Some(&id) => id,
+                None => {
+                    states.push(next.clone());
+                    edges.push(Vec::new());
+                    ids.insert(next, states.len() - 1);
+                    states.len() - 1
+                }
+            };
+            for &bi in class {
+                step[bi] = Some(id);
+            }
+        }
+        // In alphabet order, as the strings are enumerated.
+        for (bi, &b) in alphabet.iter().enumerate() {
+            let Some(id) = step[bi] else { continue };
+            edges[k].push((b, id));
+        }
+        k += 1;
+    }
+    // Distance to acceptance (usize::MAX: none).
+    let n = states.len();
+    let mut dist: Vec<usize> = states
+        .iter()
+        .map(|s| if accepts(s) { 0 } else { usize::MAX })
+        .collect();
+    loop {
+        let mut changed = false;
+        for i in 0..n {
+            for &(_, j) in &edges[i] {
+                if dist[j] != usize::MAX && dist[j] + 1 < dist[i] {
+                    dist[i] = dist[j] + 1;
+                    changed = true;
+                }
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    if dist[0] == usize::MAX {
+        return Some((Vec::new(), true));
+    }
+    // Finite iff no cycle runs through states from which acceptance is reachable.
+    let live: Vec<bool> = dist.iter().map(|d| *d != usize::MAX).collect();
+    let mut color = vec![0u8; n];
+    fn cyclic(i: usize, e: &[Vec<(u8, usize)>], live: &[bool], color: &mut [u8]) -> bool {
+        color[i] = 1;
+        for &(_, j) in &e[i] {
+            if !live[j] {
+                continue;
+            }
+            if color[j] == 1 || (color[j] == 0 && cyclic(j, e, live, color)) {
+                return true;
+            }
+        }
+        color[i] = 2;
+        false
+    }
+    let finite = !cyclic(0, &edges, &live, &mut color);
+    let limit = dist[0] + slack;
+    let mut out = Vec::new();
+    let mut complete = finite;
+    // Breadth first: shortest strings first.
+    let mut queue: std::collections::VecDeque<(usize, Vec<u8>)> =
+        std::collections::VecDeque::from([(0, Vec::new())]);
+    let mut steps = 0usize;
+    while let Some((i, s)) = queue.pop_front() {
+        steps += 1;
+        if steps > MAX_STRING_STATES {
+            return None;
+        }
+        if accepts(&states[i]) {
+            if out.len() == cap {
+                complete = false;
+                break;
+            }
+            out.push(s.clone());
+        }
+        // A byte taking these languages where FRESH takes them gives no other string worth a
+        // pattern: FRESH's (a `?`) matches it too.
+        let fresh = edges[i].iter().find(|(b, _)| *b == FRESH).map(|(_, j)| *j);
+        for &(b, j) in &edges[i] {
+            if !live[j] || (b != FRESH && Some(j) == fresh) {
+                continue;
+            }
+            if s.len() + 1 + dist[j] > limit {
+                complete = false;
+                continue;
+            }
+            let mut t = s.clone();
+            t.push(b);
+            queue.push_back((j, t));
+        }
+    }
+    Some((out, complete))
+}
+
+/// Three strings proving that no IAM policy allows every string of `s` and `t` and denies every
+/// string of `u`: `s0` in `s`, `u0` in `u` and `t0` in `t`, of one length, where `u0` equals `s0`
+/// at every position `s0` does not hold [`FRESH`], and `t0` equals `u0` wherever `u0` does not.
+/// Every pattern matching `s0` then matches `u0` (a pattern meets a fresh character only with `?`
+/// or `*`, which match anything), so `u0` needs a Deny, and every pattern matching `u0` matches
+/// `t0`, so that Deny takes `t0`. Conversely, when no such triple exists for any allowed `s`, `t`
+/// and denied `u`, denying every string whose narrowest pattern misses the allowed ones and
+/// allowing every string whose narrowest pattern misses what is left is exact.
+fn witness(s: &Lang, u: &Lang, t: &Lang) -> Option<[Vec<u8>; 3]> {
+    let mut alphabet: Vec<u8> = vec![b'/'];
+    for l in [s, u, t] {
+        l.bytes(&mut alphabet);
+    }
+    let mut triples: Vec<[u8; 3]> = Vec::new();
+    for &x in alphabet.iter().chain([&FRESH]) {
+        if x != FRESH {
+            triples.push([x, x, x]);
+            continue;
+        }
+        for &y in alphabet.iter().chain([&FRESH]) {
+            if y != FRESH {
+                triples.push([x, y, y]);
+                continue;
+            }
+            for &z in alphabet.iter().chain([&FRESH]) {
+                triples.push([x, y, z]);
+            }
+        }
+    }
+    let langs = [s, u, t];
+    type St = [Vec<Vec<bool>>; 3];
+    let start: St = [s.part_states(), u.part_states(), t.part_states()];
+    let mut seen: std::collections::HashSet<St> = std::collections::HashSet::new();
+    let mut queue: std::collections::VecDeque<(St, [Vec<u8>; 3])> =
+        std::collections::VecDeque::new();
+    queue.push_back((start, [Vec::new(), Vec::new(), Vec::new()]));
+    while let Some((st, strs)) = queue.pop_front() {
+        if !seen.insert(st.clone()) {
+            continue;
+        }
+        if (0..3).all(|k| langs[k].accepts(&st[k])) {
+            return Some(strs);
+        }
+        if seen.len() > MAX_STATES {
+            return None;
+        }
+        for tr in &triples {
+            let next: St = [
+                langs[0].step(&st[0], tr[0]),
+                langs[1].step(&st[1], tr[1]),
+                langs[2].step(&st[2], tr[2]),
+            ];
+            if (0..3).all(|k| langs[k].alive(&next[k])) && !seen.contains(&next) {
+                let mut s2 = strs.clone();
+                for k in 0..3 {
+                    s2[k].push(tr[k]);
+                }
+                queue.push_back((next, s2));
+            }
+        }
+    }
+    None
+}
+
+/// A method-ARN suffix as a request (`GET/a/b` → `GET /a/b`), [`FRESH`] shown as a letter no
+/// route uses.
+fn show(suffix: &[u8], routes: &[ApiRoute]) -> String {
+    let used = |c: char| {
+        routes
+            .iter()
+            .any(|r| r.path.contains(c) || r.method.contains(c))
+    };
+    let fresh = "xqzjkvw0123456789"
+        .chars()
+        .find(|c| !used(*c))
+        .unwrap_or('x');
+    let s: String = suffix
+        .iter()
+        .map(|&b| if b == FRESH { fresh } else { b as char })
+        .collect();
+    match s.split_once('/') {
+        Some((m, p)) => format!("{m} /{p}"),
+        None => s,
+    }
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -744,26 +1328,427 @@ fn overlap(rule: &RouteRule, route: &ApiRoute) -> Overlap {
     }
 }
 
-/// The route table compiled against the rules (built once at init).
+/// What an allowed route's Allow resources reach of another route's forms: the Deny that route
+/// then needs when it is denied, and the routes (other than it) some path of which that Deny
+/// would also match.
+#[derive(Debug, Clone)]
+struct Leak {
+    route: usize,
+    deny: Vec<String>,
+    hits: Vec<usize>,
+}
+
+/// The route table, compiled once at init: per route its Allow resources and, for every other
+/// route they reach, the Deny that keeps them exact (see [`Table::access_for`]).
 #[derive(Debug, Clone)]
 pub struct Table {
     routes: Vec<ApiRoute>,
     /// Indices of the rules that apply to each route.
     rules_of: Vec<Vec<usize>>,
-    /// Allow resources of each route: its paths, with and without a trailing slash.
+    /// Allow resources of each route: its paths with and without a trailing slash, each value
+    /// as `?*` (at least one character), or a narrower cover when one is exact.
     allow: Vec<Vec<String>>,
-    /// Deny resources of each route: every form of its paths (extra leading slashes too).
-    deny: Vec<Vec<String>>,
-    /// Routes whose Allow resources reach some form of this route's paths.
-    leakers: Vec<Vec<usize>>,
-    /// Routes some path of which (without extra leading slashes) this route's Deny reaches.
-    hits: Vec<Vec<usize>>,
+    /// Per route, what its Allow reaches of other routes.
+    leaks: Vec<Vec<Leak>>,
+    /// `linked[a][i]`: the resources for route a allowed beside route i denied were computed
+    /// (every pair without rules; with them, the pairs some principal can be in).
+    linked: Vec<Vec<bool>>,
+    /// Forms of each route without extra leading slashes (promised exactly).
+    plain: Vec<Lang>,
+    /// Every form of each route (extra leading slashes too: never over-granted).
+    every: Vec<Lang>,
+}
+
+/// A route's paths as IAM patterns under `METHOD/` (with `leading`, under `METHOD//*`: the forms
+/// with extra leading slashes): `{name}` as `?*`, a greedy value as `?*` or (`two`) `?*/?*`, and
+/// a path ending in a literal also with its trailing slash.
+fn render(r: &ApiRoute, two: bool, leading: bool) -> Vec<String> {
+    let body = r
+        .segs
+        .iter()
+        .map(|s| match s {
+            RouteSeg::Lit(l) => l.as_str(),
+            RouteSeg::Param => "?*",
+            RouteSeg::Greedy if two => "?*/?*",
+            RouteSeg::Greedy => "?*",
+        })
+        .collect::<Vec<_>>()
+        .join("/");
+    let head = if leading {
+        format!("{}//*", r.method)
+    } else {
+        format!("{}/", r.method)
+    };
+    let mut v = vec![format!("{head}{body}")];
+    if matches!(r.segs.last(), Some(RouteSeg::Lit(_))) {
+        v.push(format!("{head}{body}/"));
+    }
+    v
+}
+
+fn globs_atoms(globs: &[String]) -> Vec<Atoms> {
+    globs.iter().map(|g| glob_atoms(g)).collect()
+}
+
+fn has_greedy(r: &ApiRoute) -> bool {
+    r.segs.contains(&RouteSeg::Greedy)
+}
+
+/// A pattern for a whole family of values: each run of `?` (a fresh value) as `?*` (any
+/// non-empty value).
+fn widened(g: &str) -> String {
+    let mut out = String::with_capacity(g.len() + 4);
+    let mut run = false;
+    for c in g.chars() {
+        if c == '?' {
+            if !run {
+                out.push_str("?*");
+            }
+            run = true;
+        } else {
+            out.push(c);
+            run = false;
+        }
+    }
+    out
+}
+
+/// Narrower variants of a pattern that keep only the strings where one `?*` spans a `/`
+/// (`GET/a/?*` → `GET/a/?*/*`, `GET/a/*/?*`): the deeper paths a greedy route takes.
+fn deeper(g: &str) -> Vec<String> {
+    g.match_indices("?*")
+        .flat_map(|(k, _)| ["?*/*", "*/?*"].map(|rep| format!("{}{rep}{}", &g[..k], &g[k + 2..])))
+        .collect()
+}
+
+/// Of the patterns in `pool`, a set matching every string of `target` (∩ `within`) whose cost
+/// (the routes whose paths its patterns meet) is least: for each pattern, in order of its own
+/// cost, every pattern costing no more than it is tried as the cover; redundant ones are dropped.
+fn cheapest_cover(
+    pool: Vec<String>,
+    target: &Lang,
+    within: Option<&[Atoms]>,
+    cost: impl Fn(&Atoms) -> Vec<usize>,
+) -> Option<(Vec<usize>, Vec<String>)> {
+    let mut items: Vec<(String, Atoms, Vec<usize>)> = Vec::new();
+    for g in pool {
+        if items.iter().any(|(x, _, _)| *x == g) {
+            continue;
+        }
+        let atoms = glob_atoms(&g);
+        if !meets(std::slice::from_ref(&atoms), target, within) {
+            continue;
+        }
+        let c = cost(&atoms);
+        items.push((g, atoms, c));
+    }
+    let mut order: Vec<usize> = (0..items.len()).collect();
+    order.sort_by_key(|&k| items[k].2.len());
+    let atoms = |set: &[usize]| -> Vec<Atoms> { set.iter().map(|&j| items[j].1.clone()).collect() };
+    let mut tried: Vec<&Vec<usize>> = Vec::new();
+    // Whether each pattern alone covers the target (asked at most once).
+    let mut single: Vec<Option<bool>> = vec![None; items.len()];
+    for &k in &order {
+        let bound = &items[k].2;
+        if tried.contains(&bound) {
+            continue;
+        }
+        tried.push(bound);
+        let mut chosen: Vec<usize> = (0..items.len())
+            .filter(|&j| items[j].2.iter().all(|x| bound.contains(x)))
+            .collect();
+        // Narrowest first (most literal characters): one pattern often does (tried first: a
+        // single pattern is a small search, the whole set can be a large one); otherwise the whole
+        // set, less the redundant ones, widest first.
+        let literals = |j: usize| {
+            items[j]
+                .0
+                .bytes()
+                .filter(|b| *b != b'*' && *b != b'?')
+                .count()
+        };
+        chosen.sort_by_key(|&j| std::cmp::Reverse(literals(j)));
+        let mut covers_alone =
+            |j: usize| *single[j].get_or_insert_with(|| covered(target, within, &atoms(&[j])));
+        if let Some(&one) = chosen.iter().find(|&&j| covers_alone(j)) {
+            chosen = vec![one];
+        } else {
+            if !covered(target, within, &atoms(&chosen)) {
+                continue;
+            }
+            let mut j = chosen.len();
+            while j > 0 {
+                j -= 1;
+                let mut rest = chosen.clone();
+                rest.remove(j);
+                if covered(target, within, &atoms(&rest)) {
+                    chosen = rest;
+                }
+            }
+        }
+        let mut hits: Vec<usize> = chosen.iter().flat_map(|&j| items[j].2.clone()).collect();
+        hits.sort_unstable();
+        hits.dedup();
+        let globs = chosen.iter().map(|&j| items[j].0.clone()).collect();
+        return Some((hits, globs));
+    }
+    None
 }
 
 impl Table {
     pub fn routes(&self) -> &[ApiRoute] {
         &self.routes
     }
+
+    /// Compile a route table (see [`parse_api_routes`]); rules are not needed for this part.
+    pub fn new(routes: Vec<ApiRoute>) -> Table {
+        let n = routes.len();
+        let mut t = Table::languages(routes);
+        t.link(&vec![true; n], &vec![vec![true; n]; n]);
+        t
+    }
+
+    /// The paths each route really receives ([`Table::link`] adds the resources).
+    fn languages(routes: Vec<ApiRoute>) -> Table {
+        let n = routes.len();
+        let same = |i: usize, j: usize| routes[i].method == routes[j].method;
+        // The paths that really go to route i: its forms, less those of more specific routes.
+        let winners: Vec<Vec<usize>> = (0..n)
+            .map(|i| {
+                (0..n)
+                    .filter(|&j| {
+                        j != i && same(i, j) && more_specific(&routes[j].segs, &routes[i].segs)
+                    })
+                    .collect()
+            })
+            .collect();
+        let lang = |i: usize, leading: bool| Lang {
+            pos: reach(&routes[i], leading),
+            neg: winners[i]
+                .iter()
+                .flat_map(|&j| reach(&routes[j], true))
+                .collect(),
+        };
+        let plain: Vec<Lang> = (0..n).map(|i| lang(i, false)).collect();
+        let every: Vec<Lang> = (0..n).map(|i| lang(i, true)).collect();
+        Table {
+            routes,
+            rules_of: vec![Vec::new(); n],
+            allow: vec![Vec::new(); n],
+            leaks: vec![Vec::new(); n],
+            linked: vec![vec![false; n]; n],
+            plain,
+            every,
+        }
+    }
+
+    /// The resources: the Allow of every route some principal may be allowed (`allowable`), and
+    /// the Deny for route i next to an allowed route a where `need[a][i]` (some principal may be
+    /// allowed a and denied i; with the rules known, the other pairs never meet in one policy,
+    /// and computing every pair's Deny is most of the work at init).
+    fn link(&mut self, allowable: &[bool], need: &[Vec<bool>]) {
+        let (routes, plain, every) = (&self.routes, &self.plain, &self.every);
+        let n = routes.len();
+        let same = |i: usize, j: usize| routes[i].method == routes[j].method;
+        // Allow: of the covers on offer, the one whose patterns meet the paths of the fewest other
+        // routes (forms with extra leading slashes aside: those may be denied).
+        let allow: Vec<Vec<String>> = (0..n)
+            .map(|a| {
+                if !allowable[a] {
+                    return Vec::new();
+                }
+                let mut pool = render(&routes[a], false, false);
+                if has_greedy(&routes[a]) {
+                    pool.extend(render(&routes[a], true, false));
+                    let everything = [glob_atoms(&format!("{}/*", routes[a].method))];
+                    if let Some(p) = short_patterns(&plain[a], &everything, 2, 16, false) {
+                        pool.extend(p.iter().map(|g| widened(g)));
+                    }
+                    let deeper: Vec<String> = pool.iter().flat_map(|g| deeper(g)).collect();
+                    pool.extend(deeper);
+                }
+                let cost = |g: &Atoms| -> Vec<usize> {
+                    (0..n)
+                        .filter(|&i| i != a && same(a, i))
+                        .filter(|&i| meets(std::slice::from_ref(g), &plain[i], None))
+                        .collect()
+                };
+                cheapest_cover(pool, &plain[a], None, cost)
+                    .map(|(_, g)| g)
+                    .unwrap_or_else(|| render(&routes[a], false, false))
+            })
+            .collect();
+        let leaks: Vec<Vec<Leak>> = (0..n)
+            .map(|a| {
+                let within = globs_atoms(&allow[a]);
+                (0..n)
+                    .filter(|&i| {
+                        need[a][i] && i != a && same(a, i) && meets(&within, &every[i], None)
+                    })
+                    .map(|i| Self::leak(routes, &allow[a], plain, every, i))
+                    .collect()
+            })
+            .collect();
+        self.linked = (0..n)
+            .map(|a| (0..n).map(|i| allowable[a] && need[a][i]).collect())
+            .collect();
+        self.allow = allow;
+        self.leaks = leaks;
+    }
+
+    /// The Deny for route `i`'s forms that the Allow patterns `within` match: the forms with extra
+    /// leading slashes by `i`'s own `METHOD//*…` patterns (no form without them starts `METHOD//`,
+    /// so those match no allowed path), the others by the cover on offer that matches paths of
+    /// the fewest other routes: the reached strings themselves when finitely many (`GET/admin//`),
+    /// or `i`'s own patterns.
+    fn leak(
+        routes: &[ApiRoute],
+        allow: &[String],
+        plain: &[Lang],
+        every: &[Lang],
+        i: usize,
+    ) -> Leak {
+        let r = &routes[i];
+        let within = globs_atoms(allow);
+        let mut pool: Vec<String> = Vec::new();
+        if let Some(p) = short_patterns(&plain[i], &within, 2, 16, false) {
+            pool.extend(p.iter().map(|g| widened(g)));
+            pool.extend(p);
+        }
+        pool.extend(render(r, false, false));
+        if has_greedy(r) {
+            pool.extend(render(r, true, false));
+        }
+        pool.extend(allow.iter().cloned());
+        let deeper: Vec<String> = pool.iter().flat_map(|g| deeper(g)).collect();
+        pool.extend(deeper);
+        let cost = |g: &Atoms| -> Vec<usize> {
+            (0..routes.len())
+                .filter(|&b| b != i && routes[b].method == r.method)
+                .filter(|&b| meets(std::slice::from_ref(g), &plain[b], None))
+                .collect()
+        };
+        let (hits, mut deny) = if meets(&within, &plain[i], None) {
+            cheapest_cover(pool, &plain[i], Some(&within), cost).unwrap_or_else(|| {
+                // Not reached (a route's own patterns cover all of its forms); stay exact or refuse.
+                let deny = render(r, false, false);
+                let hits = globs_atoms(&deny).iter().flat_map(cost).collect();
+                (hits, deny)
+            })
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        let leading = render(r, false, true);
+        if meets(&globs_atoms(&leading), &every[i], Some(&within)) {
+            deny.extend(leading);
+        }
+        Leak {
+            route: i,
+            deny,
+            hits,
+        }
+    }
+
+    /// The resources for a principal allowed exactly the routes `k` with `allowed[k]`: each
+    /// allowed route's Allow (`METHOD/*` when every route of a method is allowed, `*` when every
+    /// route is), and for each denied route such an Allow reaches, the Deny covering what it
+    /// reaches. `Err` (naming the routes) when that Deny would also take an allowed route's path;
+    /// [`RouteRules::new`] refuses every rule set under which some principal gets there.
+    pub fn access_for(&self, allowed: &[bool]) -> Result<Access, Conflict> {
+        let n = self.routes.len();
+        if allowed.iter().take(n).all(|a| *a) {
+            return Ok(Access {
+                allow: vec!["*".to_string()],
+                deny: Vec::new(),
+            });
+        }
+        let mut allow = Vec::new();
+        let mut deny = Vec::new();
+        for m in METHODS {
+            let of_m: Vec<usize> = (0..n).filter(|&k| self.routes[k].method == m).collect();
+            if !of_m.is_empty() && of_m.iter().all(|&k| allowed[k]) {
+                // Every route of this method: one resource (the method is a literal prefix, so it
+                // reaches no other method's paths).
+                push_unique(&mut allow, [format!("{m}/*")]);
+                continue;
+            }
+            for &a in of_m.iter().filter(|&&a| allowed[a]) {
+                // A pair the rules were said never to produce (see `link`): refuse rather than
+                // answer without its Deny.
+                if let Some(i) = of_m.iter().find(|&&i| !allowed[i] && !self.linked[a][i]) {
+                    return Err(Conflict {
+                        denied: *i,
+                        allowed: [a, a],
+                    });
+                }
+                push_unique(&mut allow, self.allow[a].iter().cloned());
+                for leak in self.leaks[a].iter().filter(|l| !allowed[l.route]) {
+                    if let Some(&b) = leak.hits.iter().find(|&&b| allowed[b]) {
+                        return Err(Conflict {
+                            denied: leak.route,
+                            allowed: [a, b],
+                        });
+                    }
+                    push_unique(&mut deny, leak.deny.iter().cloned());
+                }
+            }
+        }
+        Ok(Access { allow, deny })
+    }
+
+    /// Why `who`, denied route `c.denied` and allowed the routes `c.allowed`, gets no exact
+    /// policy: with three paths proving that none exists when [`witness`] finds them.
+    pub fn explain(&self, c: &Conflict, who: &str) -> String {
+        self.conflict(c.denied, c.allowed[0], c.allowed[1], who)
+    }
+
+    fn conflict(&self, i: usize, a: usize, b: usize, who: &str) -> String {
+        let name = |k: usize| self.routes[k].name();
+        let show = |s: &[u8]| show(s, &self.routes);
+        match witness(&self.plain[a], &self.every[i], &self.plain[b]) {
+            Some([s, u, t]) => format!(
+                "no exact IAM policy for route {:?} next to {:?} and {:?}: {who} is denied {:?} but allowed the other two, and no IAM pattern tells their paths apart: every resource matching {:?} (route {:?}) also matches {:?} (route {:?}, so that needs a Deny), and every resource matching {:?} also matches {:?} (route {:?}). Give these routes compatible rules",
+                name(i),
+                name(a),
+                name(b),
+                name(i),
+                show(&s),
+                name(a),
+                show(&u),
+                name(i),
+                show(&u),
+                show(&t),
+                name(b),
+            ),
+            None => {
+                let deny = self.leaks[a]
+                    .iter()
+                    .find(|l| l.route == i)
+                    .map(|l| l.deny.join(", "))
+                    .unwrap_or_default();
+                format!(
+                    "no exact IAM policy found for route {:?} next to {:?} and {:?}: {who} is denied {:?} but allowed the other two; the resources for {:?} ({}) also match {:?}'s paths, and the Deny for those ({deny}) would also match {:?}'s paths. Give these routes compatible rules",
+                    name(i),
+                    name(a),
+                    name(b),
+                    name(i),
+                    name(a),
+                    self.allow[a].join(", "),
+                    name(i),
+                    name(b),
+                )
+            }
+        }
+    }
+}
+
+/// A principal denied route `denied` (an index into [`Table::routes`]) and allowed both routes of
+/// `allowed`: the first one's Allow reaches the denied route's paths, and the Deny for those would
+/// take paths of the second (possibly the first itself).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Conflict {
+    pub denied: usize,
+    pub allowed: [usize; 2],
 }
 
 /// The rules, the default, and (with `API_ROUTES`) the compiled route table.
@@ -775,7 +1760,7 @@ pub struct RouteRules {
 
 impl RouteRules {
     /// Compile the rules. `api_routes` is the `API_ROUTES` JSON, when set. The error names the
-    /// setting and, for rule sets no per-route policy expresses exactly, the routes in conflict.
+    /// setting and, for rule sets no IAM policy expresses exactly, the routes in conflict.
     pub fn new(
         rules: Vec<RouteRule>,
         default: RouteDefault,
@@ -809,31 +1794,47 @@ fn compile(
     default: RouteDefault,
     routes: Vec<ApiRoute>,
 ) -> Result<Table, String> {
-    let mut rules_of = vec![Vec::new(); routes.len()];
+    let mut t = Table::languages(routes);
+    let mut rules_of = vec![Vec::new(); t.routes.len()];
     for (ri, rule) in rules.iter().enumerate() {
         let mut any = false;
-        for (k, route) in routes.iter().enumerate() {
-            match overlap(rule, route) {
-                Overlap::Full => {
-                    rules_of[k].push(ri);
-                    any = true;
-                }
+        for (k, route) in t.routes.iter().enumerate() {
+            let applies = match overlap(rule, route) {
+                Overlap::Full => true,
+                Overlap::None => false,
                 // Fine when every path of the rule goes to a more specific route (a rule for
                 // `/items/special` next to `/items/{id}`).
                 Overlap::Partial
-                    if routes.iter().any(|o| {
+                    if t.routes.iter().any(|o| {
                         o.method == route.method
                             && within(&rule.segs, &o.segs)
                             && more_specific(&o.segs, &route.segs)
-                    }) => {}
-                Overlap::Partial => {
-                    return Err(format!(
-                        "rule {ri} ({:?}) matches only some paths of route {:?}: a policy cached for every route cannot give that route two decisions; write the rule for the whole route, or add the narrower route to API_ROUTES",
-                        rule.route,
-                        route.name()
-                    ))
+                    }) =>
+                {
+                    false
                 }
-                Overlap::None => {}
+                // Otherwise decided on the paths that really go to the route (its forms less
+                // those of more specific routes, which may take them together: `GET /{p}/a`
+                // meets `GET /a/{p}` only at `/a/a`, which `GET /a/a` takes): the rule applies
+                // when it matches all of them, is ignored when it matches none.
+                Overlap::Partial => {
+                    let forms = reach(&rule.as_route(route.method), false);
+                    if !meets(&forms, &t.plain[k], None) {
+                        false
+                    } else if covered(&t.plain[k], None, &forms) {
+                        true
+                    } else {
+                        return Err(format!(
+                            "rule {ri} ({:?}) matches only some paths of route {:?}: a policy cached for every route cannot give that route two decisions; write the rule for the whole route, or add the narrower route to API_ROUTES",
+                            rule.route,
+                            route.name()
+                        ));
+                    }
+                }
+            };
+            if applies {
+                rules_of[k].push(ri);
+                any = true;
             }
         }
         if !any {
@@ -843,102 +1844,33 @@ fn compile(
             ));
         }
     }
-    let cover = |leading: bool| -> Vec<Vec<String>> {
-        routes
-            .iter()
-            .map(|r| {
-                let body = r
-                    .segs
-                    .iter()
-                    .map(|s| match s {
-                        RouteSeg::Lit(l) => l.as_str(),
-                        RouteSeg::Param | RouteSeg::Greedy => "*",
-                    })
-                    .collect::<Vec<_>>()
-                    .join("/");
-                let ends_wild = matches!(r.segs.last(), Some(RouteSeg::Param | RouteSeg::Greedy));
-                forms(r.method, &body, ends_wild, leading)
-            })
-            .collect()
+    t.rules_of = rules_of;
+    // Resources only for what some principal can be allowed, and Denies only for the pairs some
+    // principal can be in (allowed a, denied i): exact for every principal the rules produce.
+    let n = t.routes.len();
+    let everything = AllExcept {
+        groups: &[],
+        scopes: &[],
     };
-    let (allow, deny) = (cover(false), cover(true));
-    let atoms = |c: &Vec<Vec<String>>| -> Vec<Vec<Atoms>> {
-        c.iter()
-            .map(|c| c.iter().map(|p| glob_atoms(p)).collect())
-            .collect()
-    };
-    let (allow_atoms, deny_atoms) = (atoms(&allow), atoms(&deny));
-    let reach_all: Vec<Vec<Atoms>> = routes.iter().map(|r| reach(r, true)).collect();
-    let reach_plain: Vec<Vec<Atoms>> = routes.iter().map(|r| reach(r, false)).collect();
-    let n = routes.len();
-    let mut leakers = vec![Vec::new(); n];
-    let mut hits = vec![Vec::new(); n];
-    // The paths that really go to route i: its forms, less those of more specific routes.
-    let winners: Vec<Vec<usize>> = (0..n)
-        .map(|i| {
+    let allowable: Vec<bool> = (0..n)
+        .map(|a| route_allows(rules, default, &t, a, &everything))
+        .collect();
+    let need: Vec<Vec<bool>> = (0..n)
+        .map(|a| {
             (0..n)
-                .filter(|&j| {
-                    j != i
-                        && routes[j].method == routes[i].method
-                        && more_specific(&routes[j].segs, &routes[i].segs)
-                })
+                .map(|i| allowable[a] && achievable(rules, default, &t, i, a, a).is_some())
                 .collect()
         })
         .collect();
-    let reaches = |pattern: &Atoms, reach: &[Vec<Atoms>], i: usize| {
-        reach[i].iter().any(|alt| {
-            intersects(pattern, alt) && {
-                let none: Vec<&Atoms> = winners[i].iter().flat_map(|&j| &reach_all[j]).collect();
-                some_string(&[pattern, alt], &none)
-            }
-        })
-    };
-    for k in 0..n {
-        for i in 0..n {
-            if i == k || routes[i].method != routes[k].method {
-                continue;
-            }
-            // k's Allow reaches some form of i's paths: if i is denied it needs its Deny.
-            if allow_atoms[k].iter().any(|c| reaches(c, &reach_all, i)) {
-                leakers[i].push(k);
-            }
-            // k's Deny reaches i's paths: if i is allowed, that Deny would take them away.
-            // (Forms with extra leading slashes are never promised to an allowed route.)
-            if deny_atoms[k].iter().any(|c| reaches(c, &reach_plain, i)) {
-                hits[k].push(i);
-            }
-        }
-    }
-    let t = Table {
-        routes,
-        rules_of,
-        allow,
-        deny,
-        leakers,
-        hits,
-    };
-    // A principal denied route i, allowed a route whose resources reach i's paths (so i needs an
-    // explicit Deny) and allowed a route that Deny would reach: no per-route policy is exact.
-    for i in 0..n {
-        if t.leakers[i].is_empty() || t.hits[i].is_empty() {
-            continue;
-        }
-        for &a in &t.leakers[i] {
-            for &b in &t.hits[i] {
-                if let Some(why) = achievable(rules, default, &t, i, a, b) {
-                    return Err(format!(
-                        "no exact IAM policy for route {:?} next to {:?} and {:?}: {why} is denied {:?} but allowed the other two; the resources for {:?} ({}) also match {:?}'s paths, and a Deny for {:?} ({}) would also match {:?}'s paths. Give these routes compatible rules",
-                        t.routes[i].name(),
-                        t.routes[a].name(),
-                        t.routes[b].name(),
-                        t.routes[i].name(),
-                        t.routes[a].name(),
-                        t.allow[a].join(", "),
-                        t.routes[i].name(),
-                        t.routes[i].name(),
-                        t.deny[i].join(", "),
-                        t.routes[b].name(),
-                    ));
+    t.link(&allowable, &need);
+    // A principal denied route i and allowed a route whose Allow reaches i's paths and a route
+    // the Deny for those would reach: no exact policy for that principal (see `witness` for why
+    // none exists at all when the patterns on offer fail).
+    for a in 0..t.routes.len() {
+        for leak in &t.leaks[a] {
+            for &b in &leak.hits {
+                if let Some(who) = achievable(rules, default, &t, leak.route, a, b) {
+                    return Err(t.conflict(leak.route, a, b, &who));
                 }
             }
         }
@@ -1075,43 +2007,17 @@ fn untabled(rules: &[RouteRule], default: RouteDefault, p: &Principal) -> Access
 
 /// With the route table: exactly the rules' decision on every route.
 fn exact(rules: &[RouteRule], default: RouteDefault, t: &Table, p: &Principal) -> Access {
-    let n = t.routes.len();
-    let allowed: Vec<bool> = (0..n)
+    let allowed: Vec<bool> = (0..t.routes.len())
         .map(|k| route_allows(rules, default, t, k, p))
         .collect();
-    if allowed.iter().all(|a| *a) {
-        return Access {
-            allow: vec!["*".to_string()],
-            deny: Vec::new(),
-        };
-    }
-    let mut allow = Vec::new();
-    let mut deny = Vec::new();
-    for m in METHODS {
-        let of_m: Vec<usize> = (0..n).filter(|&k| t.routes[k].method == m).collect();
-        if !of_m.is_empty() && of_m.iter().all(|&k| allowed[k]) {
-            // Every route of this method: one resource (the method is a literal prefix, so it
-            // reaches no other method's paths).
-            push_unique(&mut allow, [format!("{m}/*")]);
-            continue;
-        }
-        for &k in &of_m {
-            if allowed[k] {
-                push_unique(&mut allow, t.allow[k].iter().cloned());
-            } else if t.leakers[k].iter().any(|&a| allowed[a]) {
-                if t.hits[k].iter().any(|&b| allowed[b]) {
-                    // Refused at init; never answer with an over-granting policy.
-                    tracing::error!(
-                        route = %t.routes[k].name(),
-                        "route rules have no exact policy for this principal; denying every route"
-                    );
-                    return Access::nothing();
-                }
-                push_unique(&mut deny, t.deny[k].iter().cloned());
-            }
-        }
-    }
-    Access { allow, deny }
+    t.access_for(&allowed).unwrap_or_else(|c| {
+        // Refused at init; never answer with an over-granting policy.
+        tracing::error!(
+            problem = %t.explain(&c, "a principal"),
+            "route rules have no exact policy for this principal; denying every route"
+        );
+        Access::nothing()
+    })
 }
 
 /// `arn:<partition>:execute-api:<region>:<account>:<api>/<stage>/`, parsed from a method or
@@ -1504,16 +2410,66 @@ mod tests {
             RouteRules::new(parse_rules(rules).unwrap(), default, Some(routes))
                 .expect_err("must be refused")
         };
-        // /items/{id} denied, /{x}/b and the deeper route allowed: GET/*/b reaches /items/b, and
-        // a Deny GET/items/* would reach /items/x/attachments.
+        // A catch-all allowed next to a denied greedy route under it: `/admin//` goes to the
+        // catch-all (no value for `/admin/{proxy+}`), and every pattern matching `/admin/x` for
+        // every character x (which needs `?` or `*` there) also matches `/admin//`. Refused on
+        // purpose: where API Gateway routes an empty segment inside a path is not documented
+        // (docs/authorizer.md, "Path semantics"). If it goes to the catch-all, as modelled, no
+        // policy is exact; if it went to `/admin/{proxy+}` or nowhere, one would be. Accepting
+        // would mean guessing, and a wrong guess answers `/admin//` wrongly for everyone.
         let (setting, msg) = refuse(
-            r#"[{"route":"GET /items/{id}","groups_any":["admin"]}]"#,
-            r#"["GET /{x}/b","GET /items/{id}","GET /items/{id}/attachments"]"#,
+            r#"[{"route":"GET /admin/{proxy+}","groups_any":["admin"]}]"#,
+            r#"["GET /{proxy+}","GET /admin/{proxy+}"]"#,
             RouteDefault::Allow,
         );
         assert_eq!(setting, "ROUTE_RULES");
-        for r in ["GET /items/{id}", "GET /{x}/b", "no exact IAM policy"] {
+        for r in [
+            "GET /admin/{proxy+}",
+            "GET /{proxy+}",
+            "no exact IAM policy",
+            "\"GET /admin//\"",
+        ] {
             assert!(msg.contains(r), "{msg}");
+        }
+        // The same for a denied parameter route under an allowed catch-all: `/reports/2024//`
+        // has an empty month, so it goes to the catch-all.
+        let (_, msg) = refuse(
+            r#"[{"route":"GET /reports/{year}/{month}","groups_any":["finance"]}]"#,
+            r#"["GET /{proxy+}","GET /reports/{year}","GET /reports/{year}/{month}"]"#,
+            RouteDefault::Allow,
+        );
+        for r in [
+            "GET /reports/{year}/{month}",
+            "GET /{proxy+}",
+            "no exact IAM policy",
+        ] {
+            assert!(msg.contains(r), "{msg}");
+        }
+        // Without the catch-all the same rule is accepted.
+        assert!(RouteRules::new(
+            parse_rules(r#"[{"route":"GET /reports/{year}/{month}","groups_any":["finance"]}]"#)
+                .unwrap(),
+            RouteDefault::Allow,
+            Some(r#"["GET /reports/{year}","GET /reports/{year}/{month}"]"#),
+        )
+        .is_ok());
+        // /items/{id} denied, /{x}/b and the deeper route allowed: the Allow GET/?*/b reaches
+        // /items/b only, which gets a Deny of its own (GET/items/* would reach the deeper route).
+        let rules = compiled(
+            r#"[{"route":"GET /items/{id}","groups_any":["admin"]}]"#,
+            RouteDefault::Allow,
+            Some(r#"["GET /{x}/b","GET /items/{id}","GET /items/{id}/attachments"]"#),
+        );
+        let a = Access::compute(&rules, RouteDefault::Allow, &p(&[], ""));
+        for s in ["GET/items/b", "GET/items/b/", "GET/items/x", "GET//items/b"] {
+            assert!(!allowed(&a, s), "{s}: {a:?}");
+        }
+        for s in [
+            "GET/x/b",
+            "GET/items/x/attachments",
+            "GET/items/b/attachments/",
+        ] {
+            assert!(allowed(&a, s), "{s}: {a:?}");
         }
         // A rule covering part of a route.
         let (_, msg) = refuse(
@@ -1584,6 +2540,87 @@ mod tests {
             let e = RouteRules::new(Vec::new(), RouteDefault::Allow, Some(bad)).unwrap_err();
             assert_eq!(e.0, "API_ROUTES", "{bad}");
         }
+    }
+
+    /// The layouts of issue 23: a greedy or parameter route next to a more specific one, with a
+    /// different decision on each, in both directions (and the one direction no policy can
+    /// express). Decisions are given per route (`Table::access_for`), as any rule set yields.
+    #[test]
+    fn overlapping_routes_with_different_decisions_get_exact_policies() {
+        let check = |routes: &str, decisions: [bool; 2], yes: &[&str], no: &[&str]| {
+            let t = Table::new(parse_api_routes(routes).unwrap());
+            let a = t.access_for(&decisions).unwrap();
+            for s in yes {
+                assert!(allowed(&a, s), "{routes} {decisions:?}: {s} {a:?}");
+            }
+            for s in no {
+                assert!(!allowed(&a, s), "{routes} {decisions:?}: {s} {a:?}");
+            }
+        };
+        // A parameter route allowed beside a denied greedy one sharing its first segment: the
+        // Allow GET/?*/a reaches the greedy route's deeper paths only, denied by a narrower
+        // pattern than the greedy route's own GET/?*/?* (which would also take `/x/a`).
+        check(
+            r#"["GET /{p}/a","GET /{p}/{g+}"]"#,
+            [true, false],
+            &["GET/x/a", "GET/x/a/"],
+            &["GET/x/y/a", "GET/x/y", "GET/x/a/b", "GET/x//a"],
+        );
+        let admin = r#"["GET /admin/{proxy+}","GET /admin/users"]"#;
+        check(
+            admin,
+            [true, false],
+            &["GET/admin/x", "GET/admin/users/x", "GET/admin/users//"],
+            &["GET/admin/users", "GET/admin/users/", "GET//admin/users"],
+        );
+        check(
+            admin,
+            [false, true],
+            &["GET/admin/users", "GET/admin/users/"],
+            &[
+                "GET/admin/x",
+                "GET/admin/users/x",
+                "GET/admin/a/b/",
+                "GET//admin/x",
+            ],
+        );
+        let reports = r#"["GET /reports/{year}","GET /reports/{year}/{month}"]"#;
+        check(
+            reports,
+            [false, true],
+            &["GET/reports/2024/01", "GET/reports/2024/01/"],
+            &["GET/reports/2024", "GET/reports/2024/", "GET//reports/2024"],
+        );
+        check(
+            reports,
+            [true, false],
+            &["GET/reports/2024", "GET/reports/2024/"],
+            &[
+                "GET/reports/2024/01",
+                "GET/reports/2024/01/",
+                "GET//reports/1/2",
+            ],
+        );
+        let proxy = r#"["GET /{proxy+}","GET /admin/{proxy+}"]"#;
+        check(
+            proxy,
+            [false, true],
+            &["GET/admin/x", "GET/admin/x/y/"],
+            &[
+                "GET/admin",
+                "GET/admin/",
+                "GET/admin//",
+                "GET/x/y",
+                "GET//admin/x",
+            ],
+        );
+        let t = Table::new(parse_api_routes(proxy).unwrap());
+        let c = t.access_for(&[true, false]).unwrap_err();
+        let msg = t.explain(&c, "a principal");
+        assert!(
+            msg.contains("\"GET /admin//\"") && msg.contains("no IAM pattern"),
+            "{msg}"
+        );
     }
 
     #[test]

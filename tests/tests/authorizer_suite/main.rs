@@ -8,4 +8,5 @@ mod e2e;
 mod jwks_json;
 mod jwks_under_load;
 mod revocation;
+mod route_exhaustive;
 mod route_policies;
