@@ -323,7 +323,8 @@ impl<'a> Reader<'a> {
 /// in place (no allocation: a token's objects have a dozen members); each is compared by
 /// (length, first byte, last byte) first, where most names differ, then in full.
 struct Seen<'a> {
-    inline: [(u32, &'a str); Seen::INLINE],
+    keys: [u32; Seen::INLINE],
+    names: [&'a str; Seen::INLINE],
     n: usize,
     more: Vec<(u32, Cow<'a, str>)>,
 }
@@ -331,7 +332,8 @@ struct Seen<'a> {
 impl Default for Seen<'_> {
     fn default() -> Self {
         Seen {
-            inline: [(0, ""); Seen::INLINE],
+            keys: [0; Seen::INLINE],
+            names: [""; Seen::INLINE],
             n: 0,
             more: Vec::new(),
         }
@@ -349,16 +351,20 @@ impl<'a> Seen<'a> {
             | u32::from(b.first().copied().unwrap_or(0)) << 8
             | u32::from(b.last().copied().unwrap_or(0));
         let s: &str = name;
-        if self.inline[..self.n]
+        // the keys as one branch-free pass (vectorised); names compared only on a key match
+        let candidates = self.keys[..self.n]
             .iter()
-            .any(|(k, n)| *k == key && *n == s)
-            || self.more.iter().any(|(k, n)| *k == key && n == s)
-        {
+            .fold(false, |hit, &k| hit | (k == key));
+        if candidates && (0..self.n).any(|i| self.keys[i] == key && self.names[i] == s) {
+            return false;
+        }
+        if self.more.iter().any(|(k, n)| *k == key && n == s) {
             return false;
         }
         match name {
             Cow::Borrowed(b) if self.n < Seen::INLINE => {
-                self.inline[self.n] = (key, b);
+                self.keys[self.n] = key;
+                self.names[self.n] = b;
                 self.n += 1;
             }
             _ => self.more.push((key, name.clone())),
