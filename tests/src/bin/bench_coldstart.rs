@@ -264,6 +264,18 @@ print(ssm.get_parameter(Name="/cold/cursor")["Parameter"]["ARN"])
             name: "crud, first event answered without DynamoDB (400, RATE_LIMIT_SCOPE=instance)",
             bin: "crud",
             env: crud_instance_env.clone(),
+            event: crud_no_ddb_event.clone(),
+            status: Some(400),
+        },
+        Case {
+            name: "crud, as the row above with REVOCATION_TABLE and USER_POOL_ID (the revocation hooks' two SDK clients built at init)",
+            bin: "crud",
+            env: {
+                let mut e = crud_instance_env.clone();
+                e.push(("REVOCATION_TABLE".into(), "revocations".into()));
+                e.push(("USER_POOL_ID".into(), "us-east-1_ColdPool1".into()));
+                e
+            },
             event: crud_no_ddb_event,
             status: Some(400),
         },
