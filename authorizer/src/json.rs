@@ -3,7 +3,8 @@
 //! `serde`'s defaults are wrong for a verifier: an `Option` field treats `null` as absent, a struct
 //! accepts a JSON array positionally, and unknown members are skipped without looking at them
 //! (so a duplicated unknown member passes). The pieces here close those gaps without building a
-//! `serde_json::Value` (the verification path stays allocation-light):
+//! `serde_json::Value`. They are the reference the verification path's one-pass reader
+//! ([`crate::reader`]) is compared with (unit tests, the `token_parse` fuzz target):
 //! - [`Str`], [`Num`], [`StrList`]: a present member must have exactly its type (`null` included:
 //!   it is a wrong type, never an absence);
 //! - [`Unique`]: consumes any value, refusing duplicate member names at every depth;
