@@ -220,15 +220,15 @@ struct Context<'a> {
 impl<'a> Context<'a> {
     fn of(p: &'a Principal, iss: &'a str) -> Context<'a> {
         Context {
-            sub: &p.sub,
+            sub: p.sub(),
             iss,
-            username: &p.username,
-            client_id: &p.client_id,
-            token_use: &p.token_use,
-            scope: &p.scope,
+            username: p.username(),
+            client_id: p.client_id(),
+            token_use: p.token_use(),
+            scope: p.scope(),
             groups: p.groups.join(","),
-            jti: &p.jti,
-            origin_jti: &p.origin_jti,
+            jti: p.jti(),
+            origin_jti: p.origin_jti(),
             iat: p
                 .iat
                 .map(|i| format!("{}", i.floor() as i64))
@@ -345,9 +345,9 @@ impl Authorizer {
                     decision = if denied_all { DECISION_DENY } else { DECISION_ALLOW },
                     reason = if denied_all { Reason::RouteDenied.code() } else { "ok" },
                     kind = kind.name(),
-                    sub = %p.sub,
+                    sub = %p.sub(),
                     iss = %iss,
-                    client_id = %p.client_id,
+                    client_id = %p.client_id(),
                     memo = memo_hit,
                     request_id = request_id.unwrap_or(""),
                     elapsed_us = started.elapsed().as_micros() as u64,
@@ -361,7 +361,7 @@ impl Authorizer {
                     })
                 } else {
                     serde_json::to_string(&IamResponse {
-                        principal_id: &p.sub,
+                        principal_id: p.sub(),
                         policy_document: match self.verifier.config().api_stages.as_slice() {
                             [] => PolicyDocument::new(&prefix, &entry.access),
                             stages => PolicyDocument::for_prefixes(

@@ -88,6 +88,7 @@ pub fn same_key(a: &KeyRef, b: &KeyRef) -> bool {
 mod tests {
     use super::*;
     use crate::alg::Alg;
+    use crate::claims::Fields;
     use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use base64::Engine;
@@ -101,18 +102,14 @@ mod tests {
 
     fn entry(key: &KeyRef, valid_until: f64) -> Entry {
         Entry {
-            principal: Principal {
+            principal: Principal::new(Fields {
                 sub: "s".into(),
                 username: "u".into(),
                 client_id: "c".into(),
                 token_use: "access".into(),
-                scope: String::new(),
-                groups: Vec::new(),
                 exp: valid_until as i64,
-                jti: String::new(),
-                origin_jti: String::new(),
-                iat: None,
-            },
+                ..Fields::default()
+            }),
             access: Access {
                 allow: Vec::new(),
                 deny: Vec::new(),

@@ -20,6 +20,7 @@
 
 use aws_lc_rs::digest;
 
+use crate::claims::{Fields, Principal};
 use crate::reason::Reason;
 
 /// The prefix of a namespaced owner id.
@@ -98,6 +99,14 @@ impl Namespaces {
     /// The tag of issuer `i`, `None` for the primary namespace.
     pub fn tag(&self, i: usize) -> Option<&str> {
         self.tags.get(i).and_then(|t| t.as_deref())
+    }
+
+    /// The principal of `f` (checked claims of a token of issuer `i`), its `sub` the owner id.
+    pub fn principal(&self, i: usize, f: Fields<'_>) -> Result<Principal, Reason> {
+        if is_reserved(&f.sub) {
+            return Err(Reason::ReservedSub);
+        }
+        Ok(Principal::with_sub_prefix(self.tag(i).unwrap_or(""), f))
     }
 
     /// The owner id of `sub` (non-empty, already checked) at issuer `i`.

@@ -2173,18 +2173,18 @@ impl PolicyDocument {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::claims::Fields;
 
     fn p(groups: &[&str], scope: &str) -> Principal {
-        Principal {
+        Principal::new(Fields {
             sub: "s".into(),
             username: "u".into(),
             client_id: "c".into(),
             token_use: "access".into(),
             scope: scope.into(),
             groups: groups.iter().map(|s| s.to_string()).collect(),
-            exp: 0,
-            ..Principal::default()
-        }
+            ..Fields::default()
+        })
     }
 
     fn compiled(rules: &str, default: RouteDefault, routes: Option<&str>) -> RouteRules {

@@ -100,13 +100,71 @@ impl<'a> Reader<'a> {
                 return Err(Invalid);
             }
             let name = self.string()?;
-            if !seen.insert(&name) {
+            let fresh = match &name {
+                Cow::Borrowed(b) => seen.insert(b),
+                Cow::Owned(o) => seen.insert_owned(o),
+            };
+            if !fresh {
                 return Err(Invalid);
             }
             if !self.eat(b':') {
                 return Err(Invalid);
             }
             f(&name, self)?;
+            if self.eat(b',') {
+                continue;
+            }
+            if self.eat(b'}') {
+                break;
+            }
+            return Err(Invalid);
+        }
+        self.depth -= 1;
+        Ok(())
+    }
+
+    /// An object whose members the caller knows by name: `f(name, reader)` is called for each
+    /// member, must read its value, and returns `Some(bit)` (below 64) for a name it knows, each
+    /// such name its own bit, or `None` for any other name. A known name seen twice is refused by
+    /// its bit, any other by the names kept (as [`Reader::object`] keeps them all): member names
+    /// are unique either way, and most need no keeping or comparing.
+    pub fn object_known(
+        &mut self,
+        mut f: impl FnMut(&str, &mut Reader<'a>) -> R<Option<u32>>,
+    ) -> R<()> {
+        if !self.eat(b'{') {
+            return Err(Invalid);
+        }
+        self.enter()?;
+        if self.eat(b'}') {
+            self.depth -= 1;
+            return Ok(());
+        }
+        let mut known = 0u64;
+        let mut seen = Seen::default();
+        loop {
+            if self.peek() != Some(b'"') {
+                return Err(Invalid);
+            }
+            let name = self.string()?;
+            if !self.eat(b':') {
+                return Err(Invalid);
+            }
+            let fresh = match f(&name, self)? {
+                Some(bit) => {
+                    let b = 1u64.checked_shl(bit).ok_or(Invalid)?;
+                    let fresh = known & b == 0;
+                    known |= b;
+                    fresh
+                }
+                None => match &name {
+                    Cow::Borrowed(b) => seen.insert(b),
+                    Cow::Owned(o) => seen.insert_owned(o),
+                },
+            };
+            if !fresh {
+                return Err(Invalid);
+            }
             if self.eat(b',') {
                 continue;
             }
@@ -175,6 +233,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A number, as a finite `f64` (correctly rounded).
+    #[inline]
     pub fn number(&mut self) -> R<f64> {
         self.ws();
         let start = self.i;
@@ -183,18 +242,22 @@ impl<'a> Reader<'a> {
             self.i += 1;
         }
         let int_start = self.i;
+        // the integer part's value, taken while scanning it (exact while it has at most 15 digits;
+        // wrapping, and unused, beyond)
+        let mut v = 0u64;
         match self.b.get(self.i) {
             Some(b'0') => self.i += 1,
             Some(b'1'..=b'9') => {
-                self.digits();
+                while let Some(&d @ b'0'..=b'9') = self.b.get(self.i) {
+                    v = v.wrapping_mul(10).wrapping_add(u64::from(d - b'0'));
+                    self.i += 1;
+                }
             }
             _ => return Err(Invalid),
         }
         // An integer of at most 15 digits is exactly an f64: no general parse (times are such).
         if !matches!(self.b.get(self.i), Some(b'.' | b'e' | b'E')) && self.i - int_start <= 15 {
-            let v = self.b[int_start..self.i]
-                .iter()
-                .fold(0u64, |v, d| v * 10 + u64::from(d - b'0')) as f64;
+            let v = v as f64;
             return Ok(if negative { -v } else { v });
         }
         if self.b.get(self.i) == Some(&b'.') {
@@ -237,6 +300,11 @@ impl<'a> Reader<'a> {
     }
 
     /// A string, borrowed from the input when it has no escapes.
+    ///
+    /// Inlined, with the escape path out of line: the common case's result stays in registers.
+    /// (Returned through memory, a `Cow` is written as words and read back by a 16-byte load the
+    /// CPU cannot forward from those stores: a stall per string, a tenth of a token's parse.)
+    #[inline]
     pub fn string(&mut self) -> R<Cow<'a, str>> {
         if self.peek() != Some(b'"') {
             return Err(Invalid);
@@ -244,25 +312,31 @@ impl<'a> Reader<'a> {
         self.i += 1;
         let start = self.i;
         self.i = plain_run(self.b, self.i);
-        match self.b.get(self.i) {
-            Some(b'"') => {
-                let s = &self.s[start..self.i];
-                self.i += 1;
-                return Ok(Cow::Borrowed(s));
-            }
-            Some(b'\\') => {}
-            // the end, or a control character
-            _ => return Err(Invalid),
+        if self.b.get(self.i) == Some(&b'"') {
+            // `plain_run` stops only at ASCII bytes: both ends are character boundaries
+            let s = self.s.get(start..self.i).ok_or(Invalid)?;
+            self.i += 1;
+            return Ok(Cow::Borrowed(s));
         }
-        // escapes: build the value
+        self.escaped(start).map(Cow::Owned)
+    }
+
+    /// The rest of a string whose content starts at `start`, when the plain run up to `self.i`
+    /// did not end it: an escape (the value is built), or the end of the input or a control
+    /// character (refused).
+    #[inline(never)]
+    fn escaped(&mut self, start: usize) -> R<String> {
+        if self.b.get(self.i) != Some(&b'\\') {
+            return Err(Invalid);
+        }
         let mut out = String::with_capacity(self.i - start + 16);
-        out.push_str(&self.s[start..self.i]);
+        out.push_str(self.s.get(start..self.i).ok_or(Invalid)?);
         loop {
             match self.b.get(self.i) {
                 None => return Err(Invalid),
                 Some(b'"') => {
                     self.i += 1;
-                    return Ok(Cow::Owned(out));
+                    return Ok(out);
                 }
                 Some(b'\\') => {
                     let e = *self.b.get(self.i + 1).ok_or(Invalid)?;
@@ -343,62 +417,82 @@ impl Default for Seen<'_> {
 impl<'a> Seen<'a> {
     const INLINE: usize = 24;
 
-    /// Record `name`; `false` if it was there already.
-    #[allow(clippy::ptr_arg)] // a borrowed name is kept in place, an owned one cloned
-    fn insert(&mut self, name: &Cow<'a, str>) -> bool {
-        let b = name.as_bytes();
-        let key = (b.len() as u32) << 16
+    /// The key a name is compared by first: its length, first and last bytes.
+    fn key(s: &str) -> u32 {
+        let b = s.as_bytes();
+        (b.len() as u32) << 16
             | u32::from(b.first().copied().unwrap_or(0)) << 8
-            | u32::from(b.last().copied().unwrap_or(0));
-        let s: &str = name;
+            | u32::from(b.last().copied().unwrap_or(0))
+    }
+
+    /// Whether `s` (whose key is `key`) was recorded.
+    fn contains(&self, key: u32, s: &str) -> bool {
         // the keys as one branch-free pass (vectorised); names compared only on a key match
         let candidates = self.keys[..self.n]
             .iter()
             .fold(false, |hit, &k| hit | (k == key));
-        if candidates && (0..self.n).any(|i| self.keys[i] == key && self.names[i] == s) {
+        (candidates && (0..self.n).any(|i| self.keys[i] == key && self.names[i] == s))
+            || self.more.iter().any(|(k, n)| *k == key && n == s)
+    }
+
+    /// Record `name`, borrowed from the input; `false` if it was there already.
+    #[inline]
+    fn insert(&mut self, name: &'a str) -> bool {
+        let key = Seen::key(name);
+        if self.contains(key, name) {
             return false;
         }
-        if self.more.iter().any(|(k, n)| *k == key && n == s) {
+        if self.n < Seen::INLINE {
+            self.keys[self.n] = key;
+            self.names[self.n] = name;
+            self.n += 1;
+        } else {
+            self.more.push((key, Cow::Borrowed(name)));
+        }
+        true
+    }
+
+    /// Record `name`, built from escapes; `false` if it was there already.
+    fn insert_owned(&mut self, name: &str) -> bool {
+        let key = Seen::key(name);
+        if self.contains(key, name) {
             return false;
         }
-        match name {
-            Cow::Borrowed(b) if self.n < Seen::INLINE => {
-                self.keys[self.n] = key;
-                self.names[self.n] = b;
-                self.n += 1;
-            }
-            _ => self.more.push((key, name.clone())),
-        }
+        self.more.push((key, Cow::Owned(name.to_string())));
         true
     }
 }
 
 /// The first index from `i` on whose byte ends a run of plain string content: `"`, `\\` or a
-/// control character (below 0x20), or `b.len()`. Eight bytes at a time (the classic "has a zero
-/// byte" / "has a byte less than n" word tests, which never miss such a byte), then byte by byte.
+/// control character (below 0x20), or `b.len()`. Eight bytes at a time, with the classic "has a
+/// zero byte" / "has a byte less than n" word tests: each flags every such byte and can add false
+/// flags only *above* a true one (a borrow runs upwards), so the lowest flag is exactly the first
+/// stop. The last bytes are read as a word padded with a stopping byte (0).
+#[inline]
 fn plain_run(b: &[u8], mut i: usize) -> usize {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    let stops = |w: u64| {
+        has_zero(w ^ (ONES * u64::from(b'"')))
+            | has_zero(w ^ (ONES * u64::from(b'\\')))
+            | (w.wrapping_sub(ONES * 0x20) & !w & HIGH)
+    };
+    let first = |stop: u64| (stop.trailing_zeros() / 8) as usize;
     while let Some(chunk) = b.get(i..i + 8) {
         let mut a = [0u8; 8];
         a.copy_from_slice(chunk);
-        let w = u64::from_le_bytes(a);
-        let stop = has_zero(w ^ (ONES * u64::from(b'"')))
-            | has_zero(w ^ (ONES * u64::from(b'\\')))
-            | (w.wrapping_sub(ONES * 0x20) & !w & HIGH);
+        let stop = stops(u64::from_le_bytes(a));
         if stop != 0 {
-            break;
+            return i + first(stop);
         }
         i += 8;
     }
-    while let Some(&c) = b.get(i) {
-        if c == b'"' || c == b'\\' || c < 0x20 {
-            break;
-        }
-        i += 1;
-    }
-    i
+    let rest = b.get(i..).unwrap_or_default();
+    let mut a = [0u8; 8];
+    a[..rest.len()].copy_from_slice(rest);
+    // the padding stops at `rest.len()` at the latest
+    (i + first(stops(u64::from_le_bytes(a)))).min(b.len())
 }
 
 /// `bytes` is one JSON object (whitespace around it allowed) that this reader accepts.

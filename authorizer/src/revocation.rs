@@ -94,9 +94,9 @@ impl TokenKeys {
     pub fn of(p: &Principal, iss: &str) -> TokenKeys {
         let k = |s: &str| (!s.is_empty()).then(|| jti_key(iss, s));
         TokenKeys {
-            jti: k(&p.jti),
-            origin_jti: k(&p.origin_jti),
-            sub: sub_key(&p.sub),
+            jti: k(p.jti()),
+            origin_jti: k(p.origin_jti()),
+            sub: sub_key(p.sub()),
             iat: p.iat,
         }
     }
@@ -409,21 +409,18 @@ impl Source for DynamoSource {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::claims::Fields;
     use revocation_keys::{jti_pk, sub_pk};
 
     fn p(sub: &str, jti: &str, origin: &str, iat: Option<f64>) -> Principal {
-        Principal {
+        Principal::new(Fields {
             sub: sub.into(),
-            username: String::new(),
-            client_id: String::new(),
             token_use: "access".into(),
-            scope: String::new(),
-            groups: Vec::new(),
-            exp: 0,
             jti: jti.into(),
             origin_jti: origin.into(),
             iat,
-        }
+            ..Fields::default()
+        })
     }
 
     fn row(pk: String, before: Option<f64>, exp: f64) -> Row {

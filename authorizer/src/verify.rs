@@ -52,40 +52,87 @@ impl Verifier {
     }
 
     /// Verify `token` (already extracted, within the size cap) at `now` (seconds since epoch).
+    ///
+    /// One synchronous pass does the whole verification when the key is at hand (a known `kid`
+    /// in a key set not due for a refresh): the token's parts decoded on the stack, its header
+    /// most often one read before ([`token::header`]), its claims borrowed from the payload,
+    /// nothing allocated but the principal. Otherwise the key set
+    /// is asked (a refresh, single-flight) and the pass runs again with the key it gives; every
+    /// step before the key is deterministic, so both passes refuse or get there alike.
     pub async fn verify(&self, token: &str, now: f64) -> Result<Verified, Reason> {
-        let parts = token::split(token)?;
-        let alg = parts
-            .header
+        match self.pass(token, now, None) {
+            Ok(v) => Ok(v),
+            Err(Step::Refused(r)) => Err(r),
+            Err(Step::NeedKey { issuer, kid }) => {
+                let jwks = self.jwks.get(issuer).ok_or(Reason::JwksUnavailable)?;
+                let key = jwks.key(&kid).await?;
+                match self.pass(token, now, Some(key)) {
+                    Ok(v) => Ok(v),
+                    Err(Step::Refused(r)) => Err(r),
+                    // not reached (a given key is used); fails closed all the same
+                    Err(Step::NeedKey { .. }) => Err(Reason::JwksUnavailable),
+                }
+            }
+        }
+    }
+
+    /// One pass over `token`, with `given` as the key when a key set was asked already, else
+    /// the key its issuer's set trusts right now ([`Jwks::trusted`]).
+    fn pass(&self, token: &str, now: f64, given: Option<KeyRef>) -> Result<Verified, Step> {
+        let mut buf = token::Buf::new();
+        let parts = token::split_raw(token, &mut buf)?;
+        let header = token::header(parts.header)?;
+        let alg = header
             .alg
             .as_deref()
             .and_then(Alg::from_name)
             .ok_or(Reason::AlgNotAllowed)?;
         if !self.cfg.algorithms.contains(&alg) {
-            return Err(Reason::AlgNotAllowed);
+            return Err(Reason::AlgNotAllowed.into());
         }
-        if parts.header.crit {
-            return Err(Reason::CritHeader);
+        if header.crit {
+            return Err(Reason::CritHeader.into());
         }
-        let kid = parts
-            .header
+        let kid = header
             .kid
             .as_deref()
             .filter(|k| !k.is_empty() && k.len() <= MAX_KID_BYTES)
             .ok_or(Reason::MissingKid)?;
-        let claims = claims::parse(&parts.payload)?;
+        let claims = claims::parse(parts.payload)?;
         let issuer = claims.issuer_index(&self.cfg.issuers)?;
         let jwks = self.jwks.get(issuer).ok_or(Reason::JwksUnavailable)?;
-        let key = jwks.key(kid).await?;
+        let Some(key) = given.or_else(|| jwks.trusted(kid)) else {
+            return Err(Step::NeedKey {
+                issuer,
+                kid: kid.to_string(),
+            });
+        };
         let pk = key.for_alg(alg).ok_or(Reason::KeyMismatch)?;
-        pk.verify_sig(parts.signing_input, &parts.signature)
+        pk.verify_sig(parts.signing_input, parts.signature)
             .map_err(|_| Reason::BadSignature)?;
-        let mut principal = claims::check(claims, &self.cfg.claim_rules(), now)?;
+        let fields = claims::check(claims, &self.cfg.claim_rules(), now)?;
         // The identity handed on is the owner id: unique across issuers (see `owner`).
-        principal.sub = self.cfg.namespaces.owner(issuer, principal.sub)?;
+        let principal = self.cfg.namespaces.principal(issuer, fields)?;
         Ok(Verified {
             principal,
             issuer,
             key,
         })
+    }
+}
+
+/// Why a [`Verifier::pass`] stopped short of a verified token.
+enum Step {
+    Refused(Reason),
+    /// The key set of `issuer` has no key for `kid` it trusts right now without a refresh.
+    NeedKey {
+        issuer: usize,
+        kid: String,
+    },
+}
+
+impl From<Reason> for Step {
+    fn from(r: Reason) -> Step {
+        Step::Refused(r)
     }
 }

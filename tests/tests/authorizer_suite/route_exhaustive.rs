@@ -50,7 +50,7 @@
 
 use std::collections::HashMap;
 
-use authorizer::claims::Principal;
+use authorizer::claims::{Fields, Principal};
 use authorizer::policy::{
     parse_api_routes, parse_rules, Access, ApiPrefix, PolicyDocument, RouteDefault, RouteRules,
     Table,
@@ -464,19 +464,17 @@ fn rule_sets_are_accepted_exactly_when_every_principal_has_an_exact_policy() {
                     let mut all_ok = true;
                     let mut decisions = Vec::new();
                     for mask in 0u32..8 {
-                        let p = Principal {
+                        let p = Principal::new(Fields {
                             sub: "s".into(),
                             username: "u".into(),
                             client_id: "c".into(),
                             token_use: "access".into(),
-                            scope: String::new(),
                             groups: (0..3)
                                 .filter(|g| mask >> g & 1 == 1)
                                 .map(|g| format!("g{g}"))
                                 .collect(),
-                            exp: 0,
-                            ..Principal::default()
-                        };
+                            ..Fields::default()
+                        });
                         let allowed: Vec<bool> = applying
                             .iter()
                             .map(|on| {

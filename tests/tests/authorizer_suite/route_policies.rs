@@ -18,7 +18,7 @@
 
 use std::collections::HashMap;
 
-use authorizer::claims::Principal;
+use authorizer::claims::{Fields, Principal};
 use authorizer::policy::{Access, ApiPrefix, PolicyDocument};
 use harness::jwks_server::JwksServer;
 use harness::jwt::{self, access_claims, TestKey};
@@ -613,16 +613,15 @@ fn random_tables_rules_and_principals_get_exact_policies_in_process() {
             .collect();
         for _ in 0..8 {
             let p = gen_principal(&mut rng);
-            let principal = Principal {
+            let principal = Principal::new(Fields {
                 sub: "s".into(),
                 username: "u".into(),
                 client_id: "c".into(),
                 token_use: "access".into(),
-                scope: p.scopes.join(" "),
+                scope: p.scopes.join(" ").into(),
                 groups: p.groups.clone(),
-                exp: 0,
-                ..Principal::default()
-            };
+                ..Fields::default()
+            });
             let access = Access::compute(&cfg.route_rules, cfg.route_default, &principal);
             let doc = serde_json::to_value(PolicyDocument::new(&prefix, &access)).unwrap();
             let policy: Policy = serde_json::from_value(doc).unwrap();
