@@ -149,12 +149,19 @@ impl<'de> serde::Deserialize<'de> for Claims<'static> {
 
 /// Read a payload strictly (see the module docs), in one pass ([`crate::reader`]).
 pub fn parse(payload: &[u8]) -> Result<Claims<'_>, Reason> {
-    read(payload).map_err(|_| Reason::MalformedClaims)
+    let mut c = Claims::default();
+    parse_into(payload, &mut c)?;
+    Ok(c)
 }
 
-fn read<'a>(payload: &'a [u8]) -> Result<Claims<'a>, Invalid> {
+/// [`parse`] into `c` (which should be empty: members absent from the payload are left as
+/// they are), so a verification keeps its claims in one place instead of moving them.
+pub fn parse_into<'a>(payload: &'a [u8], c: &mut Claims<'a>) -> Result<(), Reason> {
+    read(payload, c).map_err(|_| Reason::MalformedClaims)
+}
+
+fn read<'a>(payload: &'a [u8], c: &mut Claims<'a>) -> Result<(), Invalid> {
     let mut r = Reader::new(payload)?;
-    let mut c = Claims::default();
     let s = |r: &mut Reader<'a>| r.string().map(Some);
     // each claim read is known by its bit (so a second one is refused without keeping names)
     r.object_known(|name, r| {
@@ -232,7 +239,7 @@ fn read<'a>(payload: &'a [u8]) -> Result<Claims<'a>, Invalid> {
         }))
     })?;
     r.end()?;
-    Ok(c)
+    Ok(())
 }
 
 /// The same reading through `serde_json` and the strict pieces of [`crate::json`]: the reference
@@ -367,7 +374,8 @@ pub fn groups_are_joinable(groups: &[String]) -> bool {
 
 /// Every claim check, at `now` (seconds since the epoch), in a fixed order so each refusal has
 /// one reason: issuer, token use, client, `exp`, `nbf`, `iat`, `sub`, `cognito:groups` names.
-pub fn check<'a>(mut c: Claims<'a>, cfg: &ClaimRules<'_>, now: f64) -> Result<Fields<'a>, Reason> {
+/// The strings the principal keeps are taken out of `c` (not copied).
+pub fn check<'a>(c: &mut Claims<'a>, cfg: &ClaimRules<'_>, now: f64) -> Result<Fields<'a>, Reason> {
     let leeway = cfg.leeway_seconds as f64;
     c.issuer_index(cfg.issuers)?;
 
@@ -421,22 +429,30 @@ pub fn check<'a>(mut c: Claims<'a>, cfg: &ClaimRules<'_>, now: f64) -> Result<Fi
             return Err(Reason::IatInFuture);
         }
     }
-    let sub = c.sub.filter(|s| !s.is_empty()).ok_or(Reason::MissingSub)?;
-    let groups = c.groups.unwrap_or_default();
+    let sub = c
+        .sub
+        .take()
+        .filter(|s| !s.is_empty())
+        .ok_or(Reason::MissingSub)?;
+    let groups = c.groups.take().unwrap_or_default();
     if !groups_are_joinable(&groups) {
         return Err(Reason::AmbiguousGroups);
     }
 
     Ok(Fields {
         sub,
-        username: c.username.or(c.cognito_username).unwrap_or_default(),
+        username: c
+            .username
+            .take()
+            .or(c.cognito_username.take())
+            .unwrap_or_default(),
         client_id: client,
-        token_use: c.token_use.unwrap_or_default(),
-        scope: c.scope.unwrap_or_default(),
+        token_use: c.token_use.take().unwrap_or_default(),
+        scope: c.scope.take().unwrap_or_default(),
         groups,
         exp: exp.floor() as i64,
-        jti: c.jti.unwrap_or_default(),
-        origin_jti: c.origin_jti.unwrap_or_default(),
+        jti: c.jti.take().unwrap_or_default(),
+        origin_jti: c.origin_jti.take().unwrap_or_default(),
         iat: c.iat,
     })
 }
@@ -473,7 +489,7 @@ mod tests {
     }
 
     fn run(cfg: &Config, payload: &str) -> Result<Principal, Reason> {
-        check(parse(payload.as_bytes())?, &cfg.claim_rules(), NOW).map(Principal::new)
+        check(&mut parse(payload.as_bytes())?, &cfg.claim_rules(), NOW).map(Principal::new)
     }
 
     #[test]

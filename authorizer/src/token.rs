@@ -203,9 +203,11 @@ pub struct Raw<'a> {
 /// parts; JWE (five parts) and unsigned tokens (empty signature) are refused. Every malformed part
 /// is [`Reason::MalformedToken`], whichever is found first.
 pub fn split_raw<'a>(token: &'a str, buf: &'a mut Buf) -> Result<Raw<'a>, Reason> {
-    // the dots found by SIMD (`memchr`): a quarter of the time `str::split` takes on a token
+    // The two dots found by SIMD (`memchr`). A third one is not looked for: it would be in the
+    // signature's text, which then fails to decode, and more than three parts is the same
+    // refusal (`MalformedToken`) as a part that does not decode, or is empty (but the last).
     let mut dots = memchr::memchr_iter(b'.', token.as_bytes());
-    let (Some(d1), Some(d2), None) = (dots.next(), dots.next(), dots.next()) else {
+    let (Some(d1), Some(d2)) = (dots.next(), dots.next()) else {
         return Err(Reason::MalformedToken);
     };
     let (h, rest) = token.split_at(d1);
@@ -521,6 +523,20 @@ mod tests {
             split_header(&format!("{h}.{p}.{s}.x.y")).err(),
             Some(Reason::MalformedToken)
         );
+        // four parts, however the extra dot sits (never read as a signature)
+        for four in [
+            format!("{h}.{p}.{s}."),
+            format!("{h}.{p}..{s}"),
+            format!("{h}.{p}.."),
+            format!("{h}.{p}.{s}.{s}"),
+            format!("{h}..{p}.{s}"),
+        ] {
+            assert_eq!(
+                split_header(&four).err(),
+                Some(Reason::MalformedToken),
+                "{four}"
+            );
+        }
         assert_eq!(
             split_header(&format!(".{p}.{s}")).err(),
             Some(Reason::MalformedToken)

@@ -56,9 +56,9 @@ impl Verifier {
     /// One synchronous pass does the whole verification when the key is at hand (a known `kid`
     /// in a key set not due for a refresh): the token's parts decoded on the stack, its header
     /// most often one read before ([`token::header`]), its claims borrowed from the payload,
-    /// nothing allocated but the principal. Otherwise the key set
-    /// is asked (a refresh, single-flight) and the pass runs again with the key it gives; every
-    /// step before the key is deterministic, so both passes refuse or get there alike.
+    /// nothing allocated but the principal. Otherwise the key set is asked (a refresh,
+    /// single-flight) and the pass runs again with the key it gives; every step before the key
+    /// is deterministic, so both passes refuse or get there alike.
     pub async fn verify(&self, token: &str, now: f64) -> Result<Verified, Reason> {
         match self.pass(token, now, None) {
             Ok(v) => Ok(v),
@@ -98,7 +98,8 @@ impl Verifier {
             .as_deref()
             .filter(|k| !k.is_empty() && k.len() <= MAX_KID_BYTES)
             .ok_or(Reason::MissingKid)?;
-        let claims = claims::parse(parts.payload)?;
+        let mut claims = claims::Claims::default();
+        claims::parse_into(parts.payload, &mut claims)?;
         let issuer = claims.issuer_index(&self.cfg.issuers)?;
         let jwks = self.jwks.get(issuer).ok_or(Reason::JwksUnavailable)?;
         let Some(key) = given.or_else(|| jwks.trusted(kid)) else {
@@ -110,7 +111,7 @@ impl Verifier {
         let pk = key.for_alg(alg).ok_or(Reason::KeyMismatch)?;
         pk.verify_sig(parts.signing_input, parts.signature)
             .map_err(|_| Reason::BadSignature)?;
-        let fields = claims::check(claims, &self.cfg.claim_rules(), now)?;
+        let fields = claims::check(&mut claims, &self.cfg.claim_rules(), now)?;
         // The identity handed on is the owner id: unique across issuers (see `owner`).
         let principal = self.cfg.namespaces.principal(issuer, fields)?;
         Ok(Verified {

@@ -1,8 +1,9 @@
 //! Token extraction, splitting, header and claims parsing on arbitrary bytes: never a panic;
 //! whatever the strict readers accept is one JSON object with unique member names (checked by an
 //! independent reader), the one-pass readers (`claims::parse`, `token::Header::read`) agree
-//! exactly with their `serde_json`-based references, and a split token's parts are exactly the
-//! token's text.
+//! exactly with their `serde_json`-based references, a split token's parts are exactly the
+//! token's text, and the header the verification path keeps per thread (`token::header`) is the
+//! one read afresh.
 #![no_main]
 
 use authorizer::{claims, token};
@@ -22,6 +23,13 @@ fuzz_target!(|data: &[u8]| {
             if let Ok(p) = token::split(t, &mut buf) {
                 assert!(t.as_bytes().starts_with(p.signing_input));
                 assert_eq!(t.matches('.').count(), 2);
+                // the verification path's header (kept per thread) is the one read afresh
+                let text = t.split('.').next().unwrap_or_default();
+                assert_eq!(
+                    token::header(text).ok().as_deref(),
+                    Some(&p.header),
+                    "a kept header differs from reading it"
+                );
                 if claims::parse(p.payload).is_ok() {
                     assert!(
                         is_unique_object(p.payload),

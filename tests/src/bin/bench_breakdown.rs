@@ -116,8 +116,8 @@ fn main() {
                             2 => {
                                 let mut buf = token::Buf::new();
                                 let p = token::split(t, &mut buf).expect("split");
-                                let c = claims::parse(p.payload).expect("parse");
-                                let f = claims::check(c, &v.config().claim_rules(), now)
+                                let mut c = claims::parse(p.payload).expect("parse");
+                                let f = claims::check(&mut c, &v.config().claim_rules(), now)
                                     .expect("check");
                                 black_box(v.config().namespaces.principal(0, f).expect("owner"));
                             }
