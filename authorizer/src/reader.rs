@@ -86,41 +86,8 @@ impl<'a> Reader<'a> {
     /// An object: `f(name, reader)` is called for each member and must read its value. A name
     /// seen before in this object (after unescaping) is refused.
     pub fn object(&mut self, mut f: impl FnMut(&str, &mut Reader<'a>) -> R<()>) -> R<()> {
-        if !self.eat(b'{') {
-            return Err(Invalid);
-        }
-        self.enter()?;
-        if self.eat(b'}') {
-            self.depth -= 1;
-            return Ok(());
-        }
-        let mut seen = Seen::default();
-        loop {
-            if self.peek() != Some(b'"') {
-                return Err(Invalid);
-            }
-            let name = self.string_here()?;
-            let fresh = match &name {
-                Cow::Borrowed(b) => seen.insert(b),
-                Cow::Owned(o) => seen.insert_owned(o),
-            };
-            if !fresh {
-                return Err(Invalid);
-            }
-            if !self.eat(b':') {
-                return Err(Invalid);
-            }
-            f(&name, self)?;
-            if self.eat(b',') {
-                continue;
-            }
-            if self.eat(b'}') {
-                break;
-            }
-            return Err(Invalid);
-        }
-        self.depth -= 1;
-        Ok(())
+        // no name known by a bit: every name is kept and compared
+        self.object_known(|name, r| f(name, r).map(|()| None))
     }
 
     /// An object whose members the caller knows by name: `f(name, reader)` is called for each

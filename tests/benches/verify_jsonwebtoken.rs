@@ -56,13 +56,7 @@ fn main() {
     let key = TestKey::rsa("bench-key-1");
     let jwks_doc = jwt::jwks(&[&key]);
     let iss = format!("https://cognito-idp.us-east-1.amazonaws.com/{POOL}");
-    let tokens: Vec<String> = (0..N)
-        .map(|i| {
-            let mut c = jwt::access_claims(&iss, CLIENT, &format!("user-{i:05}"));
-            c["jti"] = json!(format!("jti-{i}"));
-            key.sign(&c, &json!({}))
-        })
-        .collect();
+    let tokens = jwt::distinct_access_tokens(&key, &iss, CLIENT, N);
 
     // Ours: the authorizer's verifier with its JWKS cache hydrated from a loopback server.
     let srv = rt.block_on(JwksServer::start(jwks_doc.clone()));

@@ -243,6 +243,18 @@ pub fn access_claims(iss: &str, client_id: &str, sub: &str) -> Value {
     })
 }
 
+/// `n` distinct access tokens of `iss` for `client_id` (subs `user-00000`…, jtis `jti-0`…),
+/// signed by `key`: the benchmarks' token set.
+pub fn distinct_access_tokens(key: &TestKey, iss: &str, client_id: &str, n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| {
+            let mut c = access_claims(iss, client_id, &format!("user-{i:05}"));
+            c["jti"] = json!(format!("jti-{i}"));
+            key.sign(&c, &json!({}))
+        })
+        .collect()
+}
+
 /// Cognito-shaped id-token claims, valid for an hour from now.
 pub fn id_claims(iss: &str, client_id: &str, sub: &str) -> Value {
     let now = now();

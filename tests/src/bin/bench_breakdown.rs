@@ -29,13 +29,7 @@ fn main() {
         let key = TestKey::rsa("bench-key-1");
         let srv = JwksServer::start(jwt::jwks(&[&key])).await;
         let iss = format!("https://cognito-idp.us-east-1.amazonaws.com/{POOL}");
-        let tokens: Vec<String> = (0..N)
-            .map(|i| {
-                let mut c = jwt::access_claims(&iss, CLIENT, &format!("user-{i:05}"));
-                c["jti"] = json!(format!("jti-{i}"));
-                key.sign(&c, &json!({}))
-            })
-            .collect();
+        let tokens = jwt::distinct_access_tokens(&key, &iss, CLIENT, N);
         let env = [
             ("USER_POOL_ID", POOL.to_string()),
             ("CLIENT_IDS", CLIENT.to_string()),

@@ -42,13 +42,7 @@ fn main() {
         let jwks_doc = jwt::jwks(&[&key]);
         let srv = JwksServer::start(jwks_doc.clone()).await;
         let iss = format!("https://cognito-idp.us-east-1.amazonaws.com/{POOL}");
-        let tokens: Vec<String> = (0..N)
-            .map(|i| {
-                let mut c = jwt::access_claims(&iss, CLIENT, &format!("user-{i:05}"));
-                c["jti"] = json!(format!("jti-{i}"));
-                key.sign(&c, &json!({}))
-            })
-            .collect();
+        let tokens = jwt::distinct_access_tokens(&key, &iss, CLIENT, N);
         std::fs::write(
             out.join("tokens.json"),
             serde_json::to_vec(&json!({
