@@ -249,7 +249,7 @@ impl Jwks {
             algs,
             t,
             state: RwLock::new(State {
-                keys: KeyMap::new(),
+                keys: KeyMap::default(),
                 fetched_at: None,
                 retry_at: None,
                 failures: 0,

@@ -215,6 +215,15 @@ impl<'a> Reader<'a> {
         match self.b.get(self.i) {
             Some(b'0') => self.i += 1,
             Some(b'1'..=b'9') => {
+                // eight bytes at a time while eight are left (a time's ten digits: two words)
+                while let Some(w) = word(self.b, self.i) {
+                    let (n, value) = digit_run(w);
+                    v = v.wrapping_mul(POW10[n]).wrapping_add(value);
+                    self.i += n;
+                    if n < 8 {
+                        break;
+                    }
+                }
                 while let Some(&d @ b'0'..=b'9') = self.b.get(self.i) {
                     v = v.wrapping_mul(10).wrapping_add(u64::from(d - b'0'));
                     self.i += 1;
@@ -437,12 +446,53 @@ impl<'a> Seen<'a> {
 }
 
 /// The first index from `i` on whose byte ends a run of plain string content: `"`, `\\` or a
-/// control character (below 0x20), or `b.len()`. Eight bytes at a time, with the classic "has a
-/// zero byte" / "has a byte less than n" word tests: each flags every such byte and can add false
-/// flags only *above* a true one (a borrow runs upwards), so the lowest flag is exactly the first
-/// stop. The last bytes are read as a word padded with a stopping byte (0).
+/// control character (below 0x20), or `b.len()`. Sixteen bytes at a time where SSE2 is there
+/// (every x86_64 CPU: one compare per stop class and a byte mask, [`stops16`]), then eight at a
+/// time ([`plain_run_words`]) for what is left, and everywhere else.
 #[inline]
-fn plain_run(b: &[u8], mut i: usize) -> usize {
+fn plain_run(b: &[u8], i: usize) -> usize {
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+    let i = {
+        let mut i = i;
+        while let (Some(lo), Some(hi)) = (word(b, i), word(b, i + 8)) {
+            let stop = stops16(lo, hi);
+            if stop != 0 {
+                return i + stop.trailing_zeros() as usize;
+            }
+            i += 16;
+        }
+        i
+    };
+    plain_run_words(b, i)
+}
+
+/// One bit per byte of the sixteen bytes `lo` then `hi` (each little-endian) that stops a plain
+/// run: `"`, `\\`, or below 0x20.
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+#[inline(always)]
+fn stops16(lo: u64, hi: u64) -> u32 {
+    use std::arch::x86_64::{
+        _mm_cmpeq_epi8, _mm_max_epu8, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
+        _mm_set_epi64x,
+    };
+    // SAFETY: these intrinsics need SSE2 only, which this code is compiled for (the `cfg`; every
+    // x86_64 target has it); they compute on values in registers and touch no memory.
+    unsafe {
+        let v = _mm_set_epi64x(hi as i64, lo as i64);
+        let quote = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8));
+        let backslash = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8));
+        // c < 0x20 (unsigned) exactly when max(c, 0x1F) == 0x1F
+        let control = _mm_cmpeq_epi8(_mm_max_epu8(v, _mm_set1_epi8(0x1F)), _mm_set1_epi8(0x1F));
+        _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(quote, backslash), control)) as u32
+    }
+}
+
+/// [`plain_run`] eight bytes at a time, with the classic "has a zero byte" / "has a byte less
+/// than n" word tests: each flags every such byte and can add false flags only *above* a true
+/// one (a borrow runs upwards), so the lowest flag is exactly the first stop. The last bytes are
+/// read as a word padded with a stopping byte (0).
+#[inline]
+fn plain_run_words(b: &[u8], mut i: usize) -> usize {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
@@ -466,6 +516,50 @@ fn plain_run(b: &[u8], mut i: usize) -> usize {
     a[..rest.len()].copy_from_slice(rest);
     // the padding stops at `rest.len()` at the latest
     (i + first(stops(u64::from_le_bytes(a)))).min(b.len())
+}
+
+/// The eight bytes from `i`, as a little-endian word, when there are eight.
+#[inline(always)]
+fn word(b: &[u8], i: usize) -> Option<u64> {
+    let chunk: [u8; 8] = b.get(i..i + 8)?.try_into().ok()?;
+    Some(u64::from_le_bytes(chunk))
+}
+
+/// `10^n` for `n` in `0..=8`.
+const POW10: [u64; 9] = [
+    1,
+    10,
+    100,
+    1_000,
+    10_000,
+    100_000,
+    1_000_000,
+    10_000_000,
+    100_000_000,
+];
+
+/// The decimal digits at the start of `w` (eight bytes, the first in the low byte): how many
+/// there are (`0..=8`) and their value. Each byte's test stays in its byte (no carry crosses),
+/// so the count is exact; the value is the classic multiply-and-shift conversion of eight
+/// digits, the `n` digits moved to the top so the bytes below read as leading zeros.
+#[inline(always)]
+fn digit_run(w: u64) -> (usize, u64) {
+    const LOW: u64 = 0x0F0F_0F0F_0F0F_0F0F;
+    const HIGH: u64 = 0xF0F0_F0F0_F0F0_F0F0;
+    // a digit's byte is 0..=9 here; any other byte has a high nibble or a low one above 9
+    let x = w ^ 0x3030_3030_3030_3030;
+    let not_digit = (x & HIGH) | (((x & LOW) + 0x0606_0606_0606_0606) & HIGH);
+    let n = (not_digit.trailing_zeros() / 8) as usize;
+    if n == 0 {
+        return (0, 0);
+    }
+    let d = x << ((8 - n) * 8);
+    let d = d.wrapping_mul(10).wrapping_add(d >> 8);
+    let value = ((d & 0x0000_00FF_0000_00FF)
+        .wrapping_mul(100 + (1_000_000 << 32))
+        .wrapping_add(((d >> 16) & 0x0000_00FF_0000_00FF).wrapping_mul(1 + (10_000 << 32))))
+        >> 32;
+    (n, value)
 }
 
 /// `bytes` is one JSON object (whitespace around it allowed) that this reader accepts.
@@ -518,8 +612,9 @@ mod tests {
         assert!(Reader::new(b"\"\xff\"").is_err(), "invalid UTF-8");
     }
 
-    /// The word-at-a-time scan stops exactly where the byte-by-byte rule does: every byte value
-    /// at every position of two words, after plain ASCII or after bytes of multi-byte UTF-8.
+    /// The vector and word-at-a-time scans stop exactly where the byte-by-byte rule does: every
+    /// byte value at every position of two vectors (and the words after them), after plain ASCII
+    /// or after bytes of multi-byte UTF-8.
     #[test]
     fn plain_runs_end_where_the_byte_rule_says() {
         let naive = |b: &[u8], i: usize| {
@@ -529,18 +624,46 @@ mod tests {
                 .map_or(b.len(), |p| i + p)
         };
         for filler in [b'a', 0xC3, 0xA9, 0x7F, 0x21] {
-            for len in 0..20 {
+            for len in 0..40 {
                 for at in 0..len {
                     for v in 0..=255u8 {
                         let mut b = vec![filler; len];
                         b[at] = v;
                         for start in 0..=at.min(3) {
-                            assert_eq!(plain_run(&b, start), naive(&b, start), "{b:?} {start}");
+                            let want = naive(&b, start);
+                            assert_eq!(plain_run(&b, start), want, "{b:?} {start}");
+                            assert_eq!(plain_run_words(&b, start), want, "{b:?} {start}");
                         }
                     }
                 }
             }
         }
+    }
+
+    /// The word-at-a-time digit run counts and values digits as a byte-by-byte reading does:
+    /// every byte value at every position after digits, and every run length of digits.
+    #[test]
+    fn digit_runs_are_the_bytewise_reading() {
+        let naive = |b: &[u8; 8]| {
+            let n = b.iter().take_while(|c| c.is_ascii_digit()).count();
+            let v = b[..n]
+                .iter()
+                .fold(0u64, |v, &c| v * 10 + u64::from(c - b'0'));
+            (n, v)
+        };
+        let digits = b"9081726354";
+        for start in 0..3 {
+            for at in 0..8 {
+                for v in 0..=255u8 {
+                    let mut b = [0u8; 8];
+                    b.copy_from_slice(&digits[start..start + 8]);
+                    b[at] = v;
+                    assert_eq!(digit_run(u64::from_le_bytes(b)), naive(&b), "{b:?}");
+                }
+            }
+        }
+        assert_eq!(digit_run(u64::from_le_bytes(*b"99999999")), (8, 99_999_999));
+        assert_eq!(digit_run(u64::from_le_bytes(*b"00000000")), (8, 0));
     }
 
     #[test]
