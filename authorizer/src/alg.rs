@@ -46,6 +46,18 @@ impl Alg {
         }
     }
 
+    /// The digest an RSA algorithm (PKCS #1 v1.5 or PSS) signs, which [`crate::jwk::verify`]
+    /// computes itself; `None` for the others.
+    pub fn rsa_digest(self) -> Option<&'static aws_lc_rs::digest::Algorithm> {
+        use aws_lc_rs::digest::{SHA256, SHA384, SHA512};
+        match self {
+            Alg::RS256 | Alg::PS256 => Some(&SHA256),
+            Alg::RS384 | Alg::PS384 => Some(&SHA384),
+            Alg::RS512 | Alg::PS512 => Some(&SHA512),
+            Alg::ES256 | Alg::ES384 | Alg::ES512 | Alg::EdDSA => None,
+        }
+    }
+
     /// Exact, case-sensitive match of a JOSE `alg` value.
     pub fn from_name(s: &str) -> Option<Alg> {
         Alg::ALL.into_iter().find(|a| a.name() == s)

