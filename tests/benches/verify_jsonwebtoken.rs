@@ -7,18 +7,12 @@
 //! Usage: `cargo bench -p tests --bench verify_jsonwebtoken -- [seconds-per-round] [rounds]`
 //! (bench/run.sh verify runs it beside openssl and aws-jwt-verify).
 
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
-use authorizer::Config;
-use harness::jwks_server::JwksServer;
-use harness::jwt::{self, TestKey};
+use harness::bench::{VerifyBench, CLIENT, KID, N};
 use jsonwebtoken::{jwk::JwkSet, Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 use serde_json::json;
-
-const POOL: &str = "us-east-1_BenchPool1";
-const CLIENT: &str = "benchclient0123456789abcd";
-const N: usize = 2000;
 
 /// What a jsonwebtoken user would decode from a Cognito access token (the context's claims).
 #[derive(Deserialize)]
@@ -53,26 +47,14 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    let key = TestKey::rsa("bench-key-1");
-    let jwks_doc = jwt::jwks(&[&key]);
-    let iss = format!("https://cognito-idp.us-east-1.amazonaws.com/{POOL}");
-    let tokens = jwt::distinct_access_tokens(&key, &iss, CLIENT, N);
-
     // Ours: the authorizer's verifier with its JWKS cache hydrated from a loopback server.
-    let srv = rt.block_on(JwksServer::start(jwks_doc.clone()));
-    let env = [
-        ("USER_POOL_ID", POOL.to_string()),
-        ("CLIENT_IDS", CLIENT.to_string()),
-        ("JWKS_URI", srv.uri()),
-    ];
-    let cfg = Config::from_lookup(|k| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone()))
-        .expect("config");
-    let auth = rt.block_on(authorizer::init(cfg)).expect("init");
-    let v = auth.verifier();
+    let b = rt.block_on(VerifyBench::start());
+    let (tokens, iss, now) = (&b.tokens, &b.issuer, b.now);
+    let v = b.auth.verifier();
 
     // jsonwebtoken: key chosen by kid from the same JWKS, built once (as a cache would).
-    let set: JwkSet = serde_json::from_value(jwks_doc).expect("jwks");
-    let decoding = DecodingKey::from_jwk(set.find("bench-key-1").expect("kid")).expect("key");
+    let set: JwkSet = serde_json::from_value(b.jwks.clone()).expect("jwks");
+    let decoding = DecodingKey::from_jwk(set.find(KID).expect("kid")).expect("key");
     let mut val = Validation::new(Algorithm::RS256);
     val.leeway = 0;
     val.validate_nbf = true;
@@ -81,15 +63,11 @@ fn main() {
     val.set_issuer(&[iss.as_str()]);
     let jwt_verify = |t: &str| {
         let h = jsonwebtoken::decode_header(t).expect("header");
-        assert_eq!(h.kid.as_deref(), Some("bench-key-1"));
+        assert_eq!(h.kid.as_deref(), Some(KID));
         let d = jsonwebtoken::decode::<CognitoAccess>(t, &decoding, &val).expect("valid");
         assert!(d.claims.token_use == "access" && d.claims.client_id == CLIENT);
     };
 
-    let now = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .expect("clock")
-        .as_secs_f64();
     // warm up both
     for t in tokens.iter().take(200) {
         rt.block_on(v.verify(t, now)).expect("valid");
@@ -99,7 +77,7 @@ fn main() {
         let start = Instant::now();
         let mut n = 0u64;
         loop {
-            for t in &tokens {
+            for t in tokens {
                 f(t);
                 n += 1;
             }

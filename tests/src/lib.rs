@@ -4,6 +4,7 @@
 //! small Lambda Runtime API emulator), moto in server mode ([`moto`]), and real HTTP servers on
 //! 127.0.0.1. Nothing here mocks our own code.
 
+pub mod bench;
 pub mod cognito;
 pub mod crud_fn;
 pub mod differential;

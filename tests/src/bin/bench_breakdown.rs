@@ -5,16 +5,11 @@
 //! Usage: bench_breakdown [seconds per stage] [stage numbers, comma-separated: all by default]
 
 use std::hint::black_box;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
-use authorizer::{claims, token, Config};
-use harness::jwks_server::JwksServer;
-use harness::jwt::{self, TestKey};
+use authorizer::{claims, token};
+use harness::bench::{VerifyBench, KID};
 use serde_json::json;
-
-const POOL: &str = "us-east-1_BenchPool1";
-const CLIENT: &str = "benchclient0123456789abcd";
-const N: usize = 2000;
 
 fn main() {
     let secs: f64 = std::env::args()
@@ -26,30 +21,10 @@ fn main() {
         .build()
         .expect("runtime");
     rt.block_on(async move {
-        let key = TestKey::rsa("bench-key-1");
-        let srv = JwksServer::start(jwt::jwks(&[&key])).await;
-        let iss = format!("https://cognito-idp.us-east-1.amazonaws.com/{POOL}");
-        let tokens = jwt::distinct_access_tokens(&key, &iss, CLIENT, N);
-        let env = [
-            ("USER_POOL_ID", POOL.to_string()),
-            ("CLIENT_IDS", CLIENT.to_string()),
-            ("JWKS_URI", srv.uri()),
-        ];
-        let cfg =
-            Config::from_lookup(|k| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone()))
-                .expect("config");
-        let auth = authorizer::init(cfg).await.expect("init");
-        let v = auth.verifier();
-        let now = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .expect("clock")
-            .as_secs_f64();
-        let keyref = v
-            .jwks(0)
-            .expect("jwks")
-            .key("bench-key-1")
-            .await
-            .expect("key");
+        let b = VerifyBench::start().await;
+        let (tokens, now) = (&b.tokens, b.now);
+        let v = b.auth.verifier();
+        let keyref = v.jwks(0).expect("jwks").key(KID).await.expect("key");
         let pk = keyref.for_alg(authorizer::alg::Alg::RS256).expect("rs256");
         let sigs: Vec<(Vec<u8>, Vec<u8>)> = tokens
             .iter()
@@ -116,13 +91,7 @@ fn main() {
                                 black_box(v.config().namespaces.principal(0, f).expect("owner"));
                             }
                             3 => {
-                                black_box(
-                                    v.jwks(0)
-                                        .expect("jwks")
-                                        .key("bench-key-1")
-                                        .await
-                                        .expect("key"),
-                                );
+                                black_box(v.jwks(0).expect("jwks").key(KID).await.expect("key"));
                             }
                             4 if s == 4 => {
                                 let (m, sig) = &sigs[at];

@@ -6,16 +6,11 @@
 //!
 //! Usage: bench_verify <out-dir> [seconds]
 
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
-use authorizer::Config;
-use harness::jwks_server::JwksServer;
-use harness::jwt::{self, TestKey};
+use harness::bench::{VerifyBench, CLIENT, POOL};
+use harness::jwt::TestKey;
 use serde_json::json;
-
-const POOL: &str = "us-east-1_BenchPool1";
-const CLIENT: &str = "benchclient0123456789abcd";
-const N: usize = 2000;
 
 fn jwt_b64d(s: &str) -> Vec<u8> {
     use base64::Engine;
@@ -38,33 +33,17 @@ fn main() {
         .build()
         .expect("runtime");
     rt.block_on(async move {
-        let key = TestKey::rsa("bench-key-1");
-        let jwks_doc = jwt::jwks(&[&key]);
-        let srv = JwksServer::start(jwks_doc.clone()).await;
-        let iss = format!("https://cognito-idp.us-east-1.amazonaws.com/{POOL}");
-        let tokens = jwt::distinct_access_tokens(&key, &iss, CLIENT, N);
+        let b = VerifyBench::start().await;
+        let (key, tokens, now) = (&b.key, &b.tokens, b.now);
         std::fs::write(
             out.join("tokens.json"),
             serde_json::to_vec(&json!({
-                "userPoolId": POOL, "clientId": CLIENT, "jwks": jwks_doc, "tokens": tokens,
+                "userPoolId": POOL, "clientId": CLIENT, "jwks": b.jwks, "tokens": tokens,
             }))
             .expect("json"),
         )
         .expect("write tokens");
-
-        let env = [
-            ("USER_POOL_ID", POOL.to_string()),
-            ("CLIENT_IDS", CLIENT.to_string()),
-            ("JWKS_URI", srv.uri()),
-        ];
-        let cfg = Config::from_lookup(|k| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone()))
-            .expect("config");
-        let auth = authorizer::init(cfg).await.expect("init");
-        let v = auth.verifier();
-        let now = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .expect("clock")
-            .as_secs_f64();
+        let v = b.auth.verifier();
         // warm up
         for t in tokens.iter().take(200) {
             v.verify(t, now).await.expect("valid");
@@ -78,7 +57,7 @@ fn main() {
             })
             .collect();
         let pk = aws_lc_rs::rsa::PublicKeyComponents {
-            n: key_n(&key),
+            n: key_n(key),
             e: vec![1u8, 0, 1],
         }
         .to_parsed_public_key(&aws_lc_rs::signature::RSA_PKCS1_2048_8192_SHA256)
