@@ -8,7 +8,6 @@
 //! never used, and never a reason to throw away the good keys of the same document.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use aws_lc_rs::rsa::PublicKeyComponents;
@@ -115,37 +114,10 @@ pub enum JwksError {
     NotAJwks,
 }
 
-/// The usable keys of a JWKS document, by `kid`.
-pub type KeyMap = HashMap<String, Arc<Key>, BuildHasherDefault<KidHasher>>;
-
-/// The key map's hasher: a multiply-rotate hash (FxHash's), a word at a time. A verification
-/// looks one `kid` up; SipHash, the default, costs more than the rest of that lookup. SipHash's
-/// defence, against keys chosen to collide, is not needed here: the map's keys come from the
-/// issuer's JWKS (a handful, never a stranger's), and a stranger's `kid` is only looked up.
-#[derive(Default, Clone, Copy)]
-pub struct KidHasher(u64);
-
-impl Hasher for KidHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        const K: u64 = 0x517c_c1b7_2722_0a95;
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(c);
-            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
-        }
-        let rest = chunks.remainder();
-        let mut w = [0u8; 8];
-        w[..rest.len()].copy_from_slice(rest);
-        // the length too, so "a" and "a\0" differ
-        let last = u64::from_le_bytes(w) ^ (rest.len() as u64) << 56;
-        self.0 = (self.0.rotate_left(5) ^ last).wrapping_mul(K);
-    }
-}
+/// The usable keys of a JWKS document, by `kid`. Hashed with foldhash (seeded per process), not
+/// SipHash, the default, which costs more than the rest of a verification's one lookup: the map's
+/// keys are the issuer's few `kid`s, never a stranger's, and a stranger's `kid` is only looked up.
+pub type KeyMap = HashMap<String, Arc<Key>, foldhash::fast::RandomState>;
 
 /// Parse a JWKS document, keeping only keys usable for one of `algs`. A document that lists no
 /// usable key (an empty `keys` array, only `enc` or `oct` keys) is a valid, empty key set: the
@@ -577,10 +549,10 @@ mod tests {
         }
     }
 
-    /// The key map finds every kid it holds and no other, with kids of every length around the
-    /// hasher's word (a kid and the same kid with a NUL more hash apart).
+    /// The key map finds every kid it holds and no other, with kids of every length (a kid and
+    /// the same kid with a NUL more hash apart).
     #[test]
-    fn kid_hasher_keeps_kids_apart() {
+    fn key_map_keeps_kids_apart() {
         use std::hash::BuildHasher;
         let kids: Vec<String> = (0..600)
             .map(|i| format!("{}{i}", "k".repeat(i % 19)))
@@ -591,7 +563,7 @@ mod tests {
                 "a\0".to_string(),
             ])
             .collect();
-        let mut m: HashMap<String, usize, BuildHasherDefault<KidHasher>> = HashMap::default();
+        let mut m: HashMap<String, usize, foldhash::fast::RandomState> = HashMap::default();
         for (n, k) in kids.iter().enumerate() {
             assert_eq!(m.insert(k.clone(), n), None, "{k:?}");
         }
@@ -599,7 +571,7 @@ mod tests {
             assert_eq!(m.get(k), Some(&n), "{k:?}");
             assert_eq!(m.get(&format!("{k}x")), None, "{k:?}");
         }
-        let h = BuildHasherDefault::<KidHasher>::default();
+        let h = foldhash::fast::RandomState::default();
         assert_ne!(h.hash_one("a"), h.hash_one("a\0"));
         assert_ne!(h.hash_one("kid-1"), h.hash_one("kid-2"));
     }

@@ -640,7 +640,7 @@ fn some_string(all: &[&Atoms], none: &[&Atoms]) -> bool {
     // A byte no literal uses (patterns and routes are ASCII).
     alphabet.push(0xFF);
     let p = Product::new(all, none, &alphabet);
-    let mut seen: FxSet<Key> = FxSet::default();
+    let mut seen: FastSet<Key> = FastSet::default();
     let mut buf = Key(vec![0u64; p.width]);
     let mut queue = vec![p.start()];
     while let Some(state) = queue.pop() {
@@ -758,26 +758,10 @@ impl std::hash::Hash for Key {
     }
 }
 
-/// FxHash (the Rust compiler's hasher) for the searches' state sets: SipHash dominated them.
-#[derive(Default)]
-struct Fx(u64);
-
-impl std::hash::Hasher for Fx {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.write_u64(u64::from(b));
-        }
-    }
-    fn write_u64(&mut self, x: u64) {
-        self.0 = (self.0.rotate_left(5) ^ x).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-}
-
-type FxSet<T> = std::collections::HashSet<T, std::hash::BuildHasherDefault<Fx>>;
-type FxMap<K, V> = std::collections::HashMap<K, V, std::hash::BuildHasherDefault<Fx>>;
+/// The searches' state sets and maps hashed with foldhash (fixed seed: the same runs every time),
+/// not SipHash, which dominated them.
+type FastSet<T> = std::collections::HashSet<T, foldhash::fast::FixedState>;
+type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::FixedState>;
 
 /// The product of `all` (positive) and `none` (negative) languages, run in step on one alphabet.
 struct Product {
@@ -1046,7 +1030,7 @@ fn strings_of(
     let accepts = |s: &Key| p.accepts(&s.0);
     let alive = |s: &Key| p.alive(&s.0);
     let start = p.start();
-    let mut ids: FxMap<Key, usize> = FxMap::default();
+    let mut ids: FastMap<Key, usize> = FastMap::default();
     let mut states: Vec<Key> = vec![start.clone()];
     let mut edges: Vec<Vec<(u8, usize)>> = vec![Vec::new()];
     ids.insert(start, 0);
